@@ -1,0 +1,32 @@
+# Kizuna developer tasks. `make help` lists them.
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: help build test bench demo fuzz lint clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+build: ## build bin/kizuna
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/kizuna ./cmd/kizuna
+
+test: ## run every test with the race detector against the local Postgres and Redis
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+bench: ## run the benchmarks (roster import, rendering, sending) and print their tables
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./...
+
+demo: ## import the example roster into a demo database and send an example campaign
+	bash scripts/demo.sh
+
+fuzz: ## fuzz each parser of untrusted input for 30 s
+	$(GO) test -run '^$$' -fuzz FuzzReadRoster -fuzztime 30s ./internal/roster
+
+lint: ## gofmt and go vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet ./...
+
+clean: ## remove build output and the demo's throwaway servers
+	rm -rf bin .dev

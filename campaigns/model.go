@@ -1,0 +1,155 @@
+// Package campaigns loads and validates campaign files: a folder of *.yaml
+// campaigns plus an optional kizuna.yaml of defaults (SPEC.md, Campaign
+// files). It reports every problem with file, line and column, and compiles
+// a campaign's audience to parameterised SQL.
+package campaigns
+
+import "time"
+
+// Kinds of campaign.
+const (
+	KindNewsletter = "newsletter"
+	KindEvent      = "event"
+)
+
+// Campaign is one validated campaign, with the kizuna.yaml defaults merged in.
+type Campaign struct {
+	ID       string
+	Kind     string // KindNewsletter or KindEvent
+	File     string // path of the source file
+	Company  Company
+	From     string // "Name <addr>" as written
+	ReplyTo  string
+	Subject  map[string]string // locale → subject template
+	Audience Audience
+	Schedule Schedule
+	Tracking Tracking
+	Template Template
+	Event    *Event // set for KindEvent only
+	Throttle Throttle
+	// Digest identifies this exact content (SHA-256 of the canonical JSON of
+	// the merged campaign): a new digest is a new campaign version.
+	Digest string
+}
+
+// Company is the sender identity the Japanese law on commercial email
+// requires in every message.
+type Company struct {
+	Name       string
+	Address    string
+	Contact    string
+	URL        string
+	PrivacyURL string
+	Logo       string
+}
+
+// Audience is the recipient filter; all conditions are AND-ed. Unsubscribed,
+// bounced and forgotten people are always excluded.
+type Audience struct {
+	TagsAny       []string
+	TagsNone      []string
+	Departments   []string
+	LeftBetween   *DateRange
+	JoinedBetween *DateRange
+	Locales       []string // default [ja en]
+	Consent       string   // "required" (default) or "any"
+}
+
+// DateRange is an inclusive range of calendar dates.
+type DateRange struct {
+	From, To time.Time // dates at 00:00 UTC
+}
+
+// Schedule says when a campaign is sent.
+type Schedule struct {
+	At       *time.Time // one-off; nil for recurring or manual-only campaigns
+	Cron     string     // 5-field cron spec, or ""
+	Timezone string     // IANA name for Cron; default Asia/Tokyo
+	MaxLate  time.Duration
+	Window   *Window
+}
+
+// Window restricts sending to certain local times of each recipient.
+type Window struct {
+	StartMinute  int  // minutes after local midnight, from "09:00"
+	EndMinute    int  // may be less than StartMinute: the window crosses midnight
+	WeekdaysOnly bool // days: weekdays
+	SkipHolidays bool // skip_holidays: jp (public holidays and 12/29–1/3)
+}
+
+// Tracking switches the open pixel and click redirects.
+type Tracking struct {
+	Opens  bool
+	Clicks bool
+}
+
+// Template is the Hermes theme and the per-locale body.
+type Template struct {
+	Theme string          // "default" or "flat"
+	Body  map[string]Body // locale → body
+}
+
+// Body holds the Hermes body fields of one locale. Every string may hold
+// plain {{.Field}} substitutions.
+type Body struct {
+	Intros     []string
+	Dictionary []Entry
+	Table      *Table
+	Actions    []Action
+	Outros     []string
+	Markdown   string // replaces intros, dictionary, table and actions when set
+	Signature  string
+}
+
+// Entry is one key/value line of a Hermes dictionary.
+type Entry struct {
+	Key, Value string
+}
+
+// Table is a Hermes table: rows of column → value.
+type Table struct {
+	Columns []string
+	Rows    [][]string
+}
+
+// Action is a call to action: instructions and a button.
+type Action struct {
+	Instructions string
+	ButtonText   string
+	ButtonLink   string
+	ButtonColor  string
+}
+
+// Event is the event block of an event campaign.
+type Event struct {
+	Title        string
+	StartsAt     time.Time
+	EndsAt       time.Time
+	Location     string
+	URL          string
+	Capacity     int // 0: unlimited
+	RSVPDeadline *time.Time
+	Reminders    []time.Duration // before StartsAt, to those who answered yes
+	// Sequence grows each time the event's details change (iCalendar SEQUENCE).
+	Sequence int
+}
+
+// Throttle holds the sending limits (per run per minute, per relay per
+// day, per recipient domain per minute).
+type Throttle struct {
+	PerMinute int
+	PerDay    int
+	Domains   map[string]int
+}
+
+// Fields lists the substitutions a subject or body may use
+// (SPEC.md, Campaign files).
+var Fields = []string{
+	"FamilyName", "GivenName", "FullName", "Department", "JoinedOn", "LeftOn",
+	"YearsSinceLeft", "Email",
+}
+
+// EventFields are the extra substitutions of event campaigns.
+var EventFields = []string{
+	"Event.Title", "Event.Start", "Event.End", "Event.Location", "Event.URL",
+}

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/kizuna-alumni/kizuna/internal/config"
+	"github.com/kizuna-alumni/kizuna/internal/store"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Exit statuses (SPEC.md, Commands).
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// exitError carries the exit status a command's failure maps to. A nil err
+// means the command already printed what went wrong.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageErr is bad usage or invalid input: exit status 2.
+func usageErr(format string, args ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
+}
+
+// invalidInput wraps err as invalid input: exit status 2.
+func invalidInput(err error) error { return &exitError{code: exitUsage, err: err} }
+
+// silentExit ends the command with code, having printed its own report.
+func silentExit(code int) error { return &exitError{code: code} }
+
+// App is the kizuna program: its standard streams, configuration and the
+// connections its commands open lazily.
+type App struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+
+	flags config.Flags
+	cfg   *config.Config
+	log   *slog.Logger
+	db    *sqlx.DB
+}
+
+// NewApp builds the program around its standard streams and environment.
+func NewApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) *App {
+	return &App{Stdin: stdin, Stdout: stdout, Stderr: stderr, Getenv: getenv}
+}
+
+// Run executes one command line and returns the exit status.
+func (a *App) Run(ctx context.Context, args []string) int {
+	root := a.rootCommand()
+	root.SetArgs(args)
+	root.SetIn(a.Stdin)
+	root.SetOut(a.Stdout)
+	root.SetErr(a.Stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	code, hint := exitFailure, false
+	var ee *exitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.code
+		if ee.err == nil {
+			return code
+		}
+	case errors.Is(err, config.ErrMissing):
+		code = exitUsage
+	case isCobraUsageError(err):
+		code, hint = exitUsage, true
+	}
+	msg := err.Error()
+	if a.cfg != nil {
+		msg = a.cfg.Scrub(msg)
+	}
+	fmt.Fprintf(a.Stderr, "kizuna: %s\n", msg)
+	if hint {
+		fmt.Fprintln(a.Stderr, "Run 'kizuna --help' for usage.")
+	}
+	return code
+}
+
+// isCobraUsageError recognises cobra's own argument and command errors.
+func isCobraUsageError(err error) bool {
+	s := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires at least", "requires exactly", "invalid argument", "flag needs an argument", "required flag"} {
+		if strings.Contains(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// Close releases what the commands opened.
+func (a *App) Close() {
+	if a.db != nil {
+		a.db.Close()
+		a.db = nil
+	}
+}
+
+func (a *App) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "kizuna",
+		Short: "Email outreach for corporate alumni networks",
+		Long: `Kizuna keeps a company in touch with the people who left it: newsletters,
+event invitations with RSVPs, reminders and replies, sent from campaign files.
+
+Configuration comes from KIZUNA_* environment variables (see README.md);
+secrets (passwords in URLs, KIZUNA_SECRET, KIZUNA_ADMIN_TOKEN) are read only
+from the environment.`,
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageErr("unknown command %q for kizuna", args[0])
+			}
+			cmd.SetOut(a.Stderr)
+			cmd.Usage()
+			return silentExit(exitUsage)
+		},
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := config.Load(a.Getenv, a.flags)
+			if err != nil {
+				return invalidInput(err)
+			}
+			a.cfg = cfg
+			a.log = newLogger(a.Stderr, cfg)
+			return nil
+		},
+	}
+	root.CompletionOptions.DisableDefaultCmd = true
+	root.SetVersionTemplate("kizuna {{.Version}}\n")
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return &exitError{code: exitUsage, err: fmt.Errorf("%w\nRun '%s --help' for usage.", err, cmd.CommandPath())}
+	})
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.flags.DatabaseURL, "database-url", "", "Postgres URL (overrides KIZUNA_DATABASE_URL)")
+	pf.StringVar(&a.flags.RedisURL, "redis-url", "", "Redis URL (overrides KIZUNA_REDIS_URL)")
+	pf.StringVar(&a.flags.SMTPURL, "smtp-url", "", "SMTP relay URL (overrides KIZUNA_SMTP_URL)")
+	pf.StringVar(&a.flags.BaseURL, "base-url", "", "public URL of the web server (overrides KIZUNA_BASE_URL)")
+	pf.StringVar(&a.flags.Listen, "listen", "", "web server address (overrides KIZUNA_LISTEN)")
+	pf.StringVar(&a.flags.Campaigns, "campaigns", "", "campaigns folder (overrides KIZUNA_CAMPAIGNS)")
+
+	root.AddCommand(a.migrateCommand())
+	for _, add := range commandRegistry {
+		root.AddCommand(add(a))
+	}
+	return root
+}
+
+// commandRegistry lists the constructors of the top-level commands defined in
+// other files of this package, in the order they are shown in usage. Each
+// file appends to it from a var declaration, so adding a command touches only
+// its own file.
+var commandRegistry []func(*App) *cobra.Command
+
+// groupCommand builds a command that only holds subcommands: run alone it
+// prints its usage and exits 2.
+func (a *App) groupCommand(use, short string, subs ...*cobra.Command) *cobra.Command {
+	c := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageErr("unknown command %q for %s", args[0], cmd.CommandPath())
+			}
+			cmd.SetOut(a.Stderr)
+			cmd.Usage()
+			return silentExit(exitUsage)
+		},
+	}
+	c.AddCommand(subs...)
+	return c
+}
+
+// DB opens (once) and returns the database connection.
+func (a *App) DB(ctx context.Context) (*sqlx.DB, error) {
+	if a.db != nil {
+		return a.db, nil
+	}
+	db, err := store.Open(ctx, a.cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	a.db = db
+	return db, nil
+}
+
+// isTerminal reports whether w is an interactive terminal (progress bars and
+// confirmation prompts only appear there).
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// newLogger writes structured logs to stderr, scrubbing every secret of cfg
+// from string values.
+func newLogger(w io.Writer, cfg *config.Config) *slog.Logger {
+	h := slog.NewTextHandler(w, &slog.HandlerOptions{
+		Level: slog.LevelInfo,
+		ReplaceAttr: func(_ []string, attr slog.Attr) slog.Attr {
+			switch attr.Value.Kind() {
+			case slog.KindString:
+				attr.Value = slog.StringValue(cfg.Scrub(attr.Value.String()))
+			case slog.KindAny:
+				if err, ok := attr.Value.Any().(error); ok {
+					attr.Value = slog.StringValue(cfg.Scrub(err.Error()))
+				}
+			}
+			return attr
+		},
+	})
+	return slog.New(h)
+}

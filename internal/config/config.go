@@ -1,0 +1,188 @@
+// Package config reads Kizuna's settings from KIZUNA_* environment variables
+// and the global flags that may override the non-secret ones. Secrets are read
+// only from the environment, and every printable form of a Config redacts them.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+)
+
+// Defaults from SPEC.md (Configuration).
+const (
+	DefaultDatabaseURL = "postgres://localhost:5432/kizuna?sslmode=disable"
+	DefaultRedisURL    = "redis://127.0.0.1:6379/0"
+	DefaultSMTPURL     = "smtp://127.0.0.1:1025?tls=none"
+	DefaultBaseURL     = "http://127.0.0.1:8080"
+	DefaultListen      = "127.0.0.1:8080"
+
+	// MinSecretLength is the shortest KIZUNA_SECRET accepted, in bytes.
+	MinSecretLength = 32
+)
+
+// ErrMissing is wrapped by errors about configuration that must be set.
+var ErrMissing = errors.New("missing configuration")
+
+// Config holds every setting. Fields holding secrets are unexported behind
+// accessors so that fmt and slog never print them by accident.
+type Config struct {
+	DatabaseURL    string
+	RedisURL       string
+	SMTPURL        string
+	BaseURL        string
+	Listen         string
+	InboundAddress string
+	InboundListen  string
+	IMAPURL        string
+	Campaigns      string
+
+	secret     string
+	adminToken string
+}
+
+// Flags are the global flag values that override the environment when set.
+type Flags struct {
+	DatabaseURL, RedisURL, SMTPURL, BaseURL, Listen, Campaigns string
+}
+
+// Load builds a Config from the environment (getenv, usually os.Getenv)
+// and the flag overrides. It does not validate the secret: commands that need
+// it call RequireSecret.
+func Load(getenv func(string) string, f Flags) (*Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	pick := func(flag, env, def string) string {
+		if flag != "" {
+			return flag
+		}
+		if v := strings.TrimSpace(getenv(env)); v != "" {
+			return v
+		}
+		return def
+	}
+	c := &Config{
+		DatabaseURL:    pick(f.DatabaseURL, "KIZUNA_DATABASE_URL", DefaultDatabaseURL),
+		RedisURL:       pick(f.RedisURL, "KIZUNA_REDIS_URL", DefaultRedisURL),
+		SMTPURL:        pick(f.SMTPURL, "KIZUNA_SMTP_URL", DefaultSMTPURL),
+		BaseURL:        strings.TrimRight(pick(f.BaseURL, "KIZUNA_BASE_URL", DefaultBaseURL), "/"),
+		Listen:         pick(f.Listen, "KIZUNA_LISTEN", DefaultListen),
+		InboundAddress: pick("", "KIZUNA_INBOUND_ADDRESS", ""),
+		InboundListen:  pick("", "KIZUNA_INBOUND_LISTEN", ""),
+		IMAPURL:        pick("", "KIZUNA_IMAP_URL", ""),
+		Campaigns:      pick(f.Campaigns, "KIZUNA_CAMPAIGNS", ""),
+		secret:         getenv("KIZUNA_SECRET"),
+		adminToken:     getenv("KIZUNA_ADMIN_TOKEN"),
+	}
+	for name, raw := range map[string]string{
+		"KIZUNA_DATABASE_URL": c.DatabaseURL,
+		"KIZUNA_REDIS_URL":    c.RedisURL,
+		"KIZUNA_SMTP_URL":     c.SMTPURL,
+		"KIZUNA_BASE_URL":     c.BaseURL,
+	} {
+		if _, err := url.Parse(raw); err != nil {
+			// url.Parse errors quote the input, which may hold a password.
+			return nil, fmt.Errorf("%s is not a valid URL: %s", name, Redact(raw))
+		}
+	}
+	return c, nil
+}
+
+// Secret returns KIZUNA_SECRET.
+func (c *Config) Secret() []byte { return []byte(c.secret) }
+
+// AdminToken returns KIZUNA_ADMIN_TOKEN ("" when /admin is disabled).
+func (c *Config) AdminToken() string { return c.adminToken }
+
+// RequireSecret reports whether KIZUNA_SECRET is set and long enough.
+func (c *Config) RequireSecret() error {
+	if c.secret == "" {
+		return fmt.Errorf("%w: KIZUNA_SECRET is not set (at least %d bytes of any text; e.g. openssl rand -hex 32)", ErrMissing, MinSecretLength)
+	}
+	if len(c.secret) < MinSecretLength {
+		return fmt.Errorf("%w: KIZUNA_SECRET is %d bytes; at least %d are needed", ErrMissing, len(c.secret), MinSecretLength)
+	}
+	return nil
+}
+
+// Secrets lists the secret values in force, so that log handlers and error
+// printers can scrub them from any text.
+func (c *Config) Secrets() []string {
+	var out []string
+	for _, s := range []string{c.secret, c.adminToken} {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	for _, raw := range []string{c.DatabaseURL, c.RedisURL, c.SMTPURL, c.IMAPURL} {
+		if u, err := url.Parse(raw); err == nil && u.User != nil {
+			if p, ok := u.User.Password(); ok && p != "" {
+				out = append(out, p, url.QueryEscape(p), url.PathEscape(p))
+			}
+		}
+		if u, err := url.Parse(raw); err == nil {
+			if p := u.Query().Get("password"); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// String prints the configuration with every secret redacted.
+func (c *Config) String() string {
+	return fmt.Sprintf("database=%s redis=%s smtp=%s base_url=%s listen=%s secret=%s admin_token=%s",
+		Redact(c.DatabaseURL), Redact(c.RedisURL), Redact(c.SMTPURL), c.BaseURL, c.Listen,
+		mask(c.secret), mask(c.adminToken))
+}
+
+// LogValue makes slog print the redacted form.
+func (c *Config) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
+// GoString keeps %#v from printing the unexported secret fields.
+func (c *Config) GoString() string { return "config.Config{" + c.String() + "}" }
+
+func mask(s string) string {
+	if s == "" {
+		return "(unset)"
+	}
+	return "(set)"
+}
+
+// Redact returns raw with the password of a URL (user info or a password
+// query parameter) replaced by "xxxxx". Text that is not a URL is returned
+// with nothing after a '@' user-info part.
+func Redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		if i := strings.LastIndex(raw, "@"); i >= 0 {
+			return "xxxxx" + raw[i:]
+		}
+		return raw
+	}
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+	}
+	q := u.Query()
+	if q.Get("password") != "" {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return strings.Replace(u.String(), "xxxxx@", "xxxxx@", 1)
+}
+
+// Scrub replaces every secret of c found in text with "xxxxx".
+func (c *Config) Scrub(text string) string {
+	for _, s := range c.Secrets() {
+		if len(s) >= 3 {
+			text = strings.ReplaceAll(text, s, "xxxxx")
+		}
+	}
+	return text
+}

@@ -1,0 +1,251 @@
+// Package smtptest runs a real SMTP server (go-smtp) on loopback for tests.
+// It records every accepted message and can be told to fail on purpose:
+// a 4xx or 5xx reply at MAIL, RCPT or DATA, or a dropped connection.
+package smtptest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// Stage names the SMTP command a Fault applies to.
+type Stage string
+
+// The stages a Fault can apply to.
+const (
+	StageMail Stage = "MAIL"
+	StageRcpt Stage = "RCPT"
+	StageData Stage = "DATA"
+)
+
+// Message is one message the server accepted.
+type Message struct {
+	From string
+	To   []string
+	Data []byte
+	At   time.Time
+}
+
+// Fault decides what the server does with one transaction. Returning nil lets
+// it through; ErrDrop closes the connection without a reply; any other error
+// (ideally a *smtp.SMTPError from Reply) is sent as the reply.
+type Fault func(stage Stage, from string, to []string) error
+
+// ErrDrop makes the server close the connection abruptly.
+var ErrDrop = errors.New("smtptest: drop connection")
+
+// Reply builds an SMTP error reply such as Reply(451, "4.3.0", "try later").
+func Reply(code int, enhanced string, msg string) *smtp.SMTPError {
+	var ec smtp.EnhancedCode
+	fmt.Sscanf(enhanced, "%d.%d.%d", &ec[0], &ec[1], &ec[2])
+	if enhanced == "" {
+		ec = smtp.NoEnhancedCode
+	}
+	return &smtp.SMTPError{Code: code, EnhancedCode: ec, Message: msg}
+}
+
+// Server is a running test SMTP server.
+type Server struct {
+	Addr string
+	Host string
+	Port int
+
+	// Discard keeps only a count of accepted messages, not their bytes
+	// (benchmarks).
+	Discard bool
+
+	mu          sync.Mutex
+	messages    []Message
+	accepted    int
+	fault       Fault
+	connections int
+	srv         *smtp.Server
+	ln          net.Listener
+	notify      chan struct{}
+}
+
+// Start runs a server on 127.0.0.1 with a free port, closed when t ends.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	s, err := Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("smtptest: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// Listen runs a server on addr until Close (for benchmarks and demos).
+func Listen(addr string) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{ln: ln, notify: make(chan struct{}, 1)}
+	tcp := ln.Addr().(*net.TCPAddr)
+	s.Addr, s.Host, s.Port = tcp.String(), tcp.IP.String(), tcp.Port
+	s.srv = smtp.NewServer(smtp.BackendFunc(s.newSession))
+	s.srv.Domain = "smtptest.localhost"
+	s.srv.AllowInsecureAuth = true
+	s.srv.MaxMessageBytes = 50 << 20
+	s.srv.MaxRecipients = 1000
+	s.srv.ReadTimeout = time.Minute
+	s.srv.WriteTimeout = time.Minute
+	s.srv.ErrorLog = quietLog{}
+	go s.srv.Serve(ln)
+	return s, nil
+}
+
+// URL is the relay URL (KIZUNA_SMTP_URL) of this server.
+func (s *Server) URL() string { return fmt.Sprintf("smtp://%s?tls=none", s.Addr) }
+
+// SetFault installs f (nil removes it).
+func (s *Server) SetFault(f Fault) {
+	s.mu.Lock()
+	s.fault = f
+	s.mu.Unlock()
+}
+
+// Messages returns a copy of the accepted messages.
+func (s *Server) Messages() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Message(nil), s.messages...)
+}
+
+// Accepted counts accepted messages (also in Discard mode).
+func (s *Server) Accepted() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accepted
+}
+
+// Connections counts the SMTP sessions opened so far.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.connections
+}
+
+// WaitFor waits until at least n messages were accepted or timeout passes,
+// and reports whether they were.
+func (s *Server) WaitFor(n int, timeout time.Duration) bool {
+	deadline := time.After(timeout)
+	for {
+		if s.Accepted() >= n {
+			return true
+		}
+		select {
+		case <-s.notify:
+		case <-deadline:
+			return s.Accepted() >= n
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Close stops the server.
+func (s *Server) Close() error { return s.srv.Close() }
+
+func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
+	s.mu.Lock()
+	s.connections++
+	s.mu.Unlock()
+	return &session{srv: s, conn: c}, nil
+}
+
+func (s *Server) check(c *smtp.Conn, stage Stage, from string, to []string) error {
+	s.mu.Lock()
+	f := s.fault
+	s.mu.Unlock()
+	if f == nil {
+		return nil
+	}
+	err := f(stage, from, to)
+	if errors.Is(err, ErrDrop) {
+		c.Conn().Close()
+		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "connection dropped"}
+	}
+	return err
+}
+
+type session struct {
+	srv  *Server
+	conn *smtp.Conn
+	from string
+	to   []string
+}
+
+func (s *session) AuthMechanisms() []string { return []string{"PLAIN"} }
+
+func (s *session) Reset()        { s.from, s.to = "", nil }
+func (s *session) Logout() error { return nil }
+
+func (s *session) Mail(from string, _ *smtp.MailOptions) error {
+	if err := s.srv.check(s.conn, StageMail, from, nil); err != nil {
+		return err
+	}
+	s.from = from
+	return nil
+}
+
+func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if err := s.srv.check(s.conn, StageRcpt, s.from, []string{to}); err != nil {
+		return err
+	}
+	s.to = append(s.to, to)
+	return nil
+}
+
+func (s *session) Data(r io.Reader) error {
+	var buf bytes.Buffer
+	if _, err := io.Copy(&buf, r); err != nil {
+		return err
+	}
+	if err := s.srv.check(s.conn, StageData, s.from, s.to); err != nil {
+		return err
+	}
+	s.srv.mu.Lock()
+	s.srv.accepted++
+	if !s.srv.Discard {
+		s.srv.messages = append(s.srv.messages, Message{From: s.from, To: append([]string(nil), s.to...), Data: buf.Bytes(), At: time.Now()})
+	}
+	s.srv.mu.Unlock()
+	select {
+	case s.srv.notify <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+type quietLog struct{}
+
+func (quietLog) Printf(string, ...interface{}) {}
+func (quietLog) Println(...interface{})        {}
+
+// Header returns the value of the first header named name in the raw
+// message, unfolded, or "".
+func (m Message) Header(name string) string {
+	head, _, _ := strings.Cut(string(m.Data), "\r\n\r\n")
+	lines := strings.Split(head, "\r\n")
+	for i, l := range lines {
+		k, v, ok := strings.Cut(l, ":")
+		if !ok || !strings.EqualFold(k, name) {
+			continue
+		}
+		for j := i + 1; j < len(lines) && (strings.HasPrefix(lines[j], " ") || strings.HasPrefix(lines[j], "\t")); j++ {
+			v += lines[j]
+		}
+		return strings.TrimSpace(v)
+	}
+	return ""
+}

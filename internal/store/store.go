@@ -1,0 +1,154 @@
+// Package store owns Kizuna's Postgres connection and schema migrations.
+// Postgres is the single source of truth; other packages run their queries
+// through the *sqlx.DB it opens.
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	_ "github.com/lib/pq" // the Postgres driver
+
+	"github.com/kizuna-alumni/kizuna/migrations"
+)
+
+// ErrNotFound is returned when a looked-up row does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Open connects to Postgres and checks the connection. Errors never carry
+// the URL's password.
+func Open(ctx context.Context, databaseURL string) (*sqlx.DB, error) {
+	db, err := sqlx.Open("postgres", withDefaults(databaseURL))
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", hostOf(databaseURL), err)
+	}
+	db.SetMaxOpenConns(20)
+	db.SetMaxIdleConns(10)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pingCtx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to database %s: %w", hostOf(databaseURL), err)
+	}
+	return db, nil
+}
+
+// withDefaults sets sslmode=disable for loopback hosts when it is not given,
+// since lib/pq's default differs between versions.
+func withDefaults(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return raw
+	}
+	q := u.Query()
+	if q.Get("sslmode") == "" {
+		h := u.Hostname()
+		if h == "" || h == "localhost" || strings.HasPrefix(h, "127.") || h == "::1" || strings.HasPrefix(h, "/") {
+			q.Set("sslmode", "disable")
+			u.RawQuery = q.Encode()
+		}
+	}
+	return u.String()
+}
+
+// hostOf names the database without any credentials, for error messages.
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	return u.Host + u.Path
+}
+
+// migrationLockKey is the pg_advisory_lock key that serialises migrations
+// across processes ("kizuna-migrate").
+const migrationLockKey = 0x6b697a756e61
+
+// Migrate applies every embedded migration not yet recorded, each in its own
+// transaction, under an advisory lock so that several processes may run it at
+// once. It returns the names it applied.
+func Migrate(ctx context.Context, db *sqlx.DB) ([]string, error) {
+	conn, err := db.Connx(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, migrationLockKey); err != nil {
+		return nil, fmt.Errorf("migrate: take lock: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLockKey)
+
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		name text PRIMARY KEY,
+		checksum text NOT NULL,
+		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		return nil, fmt.Errorf("migrate: create schema_migrations: %w", err)
+	}
+	applied := map[string]string{}
+	rows, err := conn.QueryContext(ctx, `SELECT name, checksum FROM schema_migrations`)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: read schema_migrations: %w", err)
+	}
+	for rows.Next() {
+		var name, sum string
+		if err := rows.Scan(&name, &sum); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("migrate: %w", err)
+		}
+		applied[name] = sum
+	}
+	rows.Close()
+
+	names, err := fs.Glob(migrations.FS, "*.sql")
+	if err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	sort.Strings(names)
+	var done []string
+	for _, name := range names {
+		body, err := migrations.FS.ReadFile(name)
+		if err != nil {
+			return done, fmt.Errorf("migrate %s: %w", name, err)
+		}
+		sum := fmt.Sprintf("%x", sha256.Sum256(body))
+		if old, ok := applied[name]; ok {
+			if old != sum {
+				return done, fmt.Errorf("migrate %s: the file changed after it was applied (migrations are forward-only: add a new file)", name)
+			}
+			continue
+		}
+		tx, err := conn.BeginTxx(ctx, nil)
+		if err != nil {
+			return done, fmt.Errorf("migrate %s: %w", name, err)
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			tx.Rollback()
+			return done, fmt.Errorf("migrate %s: %w", name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)`, name, sum); err != nil {
+			tx.Rollback()
+			return done, fmt.Errorf("migrate %s: record: %w", name, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return done, fmt.Errorf("migrate %s: commit: %w", name, err)
+		}
+		done = append(done, name)
+	}
+	return done, nil
+}
+
+// HashEmail is the suppression key of an address: SHA-256 of its trimmed,
+// lower-cased form.
+func HashEmail(email string) []byte {
+	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(email))))
+	return sum[:]
+}
