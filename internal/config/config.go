@@ -158,7 +158,7 @@ func mask(s string) string {
 // with nothing after a '@' user-info part.
 func Redact(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil {
+	if err != nil || !strings.Contains(raw, "://") {
 		if i := strings.LastIndex(raw, "@"); i >= 0 {
 			return "xxxxx" + raw[i:]
 		}
@@ -174,7 +174,7 @@ func Redact(raw string) string {
 		q.Set("password", "xxxxx")
 		u.RawQuery = q.Encode()
 	}
-	return strings.Replace(u.String(), "xxxxx@", "xxxxx@", 1)
+	return u.String()
 }
 
 // Scrub replaces every secret of c found in text with "xxxxx".

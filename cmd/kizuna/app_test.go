@@ -1,0 +1,92 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/kizuna-alumni/kizuna/internal/testdb"
+)
+
+// runApp runs one kizuna command line in process with the given environment.
+func runApp(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	app := NewApp(strings.NewReader(""), &out, &errOut, func(k string) string { return env[k] })
+	defer app.Close()
+	code = app.Run(context.Background(), args)
+	return code, out.String(), errOut.String()
+}
+
+func TestUsageAndExitCodes(t *testing.T) {
+	cases := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{"no arguments prints usage", nil, 2, "", "Usage:"},
+		{"help", []string{"--help"}, 0, "Usage:", ""},
+		{"version", []string{"--version"}, 0, "kizuna ", ""},
+		{"unknown command", []string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
+		{"unknown flag", []string{"migrate", "--frob"}, 2, "", "unknown flag: --frob"},
+		{"extra argument", []string{"migrate", "extra"}, 2, "", "unknown command"},
+		{"migrate help", []string{"migrate", "--help"}, 0, "forward-only", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, out, errOut := runApp(t, nil, c.args...)
+			if code != c.code {
+				t.Errorf("exit %d, want %d (stderr %q)", code, c.code, errOut)
+			}
+			if !strings.Contains(out, c.stdout) {
+				t.Errorf("stdout %q lacks %q", out, c.stdout)
+			}
+			if !strings.Contains(errOut, c.stderr) {
+				t.Errorf("stderr %q lacks %q", errOut, c.stderr)
+			}
+		})
+	}
+}
+
+// Every command and group answers --help with exit 0.
+func TestEveryCommandHasHelp(t *testing.T) {
+	app := NewApp(nil, nil, nil, nil)
+	root := app.rootCommand()
+	var paths [][]string
+	for _, c := range root.Commands() {
+		paths = append(paths, []string{c.Name()})
+		for _, s := range c.Commands() {
+			paths = append(paths, []string{c.Name(), s.Name()})
+		}
+	}
+	for _, p := range paths {
+		code, out, errOut := runApp(t, nil, append(p, "--help")...)
+		if code != 0 || !strings.Contains(out, "Usage:") {
+			t.Errorf("kizuna %s --help: exit %d, stdout %q, stderr %q", strings.Join(p, " "), code, out, errOut)
+		}
+	}
+}
+
+// A database failure is exit 1 and its message never carries the password.
+func TestRuntimeFailureHidesSecrets(t *testing.T) {
+	env := map[string]string{"KIZUNA_DATABASE_URL": "postgres://kizuna:pw-TOPSECRET-9@127.0.0.1:1/kizuna"}
+	code, _, errOut := runApp(t, env, "migrate")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	if strings.Contains(errOut, "pw-TOPSECRET-9") || !strings.Contains(errOut, "127.0.0.1:1") {
+		t.Fatalf("stderr = %q", errOut)
+	}
+}
+
+func TestMigrateCommand(t *testing.T) {
+	db := testdb.New(t)
+	env := map[string]string{"KIZUNA_DATABASE_URL": db.URL}
+	code, out, errOut := runApp(t, env, "migrate")
+	if code != 0 || !strings.Contains(out, "up to date") {
+		t.Fatalf("migrate on a migrated database: exit %d, %q %q", code, out, errOut)
+	}
+}

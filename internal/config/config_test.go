@@ -1,0 +1,111 @@
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+)
+
+const (
+	dbPass    = "pg-Pa55w0rd!xyz"
+	smtpPass  = "smtp-s3cr3t#zz"
+	secret    = "0123456789abcdef0123456789abcdef-kizuna"
+	adminTok  = "admin-token-ABCDEFG"
+	redisPass = "redis-pw-QQQ"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func secretEnv() map[string]string {
+	return map[string]string{
+		"KIZUNA_DATABASE_URL": "postgres://kizuna:" + dbPass + "@db.internal:5432/kizuna",
+		"KIZUNA_REDIS_URL":    "redis://:" + redisPass + "@127.0.0.1:6379/0",
+		"KIZUNA_SMTP_URL":     "smtp://mailer:" + strings.ReplaceAll(smtpPass, "#", "%23") + "@smtp.example.jp:587",
+		"KIZUNA_SECRET":       secret,
+		"KIZUNA_ADMIN_TOKEN":  adminTok,
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Load(env(nil), Flags{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DatabaseURL != DefaultDatabaseURL || c.RedisURL != DefaultRedisURL || c.SMTPURL != DefaultSMTPURL ||
+		c.BaseURL != DefaultBaseURL || c.Listen != DefaultListen || c.Campaigns != "" {
+		t.Fatalf("defaults not applied: %s", c)
+	}
+	if err := c.RequireSecret(); err == nil {
+		t.Fatal("RequireSecret passed without KIZUNA_SECRET")
+	}
+}
+
+func TestFlagsOverrideEnvironment(t *testing.T) {
+	c, err := Load(env(map[string]string{"KIZUNA_BASE_URL": "https://env.example.jp/", "KIZUNA_LISTEN": ":1"}),
+		Flags{BaseURL: "https://flag.example.jp/", Campaigns: "camps"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BaseURL != "https://flag.example.jp" {
+		t.Errorf("BaseURL = %q, want the flag without trailing slash", c.BaseURL)
+	}
+	if c.Listen != ":1" || c.Campaigns != "camps" {
+		t.Errorf("Listen=%q Campaigns=%q", c.Listen, c.Campaigns)
+	}
+}
+
+func TestRequireSecretLength(t *testing.T) {
+	c, _ := Load(env(map[string]string{"KIZUNA_SECRET": "short"}), Flags{})
+	err := c.RequireSecret()
+	if err == nil || strings.Contains(err.Error(), "short") {
+		t.Fatalf("short secret: err = %v (must fail and not echo the secret)", err)
+	}
+	c, _ = Load(env(map[string]string{"KIZUNA_SECRET": secret}), Flags{})
+	if err := c.RequireSecret(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Every printable form of a Config, and anything scrubbed by it, is free of
+// the secrets.
+func TestSecretsNeverPrinted(t *testing.T) {
+	c, err := Load(env(secretEnv()), Flags{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logged strings.Builder
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("config", "cfg", c)
+	outputs := map[string]string{
+		"String":  c.String(),
+		"%v":      fmt.Sprintf("%v", c),
+		"%+v":     fmt.Sprintf("%+v", c),
+		"%#v":     fmt.Sprintf("%#v", c),
+		"slog":    logged.String(),
+		"Scrub":   c.Scrub("dial smtp://mailer:" + smtpPass + "@x failed; secret=" + secret + " token " + adminTok + " db " + dbPass + " redis " + redisPass),
+		"Redact":  Redact(c.DatabaseURL) + Redact(c.SMTPURL) + Redact(c.RedisURL),
+		"NotURL:": Redact("user:" + dbPass + "@host"),
+	}
+	for name, out := range outputs {
+		for _, s := range []string{dbPass, smtpPass, secret, adminTok, redisPass, "s3cr3t"} {
+			if strings.Contains(out, s) {
+				t.Errorf("%s output leaks %q: %s", name, s, out)
+			}
+		}
+	}
+	if !strings.Contains(c.String(), "db.internal") {
+		t.Errorf("String() lost the non-secret host: %s", c)
+	}
+}
+
+func TestBadURLErrorHidesPassword(t *testing.T) {
+	_, err := Load(env(map[string]string{"KIZUNA_DATABASE_URL": "postgres://u:" + dbPass + "@host:bad port/x"}), Flags{})
+	if err == nil {
+		t.Fatal("bad URL accepted")
+	}
+	if strings.Contains(err.Error(), dbPass) {
+		t.Fatalf("error leaks the password: %v", err)
+	}
+}
