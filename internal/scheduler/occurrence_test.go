@@ -1,0 +1,176 @@
+package scheduler
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kizuna-alumni/kizuna/campaigns"
+)
+
+func mustTime(t *testing.T, s string) time.Time {
+	t.Helper()
+	v, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func keys(occ []Occurrence) []string {
+	var out []string
+	for _, o := range occ {
+		out = append(out, o.Key)
+	}
+	return out
+}
+
+func TestPlanOneOffAt(t *testing.T) {
+	t.Parallel()
+	at := mustTime(t, "2026-12-01T10:10:00+09:00")
+	p, err := NewPlan(&campaigns.Campaign{ID: "c", Schedule: campaigns.Schedule{At: &at}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.MaxLate != DefaultMaxLate {
+		t.Errorf("MaxLate = %v, want default %v", p.MaxLate, DefaultMaxLate)
+	}
+	before, _ := p.Between(at.Add(-2*time.Hour), at.Add(-time.Second))
+	if len(before) != 0 {
+		t.Errorf("before at: %v, want none", keys(before))
+	}
+	got, _ := p.Between(at.Add(-time.Hour), at)
+	if want := "at:2026-12-01T01:10:00Z"; len(got) != 1 || got[0].Key != want || got[0].Kind != KindSend || got[0].Source != want {
+		t.Errorf("at its time: %+v, want one send occurrence %s", got, want)
+	}
+	if n, ok := p.Next(at.Add(-time.Minute)); !ok || !n.At.Equal(at) {
+		t.Errorf("Next before at = %v %v, want %v", n.At, ok, at)
+	}
+	if _, ok := p.Next(at); ok {
+		t.Error("Next after a one-off's time should find nothing")
+	}
+}
+
+func TestPlanCronTokyoAcrossMonthEnds(t *testing.T) {
+	t.Parallel()
+	// 08:00 on the 1st in Tokyo is 23:00 UTC on the last day of the month before.
+	p, err := NewPlan(&campaigns.Campaign{ID: "c", Schedule: campaigns.Schedule{Cron: "0 8 1 * *"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, complete := p.Between(mustTime(t, "2027-01-15T00:00:00Z"), mustTime(t, "2027-04-15T00:00:00Z"))
+	want := []string{"cron:2027-01-31T23:00:00Z", "cron:2027-02-28T23:00:00Z", "cron:2027-03-31T23:00:00Z"}
+	if !complete || strings.Join(keys(got), " ") != strings.Join(want, " ") {
+		t.Errorf("got %v (complete %v), want %v", keys(got), complete, want)
+	}
+	for _, o := range got {
+		if o.Source != "cron:0 8 1 * *@Asia/Tokyo" || o.Kind != KindSend {
+			t.Errorf("occurrence %+v: wrong source or kind", o)
+		}
+	}
+
+	// The 31st exists only in some months, and 2028 is a leap year.
+	p31, err := NewPlan(&campaigns.Campaign{ID: "c", Schedule: campaigns.Schedule{Cron: "30 23 31 * *", Timezone: "Asia/Tokyo"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ = p31.Between(mustTime(t, "2028-01-01T00:00:00Z"), mustTime(t, "2028-06-30T00:00:00Z"))
+	want = []string{"cron:2028-01-31T14:30:00Z", "cron:2028-03-31T14:30:00Z", "cron:2028-05-31T14:30:00Z"}
+	if strings.Join(keys(got), " ") != strings.Join(want, " ") {
+		t.Errorf("31st: got %v, want %v", keys(got), want)
+	}
+	pFeb, _ := NewPlan(&campaigns.Campaign{ID: "c", Schedule: campaigns.Schedule{Cron: "0 9 29 2 *"}})
+	n, ok := pFeb.Next(mustTime(t, "2026-03-01T00:00:00Z"))
+	if !ok || n.Key != "cron:2028-02-29T00:00:00Z" {
+		t.Errorf("next Feb 29 = %v %v, want cron:2028-02-29T00:00:00Z", n.Key, ok)
+	}
+}
+
+func TestPlanCronBoundariesAreInclusive(t *testing.T) {
+	t.Parallel()
+	p, _ := NewPlan(&campaigns.Campaign{ID: "c", Schedule: campaigns.Schedule{Cron: "*/15 * * * *", Timezone: "UTC"}})
+	from := mustTime(t, "2026-05-01T10:00:00Z")
+	got, _ := p.Between(from, from.Add(30*time.Minute))
+	want := "cron:2026-05-01T10:00:00Z cron:2026-05-01T10:15:00Z cron:2026-05-01T10:30:00Z"
+	if strings.Join(keys(got), " ") != want {
+		t.Errorf("got %v, want %v", keys(got), want)
+	}
+	// A from with a fraction of a second excludes the whole second before it.
+	got, _ = p.Between(from.Add(500*time.Millisecond), from.Add(15*time.Minute))
+	if strings.Join(keys(got), " ") != "cron:2026-05-01T10:15:00Z" {
+		t.Errorf("fractional from: got %v", keys(got))
+	}
+}
+
+func TestPlanCronEnumerationIsBounded(t *testing.T) {
+	t.Parallel()
+	p, _ := NewPlan(&campaigns.Campaign{ID: "c", Schedule: campaigns.Schedule{Cron: "* * * * *"}})
+	from := mustTime(t, "2026-01-01T00:00:00Z")
+	got, complete := p.Between(from, from.AddDate(1, 0, 0))
+	if complete || len(got) != maxEnumerate {
+		t.Errorf("a year of minutes: %d occurrences, complete %v; want %d and incomplete", len(got), complete, maxEnumerate)
+	}
+}
+
+func TestPlanReminders(t *testing.T) {
+	t.Parallel()
+	starts := mustTime(t, "2026-12-18T19:00:00+09:00")
+	at := mustTime(t, "2026-12-01T10:10:00+09:00")
+	c := &campaigns.Campaign{ID: "ev", Kind: campaigns.KindEvent, Schedule: campaigns.Schedule{At: &at},
+		Event: &campaigns.Event{StartsAt: starts, Reminders: []time.Duration{3 * time.Hour, 72 * time.Hour, 90 * time.Minute}}}
+	p, err := NewPlan(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := p.OneOffs()
+	want := []string{
+		"at:2026-12-01T01:10:00Z",
+		"reminder:72h:2026-12-15T10:00:00Z",
+		"reminder:3h:2026-12-18T07:00:00Z",
+		"reminder:1h30m:2026-12-18T08:30:00Z",
+	}
+	if strings.Join(keys(got), " ") != strings.Join(want, " ") {
+		t.Fatalf("got %v, want %v", keys(got), want)
+	}
+	for _, o := range got[1:] {
+		if o.Kind != KindReminder {
+			t.Errorf("%s: kind %s, want reminder", o.Key, o.Kind)
+		}
+	}
+	due, _ := p.Between(mustTime(t, "2026-12-15T09:30:00Z"), mustTime(t, "2026-12-15T10:00:00Z"))
+	if len(due) != 1 || due[0].Key != want[1] {
+		t.Errorf("due at 72h before: %v", keys(due))
+	}
+}
+
+func TestPlanRejectsWhatSchedulersCannotAgreeOn(t *testing.T) {
+	t.Parallel()
+	for _, c := range []campaigns.Schedule{
+		{Cron: "@every 1h"},
+		{Cron: "0 0 9 * * *"}, // six fields
+		{Cron: "0 9 * * *", Timezone: "Mars/Olympus"},
+	} {
+		if _, err := NewPlan(&campaigns.Campaign{ID: "bad", Schedule: c}); err == nil || !strings.Contains(err.Error(), "campaign bad") {
+			t.Errorf("%+v: err = %v, want an error naming the campaign", c, err)
+		}
+	}
+	p, err := NewPlan(&campaigns.Campaign{ID: "manual"})
+	if err != nil || !p.Empty() {
+		t.Errorf("no schedule: empty=%v err=%v, want an empty plan", p.Empty(), err)
+	}
+}
+
+func TestFormatOffset(t *testing.T) {
+	t.Parallel()
+	for d, want := range map[time.Duration]string{
+		72 * time.Hour:   "72h",
+		90 * time.Minute: "1h30m",
+		45 * time.Minute: "45m",
+		90 * time.Second: "1m30s",
+		336 * time.Hour:  "336h",
+	} {
+		if got := FormatOffset(d); got != want {
+			t.Errorf("FormatOffset(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
