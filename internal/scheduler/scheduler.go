@@ -1,0 +1,326 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/kizuna-alumni/kizuna/campaigns"
+)
+
+// Default intervals of Run.
+const (
+	DefaultTick = 5 * time.Second
+	DefaultPoll = 2 * time.Second
+)
+
+// Loader reads the campaigns folder: the valid campaigns, and a description
+// of every problem (file:line:col: message) of the invalid ones.
+type Loader func(dir string) ([]*campaigns.Campaign, []string)
+
+// Starter starts the run of one occurrence of c. created is false when the
+// run already existed (another scheduler, or an earlier process, started it).
+type Starter func(ctx context.Context, c *campaigns.Campaign, occ Occurrence) (run int, created bool, err error)
+
+// Options configure a Scheduler.
+type Options struct {
+	Dir   string
+	DB    *sqlx.DB
+	Log   *slog.Logger
+	Load  Loader
+	Start Starter
+	// Register records a campaign version in the database when it is loaded,
+	// so that `campaign list` knows scheduled campaigns before their first
+	// run. Optional.
+	Register func(ctx context.Context, c *campaigns.Campaign) error
+	// Now is the clock; tests drive it. Default time.Now.
+	Now  func() time.Time
+	Tick time.Duration // how often due occurrences are checked; default DefaultTick
+	Poll time.Duration // how often the folder is checked for changes; default DefaultPoll
+}
+
+// Scheduler starts the runs of due campaign occurrences. Its methods are
+// safe for one goroutine at a time; Run drives them.
+type Scheduler struct {
+	opt     Options
+	mu      sync.Mutex
+	digest  string
+	loaded  bool
+	entries map[string]*entry
+}
+
+// entry is the scheduler's state for one loaded campaign.
+type entry struct {
+	c    *campaigns.Campaign
+	plan *Plan
+	// Occurrences in (cursor, now-max_late) that were never started were
+	// missed: they are logged and skipped.
+	cursor time.Time
+	// handled holds the occurrences this process started, found started,
+	// or decided not to send, with their times, until they leave the window.
+	handled map[string]time.Time
+	// firstSeen is the earliest sighting of each schedule source (this
+	// process's and, once recorded, every scheduler's).
+	firstSeen map[string]time.Time
+	unsynced  map[string]bool // sightings not yet recorded in the database
+	warned    map[string]bool
+}
+
+// New builds a scheduler; it loads nothing until Reload or Run.
+func New(opt Options) (*Scheduler, error) {
+	if opt.Dir == "" {
+		return nil, errors.New("scheduler: no campaigns folder (set KIZUNA_CAMPAIGNS or pass --campaigns)")
+	}
+	if opt.DB == nil || opt.Load == nil || opt.Start == nil {
+		return nil, errors.New("scheduler: database, loader and starter are required")
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Tick <= 0 {
+		opt.Tick = DefaultTick
+	}
+	if opt.Poll <= 0 {
+		opt.Poll = DefaultPoll
+	}
+	return &Scheduler{opt: opt, entries: map[string]*entry{}}, nil
+}
+
+// Run loads the folder and then, until ctx ends, reloads it when its files
+// change and starts the runs of due occurrences. It returns nil when ctx
+// ends, and an error only when the folder cannot be read at start.
+func (s *Scheduler) Run(ctx context.Context) error {
+	if _, err := s.Reload(ctx); err != nil {
+		return err
+	}
+	s.Tick(ctx)
+	poll := time.NewTicker(s.opt.Poll)
+	defer poll.Stop()
+	tick := time.NewTicker(s.opt.Tick)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-poll.C:
+			changed, err := s.Reload(ctx)
+			if err != nil {
+				s.opt.Log.Error("campaigns folder unreadable; keeping the campaigns loaded before", "dir", s.opt.Dir, "err", err)
+				continue
+			}
+			if changed {
+				s.Tick(ctx)
+			}
+		case <-tick.C:
+			s.Tick(ctx)
+		}
+	}
+}
+
+// Reload reads the folder again when its files changed since the last
+// load, and reports whether it did. A campaign whose file became invalid is
+// dropped (its problems are logged) until it is valid again; runs already
+// started keep the version they started with.
+func (s *Scheduler) Reload(ctx context.Context) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	digest, err := folderDigest(s.opt.Dir)
+	if err != nil {
+		return false, err
+	}
+	if s.loaded && digest == s.digest {
+		return false, nil
+	}
+	first := !s.loaded
+	s.digest, s.loaded = digest, true
+
+	now := s.opt.Now().UTC()
+	list, problems := s.opt.Load(s.opt.Dir)
+	for _, p := range problems {
+		s.opt.Log.Error("invalid campaign file; its campaign is not scheduled until fixed", "problem", p)
+	}
+	next := map[string]*entry{}
+	for _, c := range list {
+		plan, err := NewPlan(c)
+		if err != nil {
+			s.opt.Log.Error("campaign not scheduled", "campaign", c.ID, "file", c.File, "err", err)
+			continue
+		}
+		e := s.entries[c.ID]
+		if e == nil {
+			e = &entry{cursor: now, handled: map[string]time.Time{}, firstSeen: map[string]time.Time{},
+				unsynced: map[string]bool{}, warned: map[string]bool{}}
+		}
+		e.c, e.plan = c, plan
+		for _, src := range plan.Sources() {
+			if _, ok := e.firstSeen[src]; !ok {
+				e.firstSeen[src] = now
+				e.unsynced[src] = true
+			}
+		}
+		next[c.ID] = e
+		if s.opt.Register != nil {
+			if err := s.opt.Register(ctx, c); err != nil {
+				s.opt.Log.Error("cannot record campaign version", "campaign", c.ID, "err", err)
+			}
+		}
+	}
+	for id := range s.entries {
+		if next[id] == nil {
+			s.opt.Log.Info("campaign removed from the schedule", "campaign", id)
+		}
+	}
+	s.entries = next
+	verb := "campaigns reloaded"
+	if first {
+		verb = "campaigns loaded"
+	}
+	s.opt.Log.Info(verb, "dir", s.opt.Dir, "campaigns", len(next), "invalid_files_problems", len(problems))
+
+	for _, id := range s.sortedIDs() {
+		e := s.entries[id]
+		s.syncSightings(ctx, e)
+		s.reportPastOneOffs(ctx, e, now)
+	}
+	return true, nil
+}
+
+// syncSightings records e's sightings in the database and adopts the
+// earliest sighting of any scheduler.
+func (s *Scheduler) syncSightings(ctx context.Context, e *entry) {
+	for src := range e.unsynced {
+		first, err := recordSighting(ctx, s.opt.DB, e.c.ID, src, e.firstSeen[src])
+		if err != nil {
+			s.opt.Log.Warn("cannot record schedule sighting; will retry", "campaign", e.c.ID, "err", err)
+			return
+		}
+		if first.Before(e.firstSeen[src]) {
+			e.firstSeen[src] = first
+		}
+		delete(e.unsynced, src)
+	}
+}
+
+// reportPastOneOffs warns, once per process, about one-off occurrences
+// (at, reminders) that were already past when first seen and have no run:
+// they are not sent automatically.
+func (s *Scheduler) reportPastOneOffs(ctx context.Context, e *entry, now time.Time) {
+	for _, o := range e.plan.OneOffs() {
+		if e.warned[o.Key] || !o.At.Before(e.firstSeen[o.Source]) || o.At.After(now) {
+			continue
+		}
+		exists, err := runExists(ctx, s.opt.DB, e.c.ID, o.Key)
+		if err != nil {
+			s.opt.Log.Warn("cannot check past occurrence", "campaign", e.c.ID, "occurrence", o.Key, "err", err)
+			continue
+		}
+		e.warned[o.Key] = true
+		if exists {
+			continue
+		}
+		if o.Kind == KindReminder {
+			s.opt.Log.Warn("event reminder time was already past when the campaign was first seen; it is not sent",
+				"campaign", e.c.ID, "occurrence", o.Key, "due", o.At)
+			continue
+		}
+		s.opt.Log.Warn("schedule.at was already past when the campaign was first seen; it is not sent automatically: `kizuna campaign start` sends it",
+			"campaign", e.c.ID, "file", e.c.File, "at", o.At)
+	}
+}
+
+func (s *Scheduler) sortedIDs() []string {
+	ids := make([]string, 0, len(s.entries))
+	for id := range s.entries {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// Tick starts the run of every occurrence that is due now: at or after its
+// time, by at most the campaign's max_late, and known to a scheduler before
+// it was due. Occurrences missed by more than max_late are logged and
+// skipped. A failure to start leaves the occurrence due for the next tick.
+func (s *Scheduler) Tick(ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range s.sortedIDs() {
+		if ctx.Err() != nil {
+			return
+		}
+		e := s.entries[id]
+		if len(e.unsynced) > 0 {
+			s.syncSightings(ctx, e)
+		}
+		s.tickEntry(ctx, e)
+	}
+}
+
+func (s *Scheduler) tickEntry(ctx context.Context, e *entry) {
+	now := s.opt.Now().UTC()
+	windowStart := now.Add(-e.plan.MaxLate)
+	log := s.opt.Log.With("campaign", e.c.ID)
+
+	// Missed: due while this scheduler was not able to start it in time
+	// (stopped, suspended, database down).
+	if e.cursor.Before(windowStart) {
+		missed, complete := e.plan.Between(e.cursor.Add(time.Nanosecond), windowStart.Add(-time.Nanosecond))
+		for _, o := range missed {
+			if _, ok := e.handled[o.Key]; ok || o.At.Before(e.firstSeen[o.Source]) {
+				continue
+			}
+			log.Warn("occurrence skipped: missed by more than max_late", "occurrence", o.Key, "due", o.At, "max_late", e.plan.MaxLate)
+		}
+		if !complete {
+			log.Warn("more occurrences were missed than listed", "since", e.cursor, "until", windowStart)
+		}
+	}
+
+	cursor := now
+	due, _ := e.plan.Between(windowStart, now)
+	for _, o := range due {
+		if _, ok := e.handled[o.Key]; ok {
+			continue
+		}
+		if o.At.Before(e.firstSeen[o.Source]) {
+			// Past when first seen: reported at load, never sent automatically.
+			e.handled[o.Key] = o.At
+			continue
+		}
+		run, created, err := s.opt.Start(ctx, e.c, o)
+		if err != nil {
+			log.Error("cannot start run; will retry while within max_late", "occurrence", o.Key, "err", err)
+			if c := o.At.Add(-time.Nanosecond); c.Before(cursor) {
+				cursor = c
+			}
+			continue
+		}
+		e.handled[o.Key] = o.At
+		if created {
+			log.Info("run started", "run", run, "occurrence", o.Key, "kind", o.Kind)
+		} else {
+			log.Debug("run already started elsewhere", "run", run, "occurrence", o.Key)
+		}
+	}
+	e.cursor = cursor
+	for k, at := range e.handled {
+		if at.Before(windowStart) && !at.After(e.cursor) {
+			delete(e.handled, k)
+		}
+	}
+}
+
+// Campaigns returns the ids of the campaigns currently scheduled.
+func (s *Scheduler) Campaigns() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sortedIDs()
+}
