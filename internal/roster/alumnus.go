@@ -1,0 +1,196 @@
+package roster
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/kizuna-alumni/kizuna/internal/store"
+)
+
+// Alumnus is one person of the roster as stored.
+type Alumnus struct {
+	ID              int64
+	Email           string
+	FamilyName      string
+	GivenName       string
+	FamilyNameKana  string
+	GivenNameKana   string
+	EmployeeID      string // "" when none
+	Department      string
+	JoinedOn        *time.Time
+	LeftOn          *time.Time
+	Locale          string
+	Timezone        string
+	Tags            []string
+	Consent         bool
+	ConsentedAt     *time.Time
+	ConsentSource   string
+	Status          string
+	StatusChangedAt *time.Time
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+// Export is the machine-readable form of an alumnus (SPEC.md,
+// Machine-readable output): the import columns plus status. Absent dates
+// and employee ids are null.
+type Export struct {
+	Email          string   `json:"email"`
+	FamilyName     string   `json:"family_name"`
+	GivenName      string   `json:"given_name"`
+	FamilyNameKana string   `json:"family_name_kana"`
+	GivenNameKana  string   `json:"given_name_kana"`
+	EmployeeID     *string  `json:"employee_id"`
+	Department     string   `json:"department"`
+	JoinedOn       *string  `json:"joined_on"`
+	LeftOn         *string  `json:"left_on"`
+	Locale         string   `json:"locale"`
+	Timezone       string   `json:"timezone"`
+	Tags           []string `json:"tags"`
+	Consent        bool     `json:"consent"`
+	ConsentedAt    *string  `json:"consented_at"`
+	ConsentSource  string   `json:"consent_source"`
+	Status         string   `json:"status"`
+}
+
+// Export returns the alumnus in export form. consented_at is RFC 3339 in the
+// person's own time zone, so that a consent given on a local date reads as
+// that date.
+func (a *Alumnus) Export() Export {
+	date := func(t *time.Time) *string {
+		if t == nil {
+			return nil
+		}
+		s := t.Format(time.DateOnly)
+		return &s
+	}
+	e := Export{
+		Email: a.Email, FamilyName: a.FamilyName, GivenName: a.GivenName,
+		FamilyNameKana: a.FamilyNameKana, GivenNameKana: a.GivenNameKana,
+		Department: a.Department, JoinedOn: date(a.JoinedOn), LeftOn: date(a.LeftOn),
+		Locale: a.Locale, Timezone: a.Timezone, Tags: a.Tags, Consent: a.Consent,
+		ConsentSource: a.ConsentSource, Status: a.Status,
+	}
+	if e.Tags == nil {
+		e.Tags = []string{}
+	}
+	if a.EmployeeID != "" {
+		id := a.EmployeeID
+		e.EmployeeID = &id
+	}
+	if a.ConsentedAt != nil {
+		s := a.ConsentedAt.In(zoneOr(a.Timezone)).Format(time.RFC3339)
+		e.ConsentedAt = &s
+	}
+	return e
+}
+
+// zoneOr loads name, falling back to Asia/Tokyo (then UTC).
+func zoneOr(name string) *time.Location {
+	if loc, err := time.LoadLocation(name); err == nil && name != "" {
+		return loc
+	}
+	if loc, err := time.LoadLocation("Asia/Tokyo"); err == nil {
+		return loc
+	}
+	return time.UTC
+}
+
+const alumnusColumns = `id, COALESCE(email, ''), family_name, given_name, family_name_kana, given_name_kana,
+    COALESCE(employee_id, ''), department, joined_on, left_on, locale, timezone, tags,
+    consent, consented_at, consent_source, status, status_changed_at, created_at, updated_at`
+
+type scannable interface{ Scan(dest ...any) error }
+
+func scanAlumnus(row scannable) (Alumnus, error) {
+	var a Alumnus
+	var tags pq.StringArray
+	err := row.Scan(&a.ID, &a.Email, &a.FamilyName, &a.GivenName, &a.FamilyNameKana, &a.GivenNameKana,
+		&a.EmployeeID, &a.Department, &a.JoinedOn, &a.LeftOn, &a.Locale, &a.Timezone, &tags,
+		&a.Consent, &a.ConsentedAt, &a.ConsentSource, &a.Status, &a.StatusChangedAt, &a.CreatedAt, &a.UpdatedAt)
+	a.Tags = []string(tags)
+	return a, err
+}
+
+// normalize is the stored form of an address given on the command line.
+func normalize(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+
+// Find returns the alumnus with this address (any case). It returns an
+// error wrapping store.ErrNotFound when there is none.
+func (s *Store) Find(ctx context.Context, email string) (Alumnus, error) {
+	a, err := scanAlumnus(s.db.QueryRowContext(ctx, `SELECT `+alumnusColumns+` FROM alumni WHERE email = $1`, normalize(email)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, fmt.Errorf("no alumnus with address %q: %w", email, store.ErrNotFound)
+	}
+	if err != nil {
+		return a, fmt.Errorf("find alumnus: %w", err)
+	}
+	return a, nil
+}
+
+// HistoryEntry is one thing that happened between Kizuna and an alumnus: a
+// delivery, an event recorded on one (open, click, reply...), or an RSVP.
+type HistoryEntry struct {
+	Type           string     `json:"type"` // delivery | open | click | unsubscribe | reply | auto_reply | bounce | rsvp
+	At             *time.Time `json:"at"`
+	CampaignID     string     `json:"campaign_id"`
+	Run            *int       `json:"run,omitempty"`
+	State          string     `json:"state,omitempty"`          // deliveries
+	Classification string     `json:"classification,omitempty"` // opens and clicks
+	Target         string     `json:"target,omitempty"`         // clicks
+	Answer         string     `json:"answer,omitempty"`         // RSVPs
+	Waitlisted     *bool      `json:"waitlisted,omitempty"`     // RSVPs
+}
+
+// History lists what happened with an alumnus, oldest first. A delivery
+// not sent yet has no date and sorts last.
+func (s *Store) History(ctx context.Context, alumniID int64) ([]HistoryEntry, error) {
+	rows, err := s.db.QueryContext(ctx, sqlHistory, alumniID)
+	if err != nil {
+		return nil, fmt.Errorf("alumnus history: %w", err)
+	}
+	defer rows.Close()
+	out := []HistoryEntry{}
+	for rows.Next() {
+		var e HistoryEntry
+		var run sql.NullInt64
+		var waitlisted sql.NullBool
+		if err := rows.Scan(&e.Type, &e.At, &e.CampaignID, &run, &e.State, &e.Classification, &e.Target, &e.Answer, &waitlisted); err != nil {
+			return nil, fmt.Errorf("alumnus history: %w", err)
+		}
+		if run.Valid {
+			n := int(run.Int64)
+			e.Run = &n
+		}
+		if waitlisted.Valid {
+			w := waitlisted.Bool
+			e.Waitlisted = &w
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+const sqlHistory = `
+SELECT type, at, campaign_id, run, state, classification, target, answer, waitlisted FROM (
+    SELECT 'delivery' AS type, d.sent_at AS at, r.campaign_id, r.number AS run, d.state,
+           '' AS classification, '' AS target, '' AS answer, NULL::boolean AS waitlisted, d.id AS ord
+    FROM deliveries d JOIN runs r ON r.id = d.run_id
+    WHERE d.alumni_id = $1
+    UNION ALL
+    SELECT e.kind, e.created_at, r.campaign_id, r.number, '',
+           CASE WHEN e.kind IN ('open', 'click') THEN e.classification ELSE '' END,
+           e.target, '', NULL, e.id
+    FROM delivery_events e JOIN deliveries d ON d.id = e.delivery_id JOIN runs r ON r.id = d.run_id
+    WHERE d.alumni_id = $1
+    UNION ALL
+    SELECT 'rsvp', v.answered_at, v.campaign_id, NULL, '', '', '', v.answer, v.waitlisted, 0
+    FROM rsvps v WHERE v.alumni_id = $1
+) h
+ORDER BY at NULLS LAST, ord`

@@ -1,0 +1,198 @@
+package roster
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/kizuna-alumni/kizuna/internal/store"
+)
+
+// StatusError says that a person's status does not allow the change asked
+// for (resubscribing someone who bounced, for example).
+type StatusError struct {
+	Email  string
+	Status string
+	Action string
+	Why    string
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("%s %s: the alumnus is %s; %s", e.Action, e.Email, e.Status, e.Why)
+}
+
+// Outcome says what a status change did.
+type Outcome string
+
+// Outcomes of Unsubscribe and Forget.
+const (
+	Changed       Outcome = "changed"        // the person's status changed
+	AlreadyDone   Outcome = "already"        // nothing to do: already in that state
+	NotMailed     Outcome = "not-mailed"     // bounced or forgotten: already never mailed
+	SuppressedNew Outcome = "suppressed-new" // not in the roster; the address is now suppressed
+)
+
+// Unsubscribe stops all mail to a person: status unsubscribed and a
+// suppression entry. It is idempotent. Someone who bounced keeps that status
+// (they are not mailed either way). An address not in the roster is still
+// suppressed, so that a later import adds it as unsubscribed; the outcome
+// is then SuppressedNew and the error wraps store.ErrNotFound.
+func (s *Store) Unsubscribe(ctx context.Context, email string) (Outcome, error) {
+	addr := normalize(email)
+	var out Outcome
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		status, err := lockStatus(ctx, tx, addr)
+		if err != nil {
+			return err
+		}
+		switch status {
+		case "":
+			out = SuppressedNew
+		case "active":
+			out = Changed
+			if _, err := tx.ExecContext(ctx, `UPDATE alumni SET status = 'unsubscribed', status_changed_at = $2, updated_at = $2 WHERE email = $1`, addr, s.now()); err != nil {
+				return err
+			}
+		case "unsubscribed":
+			out = AlreadyDone
+		default:
+			out = NotMailed
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO suppressions (email_hash, reason, created_at) VALUES ($1, 'unsubscribed', $2) ON CONFLICT (email_hash) DO NOTHING`,
+			store.HashEmail(addr), s.now())
+		return err
+	})
+	if err != nil {
+		return out, fmt.Errorf("unsubscribe %s: %w", email, err)
+	}
+	if out == SuppressedNew {
+		return out, fmt.Errorf("no alumnus with address %q (the address is now on the suppression list, so it is never mailed): %w", email, store.ErrNotFound)
+	}
+	return out, nil
+}
+
+// Resubscribe undoes an unsubscribe with a new consent record: status
+// active, consent yes, consented_at now, consent_source source. Only
+// unsubscribed people can be resubscribed; others get a *StatusError.
+func (s *Store) Resubscribe(ctx context.Context, email, source string) error {
+	source = strings.TrimSpace(source)
+	if source == "" {
+		return fmt.Errorf("resubscribe %s: a consent source is required (how and when the person asked again)", email)
+	}
+	if c, bad := badChar(source); bad {
+		return fmt.Errorf("resubscribe %s: the consent source contains a control character (%U)", email, c)
+	}
+	if len([]rune(source)) > MaxFieldChars {
+		return fmt.Errorf("resubscribe %s: the consent source is longer than %d characters", email, MaxFieldChars)
+	}
+	addr := normalize(email)
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		status, err := lockStatus(ctx, tx, addr)
+		if err != nil {
+			return fmt.Errorf("resubscribe %s: %w", email, err)
+		}
+		switch status {
+		case "":
+			return fmt.Errorf("no alumnus with address %q: %w", email, store.ErrNotFound)
+		case "unsubscribed":
+		case "active":
+			return &StatusError{Email: email, Status: status, Action: "resubscribe", Why: "only an unsubscribed alumnus can be resubscribed"}
+		default:
+			return &StatusError{Email: email, Status: status, Action: "resubscribe",
+				Why: "a bounced address is not mailed again; import the person's new address instead"}
+		}
+		now := s.now()
+		if _, err := tx.ExecContext(ctx, `UPDATE alumni SET status = 'active', status_changed_at = $2, updated_at = $2,
+			consent = true, consented_at = $2, consent_source = $3 WHERE email = $1`, addr, now, source); err != nil {
+			return fmt.Errorf("resubscribe %s: %w", email, err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM suppressions WHERE email_hash = $1 AND reason = 'unsubscribed'`, store.HashEmail(addr)); err != nil {
+			return fmt.Errorf("resubscribe %s: %w", email, err)
+		}
+		return nil
+	})
+}
+
+// Forget erases a person's personal data everywhere Kizuna stores it (an
+// APPI or GDPR erasure request) and keeps only the SHA-256 of the address in
+// the suppression list, so that they are never mailed, or imported, again.
+// The alumni row stays (deliveries and RSVPs point at it) with every
+// personal column cleared. An address not in the roster is suppressed all
+// the same (outcome SuppressedNew, no error).
+func (s *Store) Forget(ctx context.Context, email string) (Outcome, error) {
+	addr := normalize(email)
+	out := Changed
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var id int64
+		err := tx.QueryRowContext(ctx, `SELECT id FROM alumni WHERE email = $1 FOR UPDATE`, addr).Scan(&id)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			out = SuppressedNew
+		case err != nil:
+			return err
+		default:
+			for _, q := range []struct {
+				query string
+				args  []any
+			}{
+				{sqlForgetEvents, []any{id}},
+				{sqlForgetDeliveries, []any{id, s.now()}},
+				{sqlForgetAlumnus, []any{id, s.now()}},
+			} {
+				if _, err := tx.ExecContext(ctx, q.query, q.args...); err != nil {
+					return err
+				}
+			}
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO suppressions (email_hash, reason, created_at) VALUES ($1, 'forgotten', $2)
+			ON CONFLICT (email_hash) DO UPDATE SET reason = 'forgotten'`, store.HashEmail(addr), s.now())
+		return err
+	})
+	if err != nil {
+		return out, fmt.Errorf("forget: %w", err)
+	}
+	return out, nil
+}
+
+// The forget statements take $1 = alumni id and $2 = now. Events lose what
+// identifies the person (IP, user agent, reply text, clicked URL with its
+// query); deliveries lose the relay's reply, which often quotes the address.
+const (
+	sqlForgetEvents = `UPDATE delivery_events SET ip = NULL, user_agent = '', detail = '{}', target = ''
+        WHERE delivery_id IN (SELECT id FROM deliveries WHERE alumni_id = $1)`
+	sqlForgetDeliveries = `UPDATE deliveries SET smtp_reply = '', updated_at = $2 WHERE alumni_id = $1`
+	sqlForgetAlumnus    = `UPDATE alumni SET email = NULL, family_name = '', given_name = '',
+        family_name_kana = '', given_name_kana = '', employee_id = NULL, department = '',
+        joined_on = NULL, left_on = NULL, locale = 'ja', timezone = 'Asia/Tokyo', tags = '{}',
+        consent = false, consented_at = NULL, consent_source = '',
+        status = 'forgotten', status_changed_at = $2, updated_at = $2
+        WHERE id = $1`
+)
+
+// lockStatus returns the status of the alumnus with addr, locking the row,
+// or "" when there is none.
+func lockStatus(ctx context.Context, tx *sqlx.Tx, addr string) (string, error) {
+	var status string
+	err := tx.QueryRowContext(ctx, `SELECT status FROM alumni WHERE email = $1 FOR UPDATE`, addr).Scan(&status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return status, err
+}
+
+// inTx runs fn in a transaction, committing when it returns nil.
+func (s *Store) inTx(ctx context.Context, fn func(*sqlx.Tx) error) error {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
