@@ -66,7 +66,13 @@ var headerNames = map[string]column{
 // index of the field holding it (-1 when absent).
 type header struct {
 	index    [numColumns]int
-	warnings []string
+	warnings []Warning
+}
+
+// Warning is a problem with the file that does not stop the import.
+type Warning struct {
+	Line    int
+	Message string
 }
 
 // parseHeader maps line 1 of the file. The file must at least name the
@@ -85,7 +91,7 @@ func parseHeader(rec *record) (*header, error) {
 		col, ok := headerNames[name]
 		if !ok {
 			if name != "" {
-				h.warnings = append(h.warnings, fmt.Sprintf("line %d: unknown column %q (column %d) ignored", rec.line, clip(trimSpace(raw), 40), i+1))
+				h.warnings = append(h.warnings, Warning{Line: rec.line, Message: fmt.Sprintf("unknown column %q (column %d) ignored", clip(trimSpace(raw), 40), i+1)})
 			}
 			continue
 		}

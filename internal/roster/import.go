@@ -41,7 +41,7 @@ type ImportResult struct {
 	Unchanged int         `json:"unchanged"` // existing people already up to date
 	Rejected  []Rejection `json:"rejected"`  // by line
 	Encoding  string      `json:"-"`
-	Warnings  []string    `json:"-"`
+	Warnings  []Warning   `json:"-"`
 }
 
 // Reasons for rejections decided by the database side of the import.

@@ -97,7 +97,7 @@ func NewReader(r io.Reader, opts ReaderOptions) (*Reader, error) {
 
 // Warnings are the problems with the header that did not stop the read
 // (unknown columns).
-func (r *Reader) Warnings() []string { return r.hdr.warnings }
+func (r *Reader) Warnings() []Warning { return r.hdr.warnings }
 
 // Encoding names the encoding the file was read in; final once Next has
 // returned io.EOF.
