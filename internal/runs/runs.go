@@ -1,0 +1,298 @@
+// Package runs owns campaign versions, runs and the expansion of a run into
+// one delivery row per recipient. A run is unique per (campaign, occurrence)
+// in Postgres, so any number of schedulers may try to start the same
+// occurrence and only one run exists; a run always renders the campaign
+// version it started with.
+package runs
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/kizuna-alumni/kizuna/campaigns"
+	"github.com/kizuna-alumni/kizuna/internal/store"
+)
+
+// Kinds of run.
+const (
+	KindSend     = "send"
+	KindReminder = "reminder"
+)
+
+// States of a run (SPEC.md, campaign status --json).
+const (
+	StateExpanding = "expanding"
+	StateSending   = "sending"
+	StateWaiting   = "waiting"
+	StatePaused    = "paused"
+	StateDone      = "done"
+	StateCancelled = "cancelled"
+)
+
+// ErrState is returned when a run is not in a state the operation applies to
+// (resuming a run that is not paused, pausing a finished one).
+var ErrState = errors.New("run is not in a state that allows this")
+
+// Run is one send of a campaign: an occurrence of its schedule, a manual
+// start or an event reminder.
+type Run struct {
+	ID          int64      `db:"id" json:"id"`
+	CampaignID  string     `db:"campaign_id" json:"campaign_id"`
+	VersionID   int64      `db:"version_id" json:"version_id"`
+	Number      int        `db:"number" json:"number"`
+	Kind        string     `db:"kind" json:"kind"`
+	Occurrence  string     `db:"occurrence" json:"occurrence"`
+	State       string     `db:"state" json:"state"`
+	PauseReason string     `db:"pause_reason" json:"pause_reason"`
+	StartedAt   time.Time  `db:"started_at" json:"started_at"`
+	ExpandedAt  *time.Time `db:"expanded_at" json:"expanded_at"`
+	FinishedAt  *time.Time `db:"finished_at" json:"finished_at"`
+}
+
+// Active reports whether the run's deliveries may be sent now.
+func (r Run) Active() bool {
+	return r.State == StateExpanding || r.State == StateSending || r.State == StateWaiting
+}
+
+const runColumns = `id, campaign_id, version_id, number, kind, occurrence, state, pause_reason, started_at, expanded_at, finished_at`
+
+// RegisterVersion upserts the campaigns row and stores the campaign
+// definition as a campaign_versions row keyed by its digest (reused when the
+// campaign is unchanged). It returns the version id.
+func RegisterVersion(ctx context.Context, db *sqlx.DB, c *campaigns.Campaign) (int64, error) {
+	if c == nil || c.ID == "" {
+		return 0, errors.New("register campaign version: no campaign")
+	}
+	def, err := json.Marshal(c)
+	if err != nil {
+		return 0, fmt.Errorf("register campaign %s: encode: %w", c.ID, err)
+	}
+	digest := c.Digest
+	if digest == "" {
+		sum := sha256.Sum256(def)
+		digest = hex.EncodeToString(sum[:])
+	}
+	seq := 0
+	if c.Event != nil {
+		seq = c.Event.Sequence
+	}
+	tx, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("register campaign %s: %w", c.ID, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO campaigns (id, kind, file) VALUES ($1, $2, $3)
+		ON CONFLICT (id) DO UPDATE SET kind = EXCLUDED.kind, file = EXCLUDED.file, updated_at = now()
+		WHERE (campaigns.kind, campaigns.file) IS DISTINCT FROM (EXCLUDED.kind, EXCLUDED.file)`,
+		c.ID, c.Kind, c.File); err != nil {
+		return 0, fmt.Errorf("register campaign %s: %w", c.ID, err)
+	}
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO campaign_versions (campaign_id, digest, definition, event_sequence)
+		VALUES ($1, $2, $3, $4) ON CONFLICT (campaign_id, digest) DO NOTHING`,
+		c.ID, digest, def, seq); err != nil {
+		return 0, fmt.Errorf("register campaign %s version: %w", c.ID, err)
+	}
+	var id int64
+	if err := tx.GetContext(ctx, &id, `SELECT id FROM campaign_versions WHERE campaign_id = $1 AND digest = $2`, c.ID, digest); err != nil {
+		return 0, fmt.Errorf("register campaign %s version: %w", c.ID, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("register campaign %s version: %w", c.ID, err)
+	}
+	return id, nil
+}
+
+// LoadVersion returns the campaign exactly as it was at that version.
+func LoadVersion(ctx context.Context, db sqlx.QueryerContext, versionID int64) (*campaigns.Campaign, error) {
+	var def []byte
+	err := sqlx.GetContext(ctx, db, &def, `SELECT definition FROM campaign_versions WHERE id = $1`, versionID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("campaign version %d: %w", versionID, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("campaign version %d: %w", versionID, err)
+	}
+	var c campaigns.Campaign
+	if err := json.Unmarshal(def, &c); err != nil {
+		return nil, fmt.Errorf("campaign version %d: decode: %w", versionID, err)
+	}
+	return &c, nil
+}
+
+// Create makes the run of (campaign, occurrence); kind is KindSend or
+// KindReminder. The pair is unique in Postgres, so two schedulers never
+// create it twice: created is false when it already existed, and the
+// existing run is returned. Runs are numbered per campaign from 1.
+func Create(ctx context.Context, db *sqlx.DB, versionID int64, occurrence, kind string) (Run, bool, error) {
+	if kind != KindSend && kind != KindReminder {
+		return Run{}, false, fmt.Errorf("create run: unknown kind %q", kind)
+	}
+	if strings.TrimSpace(occurrence) == "" {
+		return Run{}, false, errors.New("create run: empty occurrence")
+	}
+	tx, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		return Run{}, false, fmt.Errorf("create run: %w", err)
+	}
+	defer tx.Rollback()
+	var campaignID string
+	if err := tx.GetContext(ctx, &campaignID, `SELECT campaign_id FROM campaign_versions WHERE id = $1`, versionID); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return Run{}, false, fmt.Errorf("create run: campaign version %d: %w", versionID, store.ErrNotFound)
+		}
+		return Run{}, false, fmt.Errorf("create run: %w", err)
+	}
+	// Serialise run creation per campaign so that numbers are dense and the
+	// occurrence check below cannot race another scheduler.
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('kizuna-run:' || $1, 0))`, campaignID); err != nil {
+		return Run{}, false, fmt.Errorf("create run of %s: lock: %w", campaignID, err)
+	}
+	var existing Run
+	err = tx.GetContext(ctx, &existing, `SELECT `+runColumns+` FROM runs WHERE campaign_id = $1 AND occurrence = $2`, campaignID, occurrence)
+	if err == nil {
+		return existing, false, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return Run{}, false, fmt.Errorf("create run of %s: %w", campaignID, err)
+	}
+	var r Run
+	if err := tx.GetContext(ctx, &r, `
+		INSERT INTO runs (campaign_id, version_id, number, kind, occurrence)
+		SELECT $1, $2, coalesce(max(number), 0) + 1, $3, $4 FROM runs WHERE campaign_id = $1
+		RETURNING `+runColumns, campaignID, versionID, kind, occurrence); err != nil {
+		return Run{}, false, fmt.Errorf("create run of %s: %w", campaignID, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return Run{}, false, fmt.Errorf("create run of %s: %w", campaignID, err)
+	}
+	return r, true, nil
+}
+
+// Get returns one run.
+func Get(ctx context.Context, db sqlx.QueryerContext, runID int64) (Run, error) {
+	var r Run
+	err := sqlx.GetContext(ctx, db, &r, `SELECT `+runColumns+` FROM runs WHERE id = $1`, runID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Run{}, fmt.Errorf("run %d: %w", runID, store.ErrNotFound)
+	}
+	if err != nil {
+		return Run{}, fmt.Errorf("run %d: %w", runID, err)
+	}
+	return r, nil
+}
+
+// ListRuns returns a campaign's runs, oldest first.
+func ListRuns(ctx context.Context, db *sqlx.DB, campaignID string) ([]Run, error) {
+	var out []Run
+	if err := db.SelectContext(ctx, &out, `SELECT `+runColumns+` FROM runs WHERE campaign_id = $1 ORDER BY number`, campaignID); err != nil {
+		return nil, fmt.Errorf("runs of %s: %w", campaignID, err)
+	}
+	return out, nil
+}
+
+// Pause stops a run from sending: deliveries already handed to the relay
+// are recorded, the rest wait until Resume. reason is shown to HR (a relay
+// rejecting the sender pauses the run with the relay's reply).
+func Pause(ctx context.Context, db *sqlx.DB, runID int64, reason string) error {
+	res, err := db.ExecContext(ctx, `
+		UPDATE runs SET state = 'paused', pause_reason = $2
+		WHERE id = $1 AND state IN ('expanding', 'sending', 'waiting')`, runID, reason)
+	if err != nil {
+		return fmt.Errorf("pause run %d: %w", runID, err)
+	}
+	return affected(res, runID, "pause")
+}
+
+// Resume lets a paused run send again. Its waiting deliveries are handed
+// to the reconciler at once, not when their queue slack runs out.
+func Resume(ctx context.Context, db *sqlx.DB, runID int64) error {
+	tx, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("resume run %d: %w", runID, err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `
+		UPDATE runs SET state = CASE WHEN expanded_at IS NULL THEN 'expanding' ELSE 'sending' END, pause_reason = ''
+		WHERE id = $1 AND state = 'paused'`, runID)
+	if err != nil {
+		return fmt.Errorf("resume run %d: %w", runID, err)
+	}
+	if err := affected(res, runID, "resume"); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `
+		UPDATE deliveries SET queued_until = NULL
+		WHERE run_id = $1 AND state = 'pending' AND queued_until IS NOT NULL`, runID); err != nil {
+		return fmt.Errorf("resume run %d: %w", runID, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("resume run %d: %w", runID, err)
+	}
+	return nil
+}
+
+// Cancel ends a run: deliveries not yet handed to the relay are cancelled;
+// those in flight are still recorded as what the relay answered.
+func Cancel(ctx context.Context, db *sqlx.DB, runID int64) error {
+	tx, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("cancel run %d: %w", runID, err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `
+		UPDATE runs SET state = 'cancelled', finished_at = now()
+		WHERE id = $1 AND state IN ('expanding', 'sending', 'waiting', 'paused')`, runID)
+	if err != nil {
+		return fmt.Errorf("cancel run %d: %w", runID, err)
+	}
+	if err := affected(res, runID, "cancel"); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `
+		UPDATE deliveries SET state = 'cancelled', lease_until = NULL, queued_until = NULL, updated_at = now()
+		WHERE run_id = $1 AND state = 'pending'`, runID); err != nil {
+		return fmt.Errorf("cancel run %d: %w", runID, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("cancel run %d: %w", runID, err)
+	}
+	return nil
+}
+
+// FinishIfDone marks an active run done when none of its deliveries is
+// pending or being sent any more, and its expansion is complete. It
+// reports whether it did.
+func FinishIfDone(ctx context.Context, db sqlx.ExecerContext, runID int64) (bool, error) {
+	res, err := db.ExecContext(ctx, `
+		UPDATE runs SET state = 'done', finished_at = now()
+		WHERE id = $1 AND state IN ('sending', 'waiting') AND expanded_at IS NOT NULL
+		  AND NOT EXISTS (SELECT 1 FROM deliveries WHERE run_id = $1 AND state IN ('pending', 'sending'))`, runID)
+	if err != nil {
+		return false, fmt.Errorf("finish run %d: %w", runID, err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+// affected turns "no row changed" into ErrState or store.ErrNotFound.
+func affected(res sql.Result, runID int64, verb string) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("%s run %d: %w", verb, runID, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s run %d: %w", verb, runID, ErrState)
+	}
+	return nil
+}
