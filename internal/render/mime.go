@@ -1,0 +1,224 @@
+package render
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"net/mail"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	gomail "github.com/wneessen/go-mail"
+
+	"github.com/kizuna-alumni/kizuna/internal/token"
+)
+
+// mimeSlot is a per-recipient part of the MIME skeleton.
+type mimeSlot uint8
+
+const (
+	mTo mimeSlot = iota
+	mSubject
+	mDate
+	mMessageID
+	mListUnsubscribe
+	mReplyTo
+	mText
+	mHTML
+	mICS
+	numMIMESlots
+)
+
+var mimeCodes = [numMIMESlots]string{"HDRTO", "HDRSUBJECT", "HDRDATE", "HDRMSGID", "HDRLISTUNSUB", "HDRREPLYTO", "BODYTEXT", "BODYHTML", "BODYICS"}
+
+// skeleton is the go-mail output for one locale split at its slots.
+type skeleton struct {
+	lits  []string
+	slots []mimeSlot
+}
+
+// mimeMarker is the placeholder of a MIME slot. Body markers are padded to a
+// multiple of three bytes so that their base64 form is a fixed string.
+func (p *Prepared) mimeMarker(s mimeSlot) string {
+	m := "KZ" + p.ph.nonce + mimeCodes[s]
+	for (len(m)+2)%3 != 0 {
+		m += "Q"
+	}
+	return m + "ZK"
+}
+
+// buildSkeleton writes the message once with go-mail, with markers where
+// recipient headers and bodies go, and splits the result at the markers.
+func (p *Prepared) buildSkeleton(lt *localeTemplate) (*skeleton, error) {
+	m := gomail.NewMsg(gomail.WithNoDefaultUserAgent(), gomail.WithCharset(gomail.CharsetUTF8), gomail.WithEncoding(gomail.EncodingB64))
+	if err := m.FromFormat(p.from.Name, p.from.Address); err != nil {
+		return nil, fmt.Errorf("from: %w", err)
+	}
+	mk := p.mimeMarker
+	m.SetGenHeaderPreformatted("To", mk(mTo))
+	m.SetGenHeaderPreformatted(gomail.HeaderSubject, mk(mSubject))
+	m.SetGenHeader(gomail.HeaderDate, mk(mDate))
+	m.SetGenHeader(gomail.HeaderMessageID, mk(mMessageID))
+	if p.inLocal != "" {
+		m.SetGenHeaderPreformatted("Reply-To", mk(mReplyTo))
+	} else if p.c.ReplyTo != "" {
+		if err := m.ReplyTo(p.c.ReplyTo); err != nil {
+			return nil, fmt.Errorf("reply_to %q: %w", p.c.ReplyTo, err)
+		}
+	}
+	m.SetGenHeaderPreformatted(gomail.HeaderListUnsubscribe, mk(mListUnsubscribe))
+	m.SetListUnsubscribePost()
+	m.SetGenHeaderPreformatted("List-Id", "<"+p.c.ID+"."+p.fromDomain+">")
+	m.SetGenHeaderPreformatted("Feedback-ID", p.c.ID+":"+strconv.FormatInt(p.opts.RunID, 10)+":kizuna:"+p.fromDomain)
+	if p.opts.Test {
+		m.SetGenHeaderPreformatted("X-Kizuna-Test", "1")
+	} else {
+		m.SetBulk()
+	}
+	m.SetBodyString(gomail.TypeTextPlain, mk(mText))
+	m.AddAlternativeString(gomail.TypeTextHTML, mk(mHTML))
+	if p.c.Event != nil {
+		m.AddAlternativeString(gomail.ContentType("text/calendar; method=REQUEST"), mk(mICS))
+		if err := m.AttachReader("invite.ics", strings.NewReader(mk(mICS)), gomail.WithFileContentType("application/ics")); err != nil {
+			return nil, err
+		}
+	}
+	var buf bytes.Buffer
+	if _, err := m.WriteTo(&buf); err != nil {
+		return nil, fmt.Errorf("write MIME skeleton: %w", err)
+	}
+	out := buf.String()
+	markers := map[string]mimeSlot{}
+	for s := mimeSlot(0); s < numMIMESlots; s++ {
+		if s >= mText {
+			markers[base64.StdEncoding.EncodeToString([]byte(mk(s)))] = s
+		} else {
+			markers[mk(s)] = s
+		}
+	}
+	sk := &skeleton{}
+	for {
+		at, which, n := -1, mimeSlot(0), 0
+		for text, s := range markers {
+			if i := strings.Index(out, text); i >= 0 && (at < 0 || i < at) {
+				at, which, n = i, s, len(text)
+			}
+		}
+		if at < 0 {
+			break
+		}
+		sk.lits = append(sk.lits, out[:at])
+		sk.slots = append(sk.slots, which)
+		out = out[at+n:]
+	}
+	sk.lits = append(sk.lits, out)
+	want := 8
+	if p.inLocal == "" {
+		want--
+	}
+	if p.c.Event != nil {
+		want += 2
+	}
+	if len(sk.slots) != want {
+		return nil, fmt.Errorf("internal: MIME skeleton has %d slots, want %d", len(sk.slots), want)
+	}
+	return sk, nil
+}
+
+// appendMIME writes the complete message of s.
+func (p *Prepared) appendMIME(dst []byte, s *state, b *buffers, msgID string) []byte {
+	sk := s.lt.mime
+	for i, sl := range sk.slots {
+		dst = append(dst, sk.lits[i]...)
+		switch sl {
+		case mTo:
+			dst = append(dst, (&mail.Address{Name: cleanHeader(fullName(s.r.FamilyName, s.r.GivenName, s.lt.locale)), Address: s.r.Email}).String()...)
+		case mSubject:
+			dst = appendEncodedHeader(dst, len("Subject: "), s.subject)
+		case mDate:
+			dst = s.now.AppendFormat(dst, time.RFC1123Z)
+		case mMessageID:
+			dst = append(append(append(dst, '<'), msgID...), '>')
+		case mListUnsubscribe:
+			dst = append(append(append(dst, '<'), s.v[fUnsubscribe]...), '>')
+			if p.inLocal != "" {
+				dst = append(dst, ",\r\n <mailto:"...)
+				dst = append(dst, p.inboundAddr("+u.", token.Unsubscribe, s.r.DeliveryID)...)
+				dst = append(dst, '>')
+			}
+		case mReplyTo:
+			dst = append(dst, p.inboundAddr("+", token.Reply, s.r.DeliveryID)...)
+		case mText:
+			dst = appendBase64Lines(dst, b.text)
+		case mHTML:
+			dst = appendBase64Lines(dst, b.html)
+		case mICS:
+			dst = appendBase64Lines(dst, b.ics)
+		}
+	}
+	return append(dst, sk.lits[len(sk.lits)-1]...)
+}
+
+// appendBase64Lines writes base64 in lines of 76 characters (RFC 2045
+// §6.8) separated by CRLF, without a final line break.
+func appendBase64Lines(dst, src []byte) []byte {
+	const perLine = 57 // bytes per 76-character line
+	for len(src) > 0 {
+		n := min(len(src), perLine)
+		dst = base64.StdEncoding.AppendEncode(dst, src[:n])
+		src = src[n:]
+		if len(src) > 0 {
+			dst = append(dst, '\r', '\n')
+		}
+	}
+	return dst
+}
+
+// appendEncodedHeader writes a header value: as it is when it is short
+// printable ASCII, else as RFC 2047 UTF-8 "B" encoded words, each holding
+// whole characters, folded so that no line exceeds 76 octets. used is the
+// length of the "Name: " already on the line.
+func appendEncodedHeader(dst []byte, used int, v string) []byte {
+	ascii := true
+	for i := 0; i < len(v); i++ {
+		if v[i] >= 0x80 || v[i] < 0x20 {
+			ascii = false
+			break
+		}
+	}
+	if ascii && !strings.Contains(v, "=?") && used+len(v) <= 76 {
+		return append(dst, v...)
+	}
+	const prefix, suffix = "=?UTF-8?B?", "?="
+	first := true
+	for len(v) > 0 {
+		// Each line holds one encoded word; take as many whole characters as fit.
+		room := 76 - len(prefix) - len(suffix) - 1
+		if first {
+			room = 76 - used - len(prefix) - len(suffix)
+		}
+		maxBytes := room / 4 * 3
+		n := 0
+		for n < len(v) {
+			_, size := utf8.DecodeRuneInString(v[n:])
+			if n+size > maxBytes {
+				break
+			}
+			n += size
+		}
+		if n == 0 { // a tiny first line: start the word on the next one
+			_, n = utf8.DecodeRuneInString(v)
+		}
+		if !first {
+			dst = append(dst, '\r', '\n', ' ')
+		}
+		dst = append(dst, prefix...)
+		dst = base64.StdEncoding.AppendEncode(dst, []byte(v[:n]))
+		dst = append(dst, suffix...)
+		v = v[n:]
+		first = false
+	}
+	return dst
+}

@@ -1,0 +1,173 @@
+package render
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"fmt"
+	"net/mail"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kizuna-alumni/kizuna/internal/token"
+)
+
+// state is one recipient's rendering in progress.
+type state struct {
+	lt      *localeTemplate
+	r       Recipient
+	v       values
+	loc     *time.Location
+	now     time.Time
+	subject string
+}
+
+// buffers are the pooled scratch space of one Render.
+type buffers struct {
+	html, text, ics, out []byte
+}
+
+// locale picks the compiled locale for a recipient.
+func (p *Prepared) locale(want string) *localeTemplate {
+	if lt, ok := p.locales[want]; ok {
+		return lt
+	}
+	if lt, ok := p.locales["ja"]; ok {
+		return lt
+	}
+	return p.locales["en"]
+}
+
+// zone returns the recipient's time zone, Asia/Tokyo when unset or unknown.
+func (p *Prepared) zone(name string) *time.Location {
+	if name == "" {
+		name = "Asia/Tokyo"
+	}
+	if l, ok := p.zones.Load(name); ok {
+		return l.(*time.Location)
+	}
+	l, err := time.LoadLocation(name)
+	if err != nil {
+		if name == "Asia/Tokyo" {
+			l = time.FixedZone("JST", 9*3600)
+		} else {
+			return p.zone("Asia/Tokyo")
+		}
+	}
+	p.zones.Store(name, l)
+	return l
+}
+
+// begin computes every value of r.
+func (p *Prepared) begin(r Recipient) *state {
+	lt := p.locale(r.Locale)
+	s := &state{lt: lt, r: r, loc: p.zone(r.TimeZone), now: p.opts.Now()}
+	v := make(values, int(fLink)+len(lt.links))
+	copy(v, p.static)
+	loc := lt.locale
+	v[fFamilyName], v[fGivenName], v[fDepartment], v[fEmail] = r.FamilyName, r.GivenName, r.Department, r.Email
+	full := fullName(r.FamilyName, r.GivenName, loc)
+	v[fFullName] = full
+	v[fJoinedOn], v[fLeftOn] = formatDate(r.JoinedOn, loc), formatDate(r.LeftOn, loc)
+	v[fYearsSinceLeft] = yearsSince(r.LeftOn, s.now.In(s.loc))
+	if e := p.c.Event; e != nil {
+		v[fEventStart] = formatEventTime(e.StartsAt, loc, s.loc)
+		v[fEventEnd] = formatEventTime(e.EndsAt, loc, s.loc)
+	}
+	switch {
+	case full == "":
+		v[fGreeting] = lt.str.GroupGreeting
+	case loc == "ja":
+		v[fGreeting] = full + lt.str.Honorific
+	default:
+		v[fGreeting] = lt.str.GreetingPrefix + full + lt.str.GreetingSuffix
+	}
+	base, signer, id := p.opts.BaseURL, p.opts.Signer, r.DeliveryID
+	v[fUnsubscribe] = base + "/u/" + signer.Sign(token.Claims{Purpose: token.Unsubscribe, DeliveryID: id})
+	if p.opens {
+		v[fOpen] = base + "/o/" + signer.Sign(token.Claims{Purpose: token.Open, DeliveryID: id})
+	}
+	if p.c.Event != nil {
+		v[fRSVP] = base + "/r/" + signer.Sign(token.Claims{Purpose: token.RSVP, DeliveryID: id})
+	}
+	var scratch []byte
+	for i, l := range lt.links {
+		scratch = l.appendTo(scratch[:0], v)
+		target := string(scratch)
+		if p.clicks {
+			target = base + "/c/" + signer.Sign(token.Claims{Purpose: token.Click, DeliveryID: id, Link: i, URL: target})
+		}
+		v[fLink+field(i)] = target
+	}
+	subj := string(lt.subject.appendTo(nil, v))
+	if p.opts.Test {
+		subj = lt.str.TestPrefix + subj
+	}
+	s.subject = cleanHeader(subj)
+	v[fSubject] = s.subject
+	s.v = v
+	return s
+}
+
+// RenderParts renders r's subject, HTML, plain text and (events) invite.
+func (p *Prepared) RenderParts(r Recipient) Parts {
+	s := p.begin(r)
+	pt := Parts{
+		Subject: s.subject,
+		HTML:    string(s.lt.html.appendTo(nil, s.v)),
+		Text:    string(s.lt.text.appendTo(nil, s.v)),
+	}
+	if p.c.Event != nil {
+		pt.ICS = string(p.appendICS(nil, s))
+	}
+	return pt
+}
+
+// Render renders r's complete message.
+func (p *Prepared) Render(r Recipient) (*Message, error) {
+	if _, err := mail.ParseAddress(r.Email); err != nil || strings.ContainsAny(r.Email, "\r\n<>") {
+		return nil, fmt.Errorf("render delivery %d: bad recipient address %q", r.DeliveryID, r.Email)
+	}
+	s := p.begin(r)
+	b, _ := p.bufs.Get().(*buffers)
+	if b == nil {
+		b = &buffers{}
+	}
+	defer p.bufs.Put(b)
+	b.html = s.lt.html.appendTo(b.html[:0], s.v)
+	b.text = s.lt.text.appendTo(b.text[:0], s.v)
+	b.ics = b.ics[:0]
+	if p.c.Event != nil {
+		b.ics = p.appendICS(b.ics, s)
+	}
+	m := &Message{To: r.Email, MessageID: p.messageID(r.DeliveryID)}
+	m.EnvelopeFrom = p.from.Address
+	if p.inLocal != "" {
+		m.EnvelopeFrom = p.inboundAddr("+b.", token.Bounce, r.DeliveryID)
+	}
+	b.out = p.appendMIME(b.out[:0], s, b, m.MessageID)
+	if p.dkim != nil {
+		signed, err := p.dkim.sign(b.out)
+		if err != nil {
+			return nil, fmt.Errorf("render delivery %d: %w", r.DeliveryID, err)
+		}
+		m.Data = signed
+		return m, nil
+	}
+	m.Data = append(make([]byte, 0, len(b.out)), b.out...)
+	return m, nil
+}
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// messageID is unique per message: d{delivery}.{run}.{random}@from-domain.
+func (p *Prepared) messageID(delivery int64) string {
+	var rnd [10]byte
+	rand.Read(rnd[:])
+	return "d" + strconv.FormatInt(delivery, 10) + "." + strconv.FormatInt(p.opts.RunID, 10) + "." + idEncoding.EncodeToString(rnd[:]) + "@" + p.fromDomain
+}
+
+// inboundAddr is local+sep+TOKEN@inbound-domain.
+func (p *Prepared) inboundAddr(sep string, purpose token.Purpose, delivery int64) string {
+	return p.inLocal + sep + p.opts.Signer.SignAddress(token.Claims{Purpose: purpose, DeliveryID: delivery}) + "@" + p.inDomain
+}

@@ -1,0 +1,208 @@
+// Package templates holds Kizuna's Hermes themes and the user-facing strings
+// of messages and pages, in Japanese and English. The theme files are
+// embedded, so the binary carries them.
+//
+// A Theme is built per (theme name, locale, options): Kizuna first fills the
+// theme file's [[ ]] actions with the locale's strings and the render
+// package's placeholder tokens, and Hermes then executes the result as its
+// html/template. Everything recipient-specific reaches the output through the
+// placeholders, which the render package replaces per recipient.
+package templates
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html"
+	"text/template"
+)
+
+//go:embed mail/*
+var mailFS embed.FS
+
+// Themes lists the theme names a campaign may choose.
+var Themes = []string{"default", "flat"}
+
+// Locales lists the message languages.
+var Locales = []string{"ja", "en"}
+
+// Strings are the fixed texts of a message in one language.
+type Strings struct {
+	Lang string
+	// DefaultSignature closes the body when the campaign gives none. It
+	// carries its own punctuation: Japanese has no ASCII commas.
+	DefaultSignature string
+	// GroupGreeting greets a recipient whose name is unknown.
+	GroupGreeting string
+	// Honorific follows the full name in Japanese greetings (様).
+	Honorific string
+	// GreetingPrefix precedes the name in English greetings ("Dear ").
+	GreetingPrefix string
+	GreetingSuffix string
+
+	SenderLabel, AddressLabel, ContactLabel string
+	// RefusalNotice says that the reader may refuse further mail
+	// (特定電子メール法 §4, 受信拒否の通知ができる旨).
+	RefusalNotice    string
+	UnsubscribeLabel string
+	PreferencesLabel string
+	PrivacyLabel     string
+
+	TroubleBefore, TroubleAfter string // around a button's text: "if the button does not work…"
+
+	RSVPPrompt, RSVPYes, RSVPNo, RSVPMaybe string
+	TestPrefix                             string // subject prefix of send-test messages
+}
+
+var stringsByLocale = map[string]Strings{
+	"ja": {
+		Lang:             "ja",
+		DefaultSignature: "今後ともよろしくお願いいたします。",
+		GroupGreeting:    "アルムナイの皆様",
+		Honorific:        " 様",
+		SenderLabel:      "送信者: ",
+		AddressLabel:     "所在地: ",
+		ContactLabel:     "お問い合わせ: ",
+		RefusalNotice:    "今後このようなメールの受信を希望されない場合は、以下のリンクから配信停止できます。",
+		UnsubscribeLabel: "配信停止",
+		PreferencesLabel: "配信設定の変更",
+		PrivacyLabel:     "個人情報の取り扱い",
+		TroubleBefore:    "「",
+		TroubleAfter:     "」ボタンが動作しない場合は、次のURLをブラウザに貼り付けてください。",
+		RSVPPrompt:       "ご出欠をお知らせください。",
+		RSVPYes:          "出席する",
+		RSVPNo:           "欠席する",
+		RSVPMaybe:        "未定",
+		TestPrefix:       "[TEST] ",
+	},
+	"en": {
+		Lang:             "en",
+		DefaultSignature: "Kind regards,",
+		GroupGreeting:    "Dear alumni,",
+		GreetingPrefix:   "Dear ",
+		GreetingSuffix:   ",",
+		SenderLabel:      "Sender: ",
+		AddressLabel:     "Address: ",
+		ContactLabel:     "Contact: ",
+		RefusalNotice:    "If you no longer wish to receive these emails, you can unsubscribe using the link below.",
+		UnsubscribeLabel: "Unsubscribe",
+		PreferencesLabel: "Manage preferences",
+		PrivacyLabel:     "Privacy notice",
+		TroubleBefore:    "If the “",
+		TroubleAfter:     "” button does not work, copy and paste the URL below into your web browser.",
+		RSVPPrompt:       "Will you join us?",
+		RSVPYes:          "Yes",
+		RSVPNo:           "No",
+		RSVPMaybe:        "Maybe",
+		TestPrefix:       "[TEST] ",
+	},
+}
+
+// StringsFor returns the strings of locale ("ja" or "en").
+func StringsFor(locale string) (Strings, error) {
+	s, ok := stringsByLocale[locale]
+	if !ok {
+		return Strings{}, fmt.Errorf("unknown locale %q (want ja or en)", locale)
+	}
+	return s, nil
+}
+
+// Placeholders are the tokens the theme writes where the render package will
+// put values: per recipient (Greeting, Subject, Unsubscribe, Open, RSVP) or
+// per campaign version (the company identity). They must be alphanumeric so
+// that no HTML, URL or CSS escaping alters them.
+type Placeholders struct {
+	Greeting, Subject                           string
+	CompanyName, CompanyAddress, CompanyContact string
+	CompanyURL, PrivacyURL, Logo                string
+	Unsubscribe, Open, RSVP                     string
+}
+
+// Options choose the optional parts of a theme.
+type Options struct {
+	Logo    bool // the company has a logo URL
+	Privacy bool // the company has a privacy URL
+	Open    bool // add the open pixel
+	RSVP    bool // add RSVP buttons (event campaigns)
+}
+
+// Theme is a hermes.Theme for one theme name, locale and set of options.
+type Theme struct {
+	name       string
+	html, text string
+}
+
+// Name returns the theme's name.
+func (t *Theme) Name() string { return t.name }
+
+// HTMLTemplate returns the Hermes HTML template.
+func (t *Theme) HTMLTemplate() string { return t.html }
+
+// PlainTextTemplate returns the Hermes template whose output Hermes turns
+// into the plain-text part.
+func (t *Theme) PlainTextTemplate() string { return t.text }
+
+type palette struct {
+	Page, Masthead, Footer, FooterLink, Button, Radius, ButtonWidth string
+}
+
+var palettes = map[string]palette{
+	"default": {Page: "#F2F4F6", Masthead: "#2F3133", Footer: "#6B6E76", FooterLink: "#3869D4", Button: "#3869D4", Radius: "3px", ButtonWidth: "width: 240px;"},
+	"flat":    {Page: "#2C3E50", Masthead: "#FFFFFF", Footer: "#EAEAEA", FooterLink: "#FFFFFF", Button: "#00948D", Radius: "0", ButtonWidth: "width: 100%;"},
+}
+
+const (
+	fontsJA = `'Hiragino Kaku Gothic ProN','Hiragino Sans',Meiryo,'Yu Gothic',YuGothic,sans-serif`
+	fontsEN = `Arial,'Helvetica Neue',Helvetica,'Hiragino Sans',Meiryo,sans-serif`
+)
+
+// NewTheme builds the theme name ("default" or "flat") for locale.
+func NewTheme(name, locale string, p Placeholders, o Options) (*Theme, error) {
+	pal, ok := palettes[name]
+	if !ok {
+		return nil, fmt.Errorf("unknown theme %q (want default or flat)", name)
+	}
+	s, err := StringsFor(locale)
+	if err != nil {
+		return nil, err
+	}
+	fonts := fontsEN
+	if locale == "ja" {
+		fonts = fontsJA
+	}
+	data := struct {
+		Lang, Fonts               string
+		S                         Strings
+		P                         Placeholders
+		C                         palette
+		Logo, Privacy, Open, RSVP bool
+	}{locale, fonts, escapeStrings(s), p, pal, o.Logo, o.Privacy, o.Open, o.RSVP}
+	t := &Theme{name: name}
+	for file, dst := range map[string]*string{"mail/message.html": &t.html, "mail/message.txt": &t.text} {
+		src, err := mailFS.ReadFile(file)
+		if err != nil {
+			return nil, err
+		}
+		tpl, err := template.New(file).Delims("[[", "]]").Option("missingkey=error").Parse(string(src))
+		if err != nil {
+			return nil, fmt.Errorf("theme file %s: %w", file, err)
+		}
+		var b bytes.Buffer
+		if err := tpl.Execute(&b, data); err != nil {
+			return nil, fmt.Errorf("theme file %s: %w", file, err)
+		}
+		*dst = b.String()
+	}
+	return t, nil
+}
+
+// escapeStrings HTML-escapes every string: the theme's first pass is a
+// text/template writing HTML source.
+func escapeStrings(s Strings) Strings {
+	for _, f := range []*string{&s.SenderLabel, &s.AddressLabel, &s.ContactLabel, &s.RefusalNotice,
+		&s.UnsubscribeLabel, &s.PreferencesLabel, &s.PrivacyLabel, &s.TroubleBefore, &s.TroubleAfter,
+		&s.RSVPPrompt, &s.RSVPYes, &s.RSVPNo, &s.RSVPMaybe} {
+		*f = html.EscapeString(*f)
+	}
+	return s
+}
