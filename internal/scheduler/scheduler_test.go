@@ -63,7 +63,7 @@ func (f *fixture) scheduler() *Scheduler {
 		DB:    f.db.DB,
 		Log:   slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Load:  f.load,
-		Start: startForTest(f.db),
+		Start: RunStarter(f.db.DB, nil),
 		Now:   f.clock.Now,
 	})
 	if err != nil {
@@ -118,7 +118,11 @@ func TestOneOffAtIsStartedOnceWhenDue(t *testing.T) {
 	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	f := newFixture(t, t0)
 	ctx := context.Background()
-	f.put(&campaigns.Campaign{ID: "news", Kind: campaigns.KindNewsletter, Digest: "v1", Schedule: campaigns.Schedule{At: at(t0.Add(time.Hour))}})
+	if _, err := f.db.Exec(`INSERT INTO alumni (email, family_name, consent, consented_at) VALUES ('a@example.jp', '山田', true, now()), ('b@example.jp', '佐藤', false, NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	f.put(&campaigns.Campaign{ID: "news", Kind: campaigns.KindNewsletter, Digest: "v1", Schedule: campaigns.Schedule{At: at(t0.Add(time.Hour))},
+		Audience: campaigns.Audience{Locales: []string{"ja", "en"}, Consent: "required"}})
 	s := f.scheduler()
 	if _, err := s.Reload(ctx); err != nil {
 		t.Fatal(err)
@@ -133,6 +137,14 @@ func TestOneOffAtIsStartedOnceWhenDue(t *testing.T) {
 	r := f.runs("news")
 	if len(r) != 1 || r[0].Occurrence != "at:2026-12-01T01:00:00Z" || r[0].Kind != "send" {
 		t.Fatalf("after at: runs %+v, want one send run for the at", r)
+	}
+	// The run was expanded: one delivery, for the alumnus who consented.
+	var deliveries int
+	var state string
+	f.db.Get(&deliveries, `SELECT count(*) FROM deliveries d JOIN runs r ON r.id = d.run_id WHERE r.campaign_id = 'news'`)
+	f.db.Get(&state, `SELECT state FROM runs WHERE campaign_id = 'news'`)
+	if deliveries != 1 || state != "sending" {
+		t.Errorf("expansion: %d deliveries, run %s; want 1 and sending", deliveries, state)
 	}
 	// A restarted scheduler within max_late finds the run and starts nothing.
 	s2 := f.scheduler()
@@ -373,10 +385,10 @@ func TestRunStopsWithItsContext(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not stop when its context ended")
 	}
-	if _, err := New(Options{DB: f.db.DB, Load: f.load, Start: startForTest(f.db)}); err == nil {
+	if _, err := New(Options{DB: f.db.DB, Load: f.load, Start: RunStarter(f.db.DB, nil)}); err == nil {
 		t.Error("a scheduler without a folder should be refused")
 	}
-	bad, _ := New(Options{Dir: filepath.Join(f.dir, "missing"), DB: f.db.DB, Load: f.load, Start: startForTest(f.db)})
+	bad, _ := New(Options{Dir: filepath.Join(f.dir, "missing"), DB: f.db.DB, Load: f.load, Start: RunStarter(f.db.DB, nil)})
 	if err := bad.Run(context.Background()); err == nil {
 		t.Error("Run over a missing folder should fail at start")
 	}

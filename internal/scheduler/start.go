@@ -1,0 +1,56 @@
+package scheduler
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/kizuna-alumni/kizuna/campaigns"
+	"github.com/kizuna-alumni/kizuna/internal/runs"
+)
+
+// RunStarter starts occurrences with the runs package: it records the
+// campaign version, creates the run of (campaign, occurrence) — unique in
+// Postgres, so only one scheduler creates it — and expands it. enqueue
+// hands each chunk of new deliveries to send tasks as it is written; with
+// nil the reconciler queues them.
+func RunStarter(db *sqlx.DB, enqueue runs.Enqueue) Starter {
+	return func(ctx context.Context, c *campaigns.Campaign, occ Occurrence) (int, bool, error) {
+		vid, err := runs.RegisterVersion(ctx, db, c)
+		if err != nil {
+			return 0, false, err
+		}
+		r, created, err := runs.Create(ctx, db, vid, occ.Key, occ.Kind)
+		if err != nil {
+			return 0, false, err
+		}
+		if r.State != runs.StateExpanding {
+			return r.Number, created, nil
+		}
+		if created {
+			if _, err := runs.ExpandEach(ctx, db, r.ID, enqueue); err != nil {
+				// The run exists; the reconciler finishes an interrupted
+				// expansion, so the occurrence counts as started.
+				return r.Number, created, fmt.Errorf("run %d of %s started, expansion interrupted (the reconciler resumes it): %w", r.Number, c.ID, err)
+			}
+			return r.Number, created, nil
+		}
+		// Another scheduler created it; help finish its expansion only if
+		// nobody is expanding it right now.
+		if _, _, err := runs.TryExpand(ctx, db, r.ID, enqueue); err != nil {
+			return r.Number, created, fmt.Errorf("run %d of %s: %w", r.Number, c.ID, err)
+		}
+		return r.Number, created, nil
+	}
+}
+
+// RegisterWith returns an Options.Register that records each loaded
+// campaign version, so that `campaign list` shows scheduled campaigns
+// before their first run.
+func RegisterWith(db *sqlx.DB) func(ctx context.Context, c *campaigns.Campaign) error {
+	return func(ctx context.Context, c *campaigns.Campaign) error {
+		_, err := runs.RegisterVersion(ctx, db, c)
+		return err
+	}
+}
