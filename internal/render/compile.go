@@ -12,12 +12,12 @@ import (
 type escaping uint8
 
 const (
-	escText     escaping = iota // plain text: written as it is
-	escHTML                     // HTML text or a quoted attribute value
-	escURLStart                 // the start of an href/src value
-	escURLPart                  // inside an href/src value, after its start
-	escQuery                    // inside a URL that is not HTML (a link target)
-	escLinkStart                // the start of a link target
+	escText      escaping = iota // plain text: written as it is
+	escHTML                      // HTML text or a quoted attribute value
+	escURLStart                  // the start of an href/src value
+	escURLPart                   // inside an href/src value, after its start
+	escQuery                     // inside a URL that is not HTML (a link target)
+	escLinkStart                 // the start of a link target
 )
 
 // slot is a place for a field's value.

@@ -44,8 +44,8 @@ func newsletter() *campaigns.Campaign {
 				},
 				Dictionary: []campaigns.Entry{{Key: "会社の近況", Value: "新オフィスに移転しました"}, {Key: "社員数", Value: "250名"}, {Key: "在籍期間", Value: "{{.JoinedOn}}〜{{.LeftOn}}"}},
 				Table:      &campaigns.Table{Columns: []string{"職種", "勤務地"}, Rows: [][]string{{"バックエンドエンジニア", "東京"}, {"プロダクトマネージャー", "大阪"}, {"人事", "リモート"}}},
-				Actions: []campaigns.Action{{Instructions: "募集中の職種はこちらをご覧ください。", ButtonText: "求人を見る", ButtonLink: "https://example.co.jp/careers?src=alumni&e={{.Email}}"}},
-				Outros:  []string{"ご質問はこのメールにご返信ください。", "今後ともどうぞよろしくお願いいたします。"},
+				Actions:    []campaigns.Action{{Instructions: "募集中の職種はこちらをご覧ください。", ButtonText: "求人を見る", ButtonLink: "https://example.co.jp/careers?src=alumni&e={{.Email}}"}},
+				Outros:     []string{"ご質問はこのメールにご返信ください。", "今後ともどうぞよろしくお願いいたします。"},
 			},
 			"en": {
 				Intros:     []string{"It has been a while. We hope everyone from {{.Department}} is doing well.", "{{.YearsSinceLeft}} years after you left, we still hear about your work."},
