@@ -83,10 +83,13 @@ func (s *Store) Import(ctx context.Context, src io.Reader, opts ImportOptions) (
 		name, query string
 		args        []any
 	}{
+		// Order matters: a row that takes another person's employee id is
+		// out before in-file duplicates are counted, so that it cannot
+		// push out the row of the id's owner further down.
 		{"duplicate emails", sqlRejectDuplicateEmails, nil},
-		{"duplicate employee ids", sqlRejectDuplicateEmployeeIDs, nil},
 		{"erased addresses", sqlRejectForgotten, []any{reasonForgotten}},
 		{"employee ids of other people", sqlRejectTakenEmployeeIDs, nil},
+		{"duplicate employee ids", sqlRejectDuplicateEmployeeIDs, nil},
 	} {
 		n, err := rejectStaged(ctx, tx, &res, step.query, step.args...)
 		if err != nil {
@@ -288,6 +291,7 @@ WITH up AS (
     FROM roster_stage s
     LEFT JOIN alumni a ON a.email = s.email
     LEFT JOIN suppressions p ON a.id IS NULL AND p.email_hash = sha256(convert_to(s.email, 'UTF8'))
+    ORDER BY s.line -- new people get ids in file order, which export keeps
     ON CONFLICT (email) DO UPDATE SET
         family_name = EXCLUDED.family_name, given_name = EXCLUDED.given_name,
         family_name_kana = EXCLUDED.family_name_kana, given_name_kana = EXCLUDED.given_name_kana,
