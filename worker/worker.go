@@ -1,0 +1,216 @@
+// Package worker is Kizuna's delivery engine: the Asynq handlers that
+// claim, send and record deliveries, and the reconciler that finds work
+// Redis lost. Postgres is the truth: a delivery is claimed with one
+// conditional UPDATE under a lease, re-checked against the suppression
+// list, sent, and its SMTP reply recorded moments after the relay accepts
+// it, so the only duplicate window left is "accepted, then the process
+// died before the record" — a few milliseconds per goroutine.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/jmoiron/sqlx"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/kizuna-alumni/kizuna/internal/tasks"
+)
+
+// Defaults of Options.
+const (
+	DefaultConcurrency    = 10
+	DefaultLease          = 60 * time.Second
+	DefaultMaxAttempts    = 8
+	DefaultReconcileEvery = 2 * time.Second
+	// ShutdownTimeout bounds a graceful stop: in-flight sends finish or
+	// are released well before a 30 s SIGKILL.
+	ShutdownTimeout = 20 * time.Second
+)
+
+// Options configure a Worker.
+type Options struct {
+	DB    *sqlx.DB
+	Redis asynq.RedisConnOpt
+	Log   *slog.Logger
+	Deps  Deps
+	// Concurrency is the number of send goroutines (and relay connections).
+	Concurrency int
+	// Lease is how long a claimed delivery stays this worker's before
+	// another may take it over; it is extended while a chunk is sent.
+	Lease time.Duration
+	// MaxAttempts bounds temporary failures of one delivery.
+	MaxAttempts int
+	// ReconcileEvery is the reconciler's period.
+	ReconcileEvery time.Duration
+}
+
+// Worker processes send tasks and reconciles deliveries with Redis.
+type Worker struct {
+	opt     Options
+	log     *slog.Logger
+	db      *sqlx.DB
+	rdb     redis.UniversalClient
+	client  *asynq.Client
+	enq     *tasks.Enqueuer
+	rec     *recorder
+	senders chan Sender
+	cache   *prepCache
+
+	stopping chan struct{} // closed when the worker stops claiming
+	stopOnce sync.Once
+}
+
+// New builds a worker; Run starts it.
+func New(opt Options) (*Worker, error) {
+	if opt.DB == nil || opt.Redis == nil {
+		return nil, errors.New("worker: database and Redis are required")
+	}
+	if opt.Deps.Relay == nil || opt.Deps.Prepare == nil {
+		return nil, errors.New("worker: a relay and a renderer are required")
+	}
+	if opt.Log == nil {
+		opt.Log = slog.Default()
+	}
+	if opt.Concurrency <= 0 {
+		opt.Concurrency = DefaultConcurrency
+	}
+	if opt.Lease <= 0 {
+		opt.Lease = DefaultLease
+	}
+	if opt.MaxAttempts <= 0 {
+		opt.MaxAttempts = DefaultMaxAttempts
+	}
+	if opt.ReconcileEvery <= 0 {
+		opt.ReconcileEvery = DefaultReconcileEvery
+	}
+	rdb, ok := opt.Redis.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return nil, errors.New("worker: unsupported Redis connection")
+	}
+	client := asynq.NewClientFromRedisClient(rdb)
+	w := &Worker{
+		opt:      opt,
+		log:      opt.Log,
+		db:       opt.DB,
+		rdb:      rdb,
+		client:   client,
+		enq:      tasks.NewEnqueuer(client),
+		senders:  make(chan Sender, opt.Concurrency),
+		cache:    newPrepCache(16),
+		stopping: make(chan struct{}),
+	}
+	w.rec = newRecorder(opt.DB, opt.Log)
+	return w, nil
+}
+
+// Enqueuer returns the worker's task enqueuer (for `kizuna run`, which
+// starts runs in the same process).
+func (w *Worker) Enqueuer() *tasks.Enqueuer { return w.enq }
+
+// Run processes tasks until ctx is cancelled, then shuts down gracefully:
+// it stops claiming, lets in-flight sends finish and be recorded, releases
+// the rest, and returns within ShutdownTimeout.
+func (w *Worker) Run(ctx context.Context) error {
+	w.warnEviction(ctx)
+	srv := asynq.NewServerFromRedisClient(w.rdb, asynq.Config{
+		Concurrency:     w.opt.Concurrency,
+		Queues:          tasks.Queues(),
+		ShutdownTimeout: ShutdownTimeout,
+		Logger:          asynqLogger{w.log},
+		LogLevel:        asynq.WarnLevel,
+		// Deliveries carry their own retries; a task is retried only when
+		// its handler could not reach Postgres.
+		RetryDelayFunc: func(n int, _ error, _ *asynq.Task) time.Duration {
+			return time.Duration(1<<min(n, 5)) * time.Second
+		},
+		TaskCheckInterval:        100 * time.Millisecond,
+		DelayedTaskCheckInterval: time.Second,
+	})
+	mux := asynq.NewServeMux()
+	mux.HandleFunc(tasks.TypeSend, w.handleSend)
+
+	recCtx, stopRec := context.WithCancel(context.WithoutCancel(ctx))
+	recDone := make(chan struct{})
+	go func() { w.rec.loop(recCtx); close(recDone) }()
+
+	if err := srv.Start(mux); err != nil {
+		stopRec()
+		<-recDone
+		return fmt.Errorf("worker: start: %w", err)
+	}
+	w.log.Info("worker started", "concurrency", w.opt.Concurrency, "lease", w.opt.Lease.String())
+
+	recoCtx, stopReco := context.WithCancel(ctx)
+	recoDone := make(chan struct{})
+	go func() { w.reconcileLoop(recoCtx); close(recoDone) }()
+
+	<-ctx.Done()
+	w.log.Info("worker stopping: no new claims; finishing in-flight sends")
+	w.stopOnce.Do(func() { close(w.stopping) })
+	stopReco()
+	srv.Shutdown() // waits for the handlers, which release what they have not sent
+	<-recoDone
+	stopRec() // the recorder drains what the handlers queued before it returns
+	<-recDone
+	for drained := false; !drained; {
+		select {
+		case s := <-w.senders:
+			s.Close()
+		default:
+			drained = true
+		}
+	}
+	w.client.Close()
+	w.log.Info("worker stopped")
+	return nil
+}
+
+// warnEviction warns when Redis may evict keys: an evicted task or lease
+// orphans work (the reconciler recovers it, but late).
+func (w *Worker) warnEviction(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	res, err := w.rdb.ConfigGet(cctx, "maxmemory-policy").Result()
+	if err != nil {
+		w.log.Debug("cannot read Redis maxmemory-policy", "err", err)
+		return
+	}
+	if p, ok := res["maxmemory-policy"]; ok && p != "noeviction" {
+		w.log.Warn("Redis maxmemory-policy is not noeviction: Redis may drop queued tasks under memory pressure; set maxmemory-policy noeviction", "policy", p)
+	}
+}
+
+// sender takes a relay connection for one handler goroutine.
+func (w *Worker) sender() (Sender, error) {
+	select {
+	case s := <-w.senders:
+		return s, nil
+	default:
+		return w.opt.Deps.Relay.NewSender()
+	}
+}
+
+// putSender returns a connection for the next handler.
+func (w *Worker) putSender(s Sender) {
+	select {
+	case w.senders <- s:
+	default:
+		s.Close()
+	}
+}
+
+// asynqLogger routes Asynq's logs to slog.
+type asynqLogger struct{ l *slog.Logger }
+
+func (a asynqLogger) Debug(args ...any) { a.l.Debug(strings.TrimSpace(fmt.Sprint(args...))) }
+func (a asynqLogger) Info(args ...any)  { a.l.Info(strings.TrimSpace(fmt.Sprint(args...))) }
+func (a asynqLogger) Warn(args ...any)  { a.l.Warn(strings.TrimSpace(fmt.Sprint(args...))) }
+func (a asynqLogger) Error(args ...any) { a.l.Error(strings.TrimSpace(fmt.Sprint(args...))) }
+func (a asynqLogger) Fatal(args ...any) { a.l.Error(strings.TrimSpace(fmt.Sprint(args...))) }
