@@ -1,0 +1,165 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kizuna-alumni/kizuna/campaigns"
+	"github.com/kizuna-alumni/kizuna/internal/runs"
+	"github.com/kizuna-alumni/kizuna/internal/testdb"
+)
+
+// fixture is a database with n alumni and one expanded run of a newsletter.
+type fixture struct {
+	db  *testdb.DB
+	run runs.Run
+	ids []int64
+}
+
+func newFixture(t *testing.T, n int) *fixture {
+	t.Helper()
+	db := testdb.New(t)
+	ctx := context.Background()
+	if _, err := db.Exec(`INSERT INTO alumni (email, family_name, given_name, consent)
+		SELECT 'a' || g || '@example.jp', '山田', '太郎', true FROM generate_series(0, $1 - 1) g`, n); err != nil {
+		t.Fatal(err)
+	}
+	c := &campaigns.Campaign{ID: "news", Kind: campaigns.KindNewsletter, Digest: "x",
+		Audience: campaigns.Audience{Locales: []string{"ja", "en"}, Consent: "required"}}
+	v, err := runs.RegisterVersion(ctx, db.DB, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _, err := runs.Create(ctx, db.DB, v, "manual:test", runs.KindSend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runs.Expand(ctx, db.DB, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{db: db, run: r}
+	if err := db.Select(&f.ids, `SELECT id FROM deliveries WHERE run_id = $1 ORDER BY id`, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// bareWorker is a worker with only its database parts, for claim and
+// record tests.
+func bareWorker(f *fixture) *Worker {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	return &Worker{opt: Options{Lease: time.Minute, MaxAttempts: 3}, log: log, db: f.db.DB,
+		rec: newRecorder(f.db.DB, log), stopping: make(chan struct{})}
+}
+
+func TestConcurrentClaimersNeverShareADelivery(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 400)
+	w := bareWorker(f)
+	ctx := context.Background()
+	var mu sync.Mutex
+	owner := map[int64]int{}
+	var wg sync.WaitGroup
+	// Eight claimers fight over the same overlapping windows of IDs.
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for start := 0; start < len(f.ids); start += 50 {
+				end := min(start+100, len(f.ids))
+				cl, err := w.claim(ctx, f.ids[start:end])
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				for _, c := range cl {
+					if prev, dup := owner[c.ID]; dup {
+						t.Errorf("delivery %d claimed by claimers %d and %d", c.ID, prev, g)
+					}
+					owner[c.ID] = g
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(owner) != len(f.ids) {
+		t.Fatalf("claimed %d of %d deliveries", len(owner), len(f.ids))
+	}
+	var attempts []int
+	f.db.Select(&attempts, `SELECT DISTINCT attempts FROM deliveries WHERE run_id = $1`, f.run.ID)
+	if fmt.Sprint(attempts) != "[1]" {
+		t.Fatalf("attempt counts after one claim each = %v, want [1]", attempts)
+	}
+}
+
+func TestClaimSkipsLeasedPausedAndNotYetDue(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 6)
+	w := bareWorker(f)
+	ctx := context.Background()
+	f.db.MustExec(`UPDATE deliveries SET not_before = now() + interval '1 hour' WHERE id = $1`, f.ids[0])
+	f.db.MustExec(`UPDATE deliveries SET state = 'sending', lease_until = now() + interval '1 minute' WHERE id = $1`, f.ids[1])
+	f.db.MustExec(`UPDATE deliveries SET state = 'sending', lease_until = now() - interval '1 second' WHERE id = $1`, f.ids[2])
+	f.db.MustExec(`UPDATE deliveries SET state = 'sent' WHERE id = $1`, f.ids[3])
+	cl, err := w.claim(ctx, f.ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int64
+	for _, c := range cl {
+		got = append(got, c.ID)
+	}
+	want := []int64{f.ids[2], f.ids[4], f.ids[5]}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("claimed %v, want %v (expired lease and the two pending ones)", got, want)
+	}
+	// A paused run gives nothing out.
+	f.db.MustExec(`UPDATE deliveries SET state = 'pending', lease_until = NULL WHERE run_id = $1 AND state = 'sending'`, f.run.ID)
+	if err := runs.Pause(ctx, f.db.DB, f.run.ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if cl, _ := w.claim(ctx, f.ids); len(cl) != 0 {
+		t.Fatalf("claimed %d deliveries of a paused run", len(cl))
+	}
+}
+
+func TestRecordSentWinsButOtherResultsNeedTheClaim(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 3)
+	w := bareWorker(f)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w.rec.loop(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	// Delivery 0 was taken back by the reconciler (pending) before its
+	// worker recorded "sent": the relay has it, so sent is recorded.
+	// Delivery 1 is no longer claimed: a late failure must not touch it.
+	f.db.MustExec(`UPDATE deliveries SET state = 'sending', lease_until = now() + interval '1 minute', attempts = 1 WHERE id = $1`, f.ids[2])
+	acks := make(chan error, 3)
+	w.rec.submit(result{id: f.ids[0], state: stateSent, messageID: "m0@example.jp", reply: "250 ok", ack: acks})
+	w.rec.submit(result{id: f.ids[1], state: stateFailed, reply: "550 no", ack: acks})
+	w.rec.submit(result{id: f.ids[2], state: statePending, attempts: -1, notBefore: time.Now().Add(time.Hour), ack: acks})
+	for i := 0; i < 3; i++ {
+		if err := <-acks; err != nil {
+			t.Fatal(err)
+		}
+	}
+	type row struct {
+		State    string `db:"state"`
+		Attempts int    `db:"attempts"`
+		Later    bool   `db:"later"`
+	}
+	var rows []row
+	f.db.Select(&rows, `SELECT state, attempts, not_before > now() + interval '30 minutes' AS later FROM deliveries WHERE run_id = $1 ORDER BY id`, f.run.ID)
+	want := []row{{"sent", 0, false}, {"pending", 0, false}, {"pending", 0, true}}
+	if fmt.Sprint(rows) != fmt.Sprint(want) {
+		t.Fatalf("deliveries = %+v, want %+v", rows, want)
+	}
+}
