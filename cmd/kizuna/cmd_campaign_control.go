@@ -1,0 +1,441 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"regexp"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/spf13/cobra"
+
+	"github.com/kizuna-alumni/kizuna/internal/progress"
+	"github.com/kizuna-alumni/kizuna/internal/runs"
+	"github.com/kizuna-alumni/kizuna/internal/scheduler"
+)
+
+var _ = func() bool {
+	campaignSubcommands = append(campaignSubcommands,
+		(*App).campaignListCommand,
+		(*App).campaignStatusCommand,
+		(*App).campaignPauseCommand,
+		(*App).campaignResumeCommand,
+		(*App).campaignCancelCommand,
+	)
+	return true
+}()
+
+// campaignIDPattern is the id syntax of SPEC.md (Campaign files).
+var campaignIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// latestVersion returns the most recently registered version of a
+// campaign, or store-style not found (ok false) for an unknown id.
+func latestVersion(ctx context.Context, db *sqlx.DB, id string) (versionID int64, ok bool, err error) {
+	err = db.GetContext(ctx, &versionID, `SELECT id FROM campaign_versions WHERE campaign_id = $1 ORDER BY id DESC LIMIT 1`, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("campaign %s: %w", id, err)
+	}
+	return versionID, true, nil
+}
+
+// campaignExists reports whether the database knows campaign id.
+func campaignExists(ctx context.Context, db *sqlx.DB, id string) (bool, error) {
+	var ok bool
+	if err := db.GetContext(ctx, &ok, `SELECT EXISTS (SELECT 1 FROM campaigns WHERE id = $1)`, id); err != nil {
+		return false, fmt.Errorf("campaign %s: %w", id, err)
+	}
+	return ok, nil
+}
+
+func unknownCampaign(id string) error {
+	return usageErr("unknown campaign %q (see `kizuna campaign list`)", id)
+}
+
+// ---- list ----
+
+// listEntry is one element of `campaign list --json` (SPEC.md).
+type listEntry struct {
+	ID      string  `json:"id"`
+	Kind    string  `json:"kind"`
+	NextAt  *string `json:"next_at"`
+	LastRun *int    `json:"last_run"`
+}
+
+func (a *App) campaignListCommand() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the campaigns known to the database, their next occurrence and last run",
+		Long: `List the campaigns known to the database (started once, or loaded by a
+scheduler), with the next occurrence of their latest version's schedule (a
+future at, the next cron time or event reminder) and their last run.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			fail := func(err error) error {
+				if asJSON {
+					a.jsonFailure(err, nil)
+				}
+				return err
+			}
+			db, err := a.DB(ctx)
+			if err != nil {
+				return fail(err)
+			}
+			list, err := listCampaigns(ctx, db, time.Now())
+			if err != nil {
+				return fail(err)
+			}
+			if asJSON {
+				return a.writeJSON(list)
+			}
+			if len(list) == 0 {
+				fmt.Fprintln(a.Stdout, "No campaigns yet: `kizuna campaign start FILE` or `kizuna scheduler --campaigns DIR` registers them.")
+				return nil
+			}
+			tw := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tKIND\tNEXT\tLAST RUN")
+			for _, e := range list {
+				next, last := "-", "-"
+				if e.NextAt != nil {
+					t, _ := time.Parse(time.RFC3339, *e.NextAt)
+					next = t.In(tokyo()).Format("2006-01-02 15:04 MST")
+				}
+				if e.LastRun != nil {
+					last = fmt.Sprint(*e.LastRun)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.ID, e.Kind, next, last)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// tokyo is the default display zone of the product (SPEC.md: Asia/Tokyo).
+func tokyo() *time.Location {
+	if loc, err := time.LoadLocation(scheduler.DefaultTimezone); err == nil {
+		return loc
+	}
+	return time.UTC
+}
+
+func listCampaigns(ctx context.Context, db *sqlx.DB, now time.Time) ([]listEntry, error) {
+	var rows []struct {
+		ID        string        `db:"id"`
+		Kind      string        `db:"kind"`
+		VersionID sql.NullInt64 `db:"version_id"`
+		LastRun   sql.NullInt64 `db:"last_run"`
+	}
+	if err := db.SelectContext(ctx, &rows, `
+		SELECT c.id, c.kind,
+		       (SELECT max(v.id) FROM campaign_versions v WHERE v.campaign_id = c.id) AS version_id,
+		       (SELECT max(r.number) FROM runs r WHERE r.campaign_id = c.id) AS last_run
+		FROM campaigns c ORDER BY c.id`); err != nil {
+		return nil, fmt.Errorf("list campaigns: %w", err)
+	}
+	out := make([]listEntry, 0, len(rows))
+	for _, r := range rows {
+		e := listEntry{ID: r.ID, Kind: r.Kind}
+		if r.LastRun.Valid {
+			n := int(r.LastRun.Int64)
+			e.LastRun = &n
+		}
+		if r.VersionID.Valid {
+			c, err := runs.LoadVersion(ctx, db, r.VersionID.Int64)
+			if err != nil {
+				return nil, err
+			}
+			if plan, err := scheduler.NewPlan(c); err == nil {
+				if o, ok := plan.Next(now); ok {
+					s := o.At.UTC().Format(time.RFC3339)
+					e.NextAt = &s
+				}
+			}
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// ---- status ----
+
+// statusDoc is `campaign status --json` (SPEC.md).
+type statusDoc struct {
+	ID   string           `json:"id"`
+	Runs []runs.RunStatus `json:"runs"`
+}
+
+func (a *App) campaignStatusCommand() *cobra.Command {
+	var asJSON, watch bool
+	cmd := &cobra.Command{
+		Use:   "status ID",
+		Short: "Show the counts of each run of a campaign",
+		Long: `Show, per run, how many deliveries are pending, sent, failed or suppressed,
+and what recipients did (opened, clicked, unsubscribed, replied, bounced,
+RSVPs). --watch refreshes every second with a progress bar, the rate and the
+time left, until no run is expanding, sending or waiting.
+
+With --json, stdout holds one JSON document: the shape of SPEC.md, or
+{"error": "..."} when the command fails (an unknown id exits 2).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			id := args[0]
+			fail := func(err error) error {
+				if asJSON {
+					a.jsonFailure(err, nil)
+				}
+				return err
+			}
+			db, err := a.DB(ctx)
+			if err != nil {
+				return fail(err)
+			}
+			ok, err := campaignExists(ctx, db, id)
+			if err != nil {
+				return fail(err)
+			}
+			if !ok {
+				return fail(unknownCampaign(id))
+			}
+			if watch {
+				return a.watchStatus(ctx, db, id, asJSON)
+			}
+			st, err := runs.Status(ctx, db, id)
+			if err != nil {
+				return fail(err)
+			}
+			if asJSON {
+				return a.writeJSON(statusDoc{ID: id, Runs: st})
+			}
+			a.printStatusTable(id, st)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (with --watch: the final status)")
+	cmd.Flags().BoolVar(&watch, "watch", false, "refresh until the active runs finish")
+	return cmd
+}
+
+func (a *App) printStatusTable(id string, st []runs.RunStatus) {
+	if len(st) == 0 {
+		fmt.Fprintf(a.Stdout, "Campaign %s has no runs yet.\n", id)
+		return
+	}
+	tw := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "RUN\tKIND\tSTARTED\tSTATE\tTOTAL\tPENDING\tSENT\tFAILED\tSUPPRESSED\tOPENED\tCLICKED\tUNSUBSCRIBED\tREPLIED\tBOUNCED\tYES\tNO\tMAYBE\tWAITLISTED\t")
+	for _, r := range st {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n",
+			r.Run, r.Kind, r.StartedAt.In(tokyo()).Format("2006-01-02 15:04"), r.State,
+			r.Total, r.Pending, r.Sent, r.Failed, r.Suppressed, r.Opened, r.Clicked, r.Unsubscribed,
+			r.Replied, r.Bounced, r.RSVPYes, r.RSVPNo, r.RSVPMaybe, r.Waitlisted)
+	}
+	tw.Flush()
+	for _, r := range st {
+		if r.State == runs.StatePaused && r.PauseReason != "" {
+			fmt.Fprintf(a.Stdout, "run %d paused: %s\n", r.Run, r.PauseReason)
+		}
+	}
+}
+
+func runIsActive(state string) bool {
+	return state == runs.StateExpanding || state == runs.StateSending || state == runs.StateWaiting
+}
+
+// watchStatus refreshes the status every second until no run is active or
+// ctx ends (Ctrl-C). On a terminal it redraws a progress line per active
+// run; elsewhere it prints a status line every few seconds.
+func (a *App) watchStatus(ctx context.Context, db *sqlx.DB, id string, asJSON bool) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+	defer stop()
+	tty := !asJSON && isTerminal(a.Stdout)
+	meters := map[int]*progress.Meter{}
+	drawn := 0
+	var last []runs.RunStatus
+	lastPrint := time.Time{}
+	for {
+		st, err := runs.Status(ctx, db, id)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			if asJSON {
+				a.jsonFailure(err, nil)
+			}
+			return err
+		}
+		last = st
+		now := time.Now()
+		var lines []string
+		active := 0
+		for _, r := range st {
+			if !runIsActive(r.State) && r.State != runs.StatePaused {
+				continue
+			}
+			if runIsActive(r.State) {
+				active++
+			}
+			m := meters[r.Run]
+			if m == nil {
+				m = &progress.Meter{}
+				meters[r.Run] = m
+			}
+			done := int(r.Total - r.Pending)
+			m.Observe(done, now)
+			lines = append(lines, fmt.Sprintf("%s  %s", progress.Line(fmt.Sprintf("run %d %-9s", r.Run, r.State), done, int(r.Total), m),
+				fmt.Sprintf("sent %d failed %d suppressed %d", r.Sent, r.Failed, r.Suppressed)))
+		}
+		switch {
+		case asJSON:
+		case tty:
+			if drawn > 0 {
+				fmt.Fprintf(a.Stdout, "\x1b[%dA", drawn)
+			}
+			for _, l := range lines {
+				fmt.Fprintf(a.Stdout, "\r\x1b[2K%s\n", l)
+			}
+			drawn = len(lines)
+		case now.Sub(lastPrint) >= 5*time.Second || active == 0:
+			for _, l := range lines {
+				fmt.Fprintf(a.Stdout, "%s %s\n", now.UTC().Format(time.RFC3339), l)
+			}
+			lastPrint = now
+		}
+		if active == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if asJSON {
+		return a.writeJSON(statusDoc{ID: id, Runs: last})
+	}
+	a.printStatusTable(id, last)
+	return nil
+}
+
+// ---- pause / resume / cancel ----
+
+func (a *App) campaignPauseCommand() *cobra.Command {
+	return a.runControlCommand("pause", "Pause a campaign's active runs (deliveries wait; nothing is lost)",
+		func(r runs.Run) bool { return r.Active() }, func(r runs.Run) bool { return r.State == runs.StatePaused },
+		func(ctx context.Context, db *sqlx.DB, r runs.Run) error {
+			return runs.Pause(ctx, db, r.ID, "paused by kizuna campaign pause")
+		})
+}
+
+func (a *App) campaignResumeCommand() *cobra.Command {
+	return a.runControlCommand("resume", "Resume a campaign's paused runs",
+		func(r runs.Run) bool { return r.State == runs.StatePaused }, runs.Run.Active,
+		func(ctx context.Context, db *sqlx.DB, r runs.Run) error { return runs.Resume(ctx, db, r.ID) })
+}
+
+func (a *App) campaignCancelCommand() *cobra.Command {
+	return a.runControlCommand("cancel", "Cancel a campaign's active or paused runs (unsent deliveries are cancelled)",
+		func(r runs.Run) bool { return r.Active() || r.State == runs.StatePaused }, func(r runs.Run) bool { return r.State == runs.StateCancelled },
+		func(ctx context.Context, db *sqlx.DB, r runs.Run) error { return runs.Cancel(ctx, db, r.ID) })
+}
+
+// runControlCommand builds pause, resume and cancel: each applies op to the
+// campaign's runs that applies selects, or to run N. A run N already as
+// the operation would leave it is left alone (exit 0); a run the operation
+// cannot apply to (pausing a finished run) is bad usage.
+func (a *App) runControlCommand(verb, short string, applies, already func(runs.Run) bool,
+	op func(context.Context, *sqlx.DB, runs.Run) error) *cobra.Command {
+	var number int
+	cmd := &cobra.Command{
+		Use:   verb + " ID",
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			id := args[0]
+			db, err := a.DB(ctx)
+			if err != nil {
+				return err
+			}
+			ok, err := campaignExists(ctx, db, id)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return unknownCampaign(id)
+			}
+			all, err := runs.ListRuns(ctx, db, id)
+			if err != nil {
+				return err
+			}
+			var chosen []runs.Run
+			if cmd.Flags().Changed("run") {
+				for _, r := range all {
+					if r.Number == number {
+						chosen = append(chosen, r)
+					}
+				}
+				if len(chosen) == 0 {
+					return usageErr("campaign %s has no run %d", id, number)
+				}
+				r := chosen[0]
+				if already(r) {
+					fmt.Fprintf(a.Stdout, "Run %d of %s is already %s.\n", r.Number, id, r.State)
+					return nil
+				}
+				if !applies(r) {
+					return usageErr("run %d of %s is %s; it cannot be %s", r.Number, id, r.State, pastTense(verb))
+				}
+			} else {
+				for _, r := range all {
+					if applies(r) {
+						chosen = append(chosen, r)
+					}
+				}
+				if len(chosen) == 0 {
+					fmt.Fprintf(a.Stdout, "Campaign %s has no run to %s.\n", id, verb)
+					return nil
+				}
+			}
+			for _, r := range chosen {
+				if err := op(ctx, db, r); err != nil {
+					if errors.Is(err, runs.ErrState) {
+						now, _ := runs.Get(ctx, db, r.ID)
+						return usageErr("run %d of %s is %s now; it cannot be %s", r.Number, id, now.State, pastTense(verb))
+					}
+					return err
+				}
+				after, err := runs.Get(ctx, db, r.ID)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(a.Stdout, "Run %d of %s: %s → %s.\n", r.Number, id, r.State, after.State)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&number, "run", 0, "only run N")
+	return cmd
+}
+
+func pastTense(verb string) string {
+	switch verb {
+	case "pause":
+		return "paused"
+	case "resume":
+		return "resumed"
+	}
+	return verb + "led"
+}

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kizuna-alumni/kizuna/campaigns"
+	"github.com/kizuna-alumni/kizuna/internal/runs"
+	"github.com/kizuna-alumni/kizuna/internal/testdb"
+)
+
+const testSecret = "0123456789abcdef0123456789abcdef-test"
+
+// controlEnv is a fresh database with three alumni, a campaign with one
+// expanded run and a scheduled campaign without runs.
+func controlEnv(t *testing.T) (*testdb.DB, map[string]string) {
+	t.Helper()
+	db := testdb.New(t)
+	ctx := context.Background()
+	if _, err := db.Exec(`INSERT INTO alumni (email, family_name, consent, consented_at) VALUES
+		('a@example.jp', '山田', true, now()), ('b@example.jp', '佐藤', true, now()), ('c@example.jp', '鈴木', true, now())`); err != nil {
+		t.Fatal(err)
+	}
+	aud := campaigns.Audience{Locales: []string{"ja", "en"}, Consent: "required"}
+	sent := &campaigns.Campaign{ID: "sent-news", Kind: campaigns.KindNewsletter, Digest: "d1", Audience: aud}
+	vid, err := runs.RegisterVersion(ctx, db.DB, sent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _, err := runs.Create(ctx, db.DB, vid, "manual:test", runs.KindSend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runs.Expand(ctx, db.DB, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	next := time.Now().Add(48 * time.Hour).UTC().Truncate(time.Second)
+	if _, err := runs.RegisterVersion(ctx, db.DB, &campaigns.Campaign{ID: "later", Kind: campaigns.KindEvent, Digest: "d1", Audience: aud,
+		Schedule: campaigns.Schedule{At: &next}, Event: &campaigns.Event{StartsAt: next.Add(240 * time.Hour)}}); err != nil {
+		t.Fatal(err)
+	}
+	return db, map[string]string{"KIZUNA_DATABASE_URL": db.URL, "KIZUNA_SECRET": testSecret}
+}
+
+func TestCampaignStatusJSON(t *testing.T) {
+	t.Parallel()
+	_, env := controlEnv(t)
+	code, out, errOut := runApp(t, env, "campaign", "status", "sent-news", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(out), &raw); err != nil {
+		t.Fatalf("not one JSON document: %v\n%s", err, out)
+	}
+	var doc struct {
+		ID   string
+		Runs []map[string]any
+	}
+	json.Unmarshal([]byte(out), &doc)
+	if doc.ID != "sent-news" || len(doc.Runs) != 1 {
+		t.Fatalf("doc = %s", out)
+	}
+	want := []string{"run", "kind", "started_at", "state", "total", "pending", "sent", "failed", "suppressed", "opened",
+		"clicked", "unsubscribed", "replied", "bounced", "rsvp_yes", "rsvp_no", "rsvp_maybe", "waitlisted"}
+	var got []string
+	for k := range doc.Runs[0] {
+		got = append(got, k)
+	}
+	sort.Strings(got)
+	sort.Strings(want)
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("run keys %v, want exactly %v", got, want)
+	}
+	var typed struct {
+		Runs []struct {
+			Run       int    `json:"run"`
+			Kind      string `json:"kind"`
+			StartedAt string `json:"started_at"`
+			State     string `json:"state"`
+			Total     int    `json:"total"`
+			Pending   int    `json:"pending"`
+		} `json:"runs"`
+	}
+	json.Unmarshal([]byte(out), &typed)
+	r := typed.Runs[0]
+	if ts, err := time.Parse(time.RFC3339, r.StartedAt); err != nil || !strings.HasSuffix(r.StartedAt, "Z") || ts.IsZero() {
+		t.Errorf("started_at %q is not RFC 3339 UTC", r.StartedAt)
+	}
+	if r.Run != 1 || r.Kind != "send" || r.State != "sending" || r.Total != 3 || r.Pending != 3 {
+		t.Errorf("run = %+v, want run 1, send, sending, 3 total, 3 pending", r)
+	}
+
+	// No runs yet: "runs": [].
+	code, out, _ = runApp(t, env, "campaign", "status", "later", "--json")
+	if code != 0 || !strings.Contains(strings.Join(strings.Fields(out), ""), `"runs":[]`) {
+		t.Errorf("campaign without runs: exit %d, %s", code, out)
+	}
+	// Unknown: exit 2 and still one JSON document.
+	code, out, errOut = runApp(t, env, "campaign", "status", "nope", "--json")
+	var e map[string]string
+	if code != 2 || json.Unmarshal([]byte(out), &e) != nil || !strings.Contains(e["error"], "nope") {
+		t.Errorf("unknown id: exit %d, stdout %q, stderr %q; want 2 and {\"error\": ...}", code, out, errOut)
+	}
+	// The table.
+	code, out, _ = runApp(t, env, "campaign", "status", "sent-news")
+	if code != 0 || !strings.Contains(out, "PENDING") || !strings.Contains(out, "sending") {
+		t.Errorf("table: exit %d\n%s", code, out)
+	}
+}
+
+func TestCampaignListJSON(t *testing.T) {
+	t.Parallel()
+	_, env := controlEnv(t)
+	code, out, errOut := runApp(t, env, "campaign", "list", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var list []map[string]any
+	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 2 {
+		t.Fatalf("list: %v\n%s", err, out)
+	}
+	for _, e := range list {
+		for _, k := range []string{"id", "kind", "next_at", "last_run"} {
+			if _, ok := e[k]; !ok {
+				t.Errorf("%v lacks key %q", e, k)
+			}
+		}
+	}
+	later, sent := list[0], list[1]
+	if later["id"] != "later" || later["kind"] != "event" || later["last_run"] != nil {
+		t.Errorf("later = %v", later)
+	}
+	if s, _ := later["next_at"].(string); s == "" {
+		t.Errorf("later next_at = %v, want its future at", later["next_at"])
+	} else if at, err := time.Parse(time.RFC3339, s); err != nil || at.Before(time.Now().Add(47*time.Hour)) {
+		t.Errorf("later next_at = %q", s)
+	}
+	if sent["id"] != "sent-news" || sent["next_at"] != nil || sent["last_run"] != float64(1) {
+		t.Errorf("sent-news = %v, want no next occurrence and last_run 1", sent)
+	}
+	code, out, _ = runApp(t, env, "campaign", "list")
+	if code != 0 || !strings.Contains(out, "later") || !strings.Contains(out, "LAST RUN") {
+		t.Errorf("table: exit %d\n%s", code, out)
+	}
+}
+
+func TestCampaignPauseResumeCancel(t *testing.T) {
+	t.Parallel()
+	db, env := controlEnv(t)
+	state := func() string {
+		var s string
+		db.Get(&s, `SELECT state FROM runs WHERE campaign_id = 'sent-news' AND number = 1`)
+		return s
+	}
+	step := func(wantCode int, wantState string, args ...string) {
+		t.Helper()
+		code, out, errOut := runApp(t, env, args...)
+		if code != wantCode || state() != wantState {
+			t.Fatalf("%v: exit %d, state %s; want %d, %s\n%s%s", args, code, state(), wantCode, wantState, out, errOut)
+		}
+	}
+	step(0, "paused", "campaign", "pause", "sent-news")
+	step(0, "paused", "campaign", "pause", "sent-news", "--run", "1") // already paused
+	step(0, "sending", "campaign", "resume", "sent-news")
+	step(0, "sending", "campaign", "resume", "sent-news", "--run", "1") // already sending
+	step(2, "sending", "campaign", "pause", "sent-news", "--run", "7")  // no such run
+	step(2, "sending", "campaign", "pause", "nope")
+	var queued int
+	db.Get(&queued, `SELECT count(*) FROM deliveries WHERE queued_until IS NOT NULL`)
+	if queued != 0 {
+		t.Errorf("after resume %d deliveries still believed queued; the reconciler must re-enqueue them", queued)
+	}
+	step(0, "cancelled", "campaign", "cancel", "sent-news", "--run", "1")
+	var pending, cancelled int
+	db.Get(&pending, `SELECT count(*) FROM deliveries WHERE state = 'pending'`)
+	db.Get(&cancelled, `SELECT count(*) FROM deliveries WHERE state = 'cancelled'`)
+	if pending != 0 || cancelled != 3 {
+		t.Errorf("after cancel: %d pending, %d cancelled; want 0 and 3", pending, cancelled)
+	}
+	step(2, "cancelled", "campaign", "resume", "sent-news", "--run", "1")
+}
