@@ -1,6 +1,7 @@
 package render
 
 import (
+	"mime"
 	"strings"
 	"testing"
 	"time"
@@ -122,3 +123,5 @@ func mustRender(t testing.TB, p *Prepared, r Recipient) *Message {
 	}
 	return m
 }
+
+var wordDecoder = new(mime.WordDecoder)
