@@ -134,7 +134,7 @@ func (p *Prepared) appendMIME(dst []byte, s *state, b *buffers, msgID string) []
 		dst = append(dst, sk.lits[i]...)
 		switch sl {
 		case mTo:
-			dst = append(dst, (&mail.Address{Name: cleanHeader(fullName(s.r.FamilyName, s.r.GivenName, s.lt.locale)), Address: s.r.Email}).String()...)
+			dst = append(dst, (&mail.Address{Name: cleanHeader(fullName(s.r.FamilyName, s.r.GivenName, s.lt.locale)), Address: s.r.SendTo}).String()...)
 		case mSubject:
 			dst = appendEncodedHeader(dst, len("Subject: "), s.subject)
 		case mDate:

@@ -66,6 +66,9 @@ type Recipient struct {
 	LeftOn     time.Time // zero when unknown
 	Locale     string    // ja or en; a locale the campaign lacks falls back to ja, then en
 	TimeZone   string    // IANA name; default Asia/Tokyo
+	// SendTo, when set, receives the message instead of Email (send-test:
+	// personalised as one alumnus, sent to another address).
+	SendTo string
 }
 
 // Message is one rendered message.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/mail"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/kizuna-alumni/kizuna/internal/token"
@@ -125,8 +124,11 @@ func (p *Prepared) RenderParts(r Recipient) Parts {
 
 // Render renders r's complete message.
 func (p *Prepared) Render(r Recipient) (*Message, error) {
-	if _, err := mail.ParseAddress(r.Email); err != nil || strings.ContainsAny(r.Email, "\r\n<>") {
-		return nil, fmt.Errorf("render delivery %d: bad recipient address %q", r.DeliveryID, r.Email)
+	if r.SendTo == "" {
+		r.SendTo = r.Email
+	}
+	if a, err := mail.ParseAddress(r.SendTo); err != nil || a.Address != r.SendTo {
+		return nil, fmt.Errorf("render delivery %d: bad recipient address %q", r.DeliveryID, r.SendTo)
 	}
 	s := p.begin(r)
 	b, _ := p.bufs.Get().(*buffers)
@@ -140,7 +142,7 @@ func (p *Prepared) Render(r Recipient) (*Message, error) {
 	if p.c.Event != nil {
 		b.ics = p.appendICS(b.ics, s)
 	}
-	m := &Message{To: r.Email, MessageID: p.messageID(r.DeliveryID)}
+	m := &Message{To: r.SendTo, MessageID: p.messageID(r.DeliveryID)}
 	m.EnvelopeFrom = p.from.Address
 	if p.inLocal != "" {
 		m.EnvelopeFrom = p.inboundAddr("+b.", token.Bounce, r.DeliveryID)
