@@ -25,8 +25,8 @@ func newFixture(t *testing.T, n int) *fixture {
 	t.Helper()
 	db := testdb.New(t)
 	ctx := context.Background()
-	if _, err := db.Exec(`INSERT INTO alumni (email, family_name, given_name, consent)
-		SELECT 'a' || g || '@example.jp', '山田', '太郎', true FROM generate_series(0, $1 - 1) g`, n); err != nil {
+	if _, err := db.Exec(`INSERT INTO alumni (email, family_name, given_name, consent, consented_at)
+		SELECT 'a' || g || '@example.jp', '山田', '太郎', true, now() FROM generate_series(0, $1 - 1) g`, n); err != nil {
 		t.Fatal(err)
 	}
 	c := &campaigns.Campaign{ID: "news", Kind: campaigns.KindNewsletter, Digest: "x",

@@ -284,7 +284,11 @@ func (s *chunk) process(ctx context.Context, cl []claimed) (final bool) {
 		case Accepted:
 			// Record at once, even if the task is being cancelled: the
 			// relay has the message.
-			s.submit(result{id: d.ID, alumni: d.AlumniID, state: stateSent, messageID: msg.MessageID, reply: "250 accepted"})
+			reply := "250 accepted"
+			if lr, ok := snd.(interface{ LastReply() string }); ok && lr.LastReply() != "" {
+				reply = lr.LastReply()
+			}
+			s.submit(result{id: d.ID, alumni: d.AlumniID, state: stateSent, messageID: msg.MessageID, reply: reply})
 			final = true
 		case Temporary:
 			if d.Attempts >= w.opt.MaxAttempts {

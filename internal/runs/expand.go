@@ -181,51 +181,12 @@ func expandChunks(ctx context.Context, conn *sqlx.Conn, r Run, enqueue Enqueue) 
 }
 
 // audienceSQL compiles a campaign's audience to a boolean SQL expression
-// over alumni a, with placeholders from $first. The campaigns package
-// owns the compiler; the fallback below covers the documented filter when
-// that compiler is not available.
+// over alumni a, with placeholders from $first (the campaigns package owns
+// the filter: consent, suppression and every audience condition).
 func audienceSQL(aud campaigns.Audience, first int) (string, []any) {
-	if comp, ok := any(aud).(interface {
-		Compile(first int) (string, []any)
-	}); ok {
-		where, args := comp.Compile(first)
-		if strings.TrimSpace(where) == "" {
-			where = "true"
-		}
-		return where, args
+	where, args := aud.Compile(first)
+	if strings.TrimSpace(where) == "" {
+		where = "true"
 	}
-	return fallbackAudience(aud, first)
-}
-
-func fallbackAudience(aud campaigns.Audience, first int) (string, []any) {
-	var conds []string
-	var args []any
-	arg := func(v any) string {
-		args = append(args, v)
-		return fmt.Sprintf("$%d", first+len(args)-1)
-	}
-	if aud.Consent != "any" {
-		conds = append(conds, "a.consent")
-	}
-	locales := aud.Locales
-	if len(locales) == 0 {
-		locales = []string{"ja", "en"}
-	}
-	conds = append(conds, "a.locale = ANY("+arg(pq.StringArray(locales))+"::text[])")
-	if len(aud.TagsAny) > 0 {
-		conds = append(conds, "a.tags && "+arg(pq.StringArray(aud.TagsAny))+"::text[]")
-	}
-	if len(aud.TagsNone) > 0 {
-		conds = append(conds, "NOT (a.tags && "+arg(pq.StringArray(aud.TagsNone))+"::text[])")
-	}
-	if len(aud.Departments) > 0 {
-		conds = append(conds, "a.department = ANY("+arg(pq.StringArray(aud.Departments))+"::text[])")
-	}
-	if r := aud.LeftBetween; r != nil {
-		conds = append(conds, "a.left_on BETWEEN "+arg(r.From.Format(time.DateOnly))+"::date AND "+arg(r.To.Format(time.DateOnly))+"::date")
-	}
-	if r := aud.JoinedBetween; r != nil {
-		conds = append(conds, "a.joined_on BETWEEN "+arg(r.From.Format(time.DateOnly))+"::date AND "+arg(r.To.Format(time.DateOnly))+"::date")
-	}
-	return strings.Join(conds, " AND "), args
+	return where, args
 }

@@ -29,8 +29,8 @@ func newsletter(id string) *campaigns.Campaign {
 // addAlumni inserts n consenting active alumni a0..a(n-1)@example.jp.
 func addAlumni(t *testing.T, db *testdb.DB, n int) {
 	t.Helper()
-	if _, err := db.Exec(`INSERT INTO alumni (email, family_name, given_name, consent)
-		SELECT 'a' || g || '@example.jp', '山田', '太郎' || g, true FROM generate_series(0, $1 - 1) g`, n); err != nil {
+	if _, err := db.Exec(`INSERT INTO alumni (email, family_name, given_name, consent, consented_at)
+		SELECT 'a' || g || '@example.jp', '山田', '太郎' || g, true, now() FROM generate_series(0, $1 - 1) g`, n); err != nil {
 		t.Fatal(err)
 	}
 }

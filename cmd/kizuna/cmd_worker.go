@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/spf13/cobra"
+
+	"github.com/kizuna-alumni/kizuna/internal/mailer"
+	"github.com/kizuna-alumni/kizuna/worker"
+)
+
+var _ = func() bool { commandRegistry = append(commandRegistry, (*App).workerCommand); return true }()
+
+// workerFlags tune `kizuna worker` (and the worker inside `kizuna run`).
+type workerFlags struct {
+	concurrency int
+	lease       time.Duration
+	retryBase   time.Duration
+}
+
+func (f *workerFlags) register(cmd *cobra.Command) {
+	cmd.Flags().IntVar(&f.concurrency, "concurrency", worker.DefaultConcurrency, "send goroutines, each with its own relay connection")
+	cmd.Flags().DurationVar(&f.retryBase, "retry-base", mailer.BackoffBase, "wait before the first retry of a temporary failure; later retries back off exponentially with jitter")
+	cmd.Flags().DurationVar(&f.lease, "lease", worker.DefaultLease, "how long a claimed delivery stays this worker's before another may take it over")
+}
+
+func (a *App) workerCommand() *cobra.Command {
+	var f workerFlags
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Process send tasks: claim, render, send and record deliveries",
+		Long: `Process send tasks from Redis: claim each delivery, check suppression,
+the send window and the throttles, render it, send it to the relay
+(KIZUNA_SMTP_URL) and record the relay's reply. Any number of workers may
+run at once on any number of machines. SIGTERM or Ctrl-C stops claiming,
+finishes or releases the messages in flight, and exits within 30 seconds.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			w, err := a.newWorker(ctx, f)
+			if err != nil {
+				return err
+			}
+			return w.Run(ctx)
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+// newWorker builds a worker from the configuration.
+func (a *App) newWorker(ctx context.Context, f workerFlags) (*worker.Worker, error) {
+	if err := a.cfg.RequireSecret(); err != nil {
+		return nil, invalidInput(err)
+	}
+	if f.concurrency < 1 || f.concurrency > 1000 {
+		return nil, usageErr("--concurrency must be between 1 and 1000, not %d", f.concurrency)
+	}
+	if f.lease < time.Second {
+		return nil, usageErr("--lease must be at least 1s, not %s", f.lease)
+	}
+	redisOpt, err := asynq.ParseRedisURI(a.cfg.RedisURL)
+	if err != nil {
+		return nil, invalidInput(fmt.Errorf("KIZUNA_REDIS_URL: %w", err))
+	}
+	deps, err := worker.NewDeps(worker.Setup{
+		SMTPURL: a.cfg.SMTPURL, BaseURL: a.cfg.BaseURL, InboundAddress: a.cfg.InboundAddress, Secret: a.cfg.Secret(),
+		RetryBase: f.retryBase,
+	})
+	if err != nil {
+		return nil, invalidInput(err)
+	}
+	db, err := a.DB(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return worker.New(worker.Options{
+		DB: db, Redis: redisOpt, Log: a.log, Deps: deps,
+		Concurrency: f.concurrency, Lease: f.lease,
+	})
+}

@@ -1,0 +1,102 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/kizuna-alumni/kizuna/campaigns"
+	"github.com/kizuna-alumni/kizuna/internal/mailer"
+	"github.com/kizuna-alumni/kizuna/internal/render"
+	"github.com/kizuna-alumni/kizuna/internal/runs"
+	"github.com/kizuna-alumni/kizuna/internal/token"
+)
+
+// Setup is what NewDeps needs from the configuration.
+type Setup struct {
+	SMTPURL        string // KIZUNA_SMTP_URL
+	BaseURL        string // KIZUNA_BASE_URL
+	InboundAddress string // KIZUNA_INBOUND_ADDRESS
+	Secret         []byte // KIZUNA_SECRET
+	// RetryBase scales the retry backoff: the first retry waits about
+	// this long (default mailer.BackoffBase).
+	RetryBase time.Duration
+}
+
+// NewDeps wires the worker to the real renderer and relay.
+func NewDeps(s Setup) (Deps, error) {
+	relay, err := mailer.ParseRelay(s.SMTPURL)
+	if err != nil {
+		return Deps{}, err
+	}
+	if len(s.Secret) == 0 {
+		return Deps{}, errors.New("worker: KIZUNA_SECRET is required to sign links")
+	}
+	signer := token.New(s.Secret)
+	return Deps{
+		Relay: mailRelay{relay: relay, base: s.RetryBase},
+		Prepare: func(c *campaigns.Campaign, run runs.Run) (Renderer, error) {
+			p, err := render.Prepare(c, render.Options{
+				BaseURL: s.BaseURL, Signer: signer, InboundAddress: s.InboundAddress, RunID: run.ID,
+			})
+			if err != nil {
+				return nil, err
+			}
+			return renderer{p}, nil
+		},
+	}, nil
+}
+
+// renderer adapts a render.Prepared (safe for concurrent use).
+type renderer struct{ p *render.Prepared }
+
+func (r renderer) Render(rc Recipient) (*Message, error) {
+	m, err := r.p.Render(render.Recipient{
+		DeliveryID: rc.DeliveryID, Email: rc.Email, FamilyName: rc.FamilyName, GivenName: rc.GivenName,
+		Department: rc.Department, JoinedOn: rc.JoinedOn, LeftOn: rc.LeftOn, Locale: rc.Locale, TimeZone: rc.TimeZone,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Message{EnvelopeFrom: m.EnvelopeFrom, To: m.To, MessageID: m.MessageID, Data: m.Data}, nil
+}
+
+// mailRelay adapts the mailer package.
+type mailRelay struct {
+	relay mailer.Relay
+	base  time.Duration
+}
+
+func (m mailRelay) NewSender() (Sender, error) { return mailSender{mailer.NewSender(m.relay)}, nil }
+
+func (m mailRelay) Classify(err error) Outcome {
+	switch mailer.Classify(err) {
+	case mailer.OK:
+		return Accepted
+	case mailer.Temporary:
+		return Temporary
+	case mailer.HardBounce:
+		return HardBounce
+	case mailer.SenderRejected:
+		return SenderRejected
+	default:
+		return Permanent
+	}
+}
+
+func (m mailRelay) Backoff(attempt int) time.Duration {
+	d := mailer.BackoffDelay(attempt, nil)
+	if m.base > 0 && m.base != mailer.BackoffBase {
+		d = time.Duration(float64(d) * float64(m.base) / float64(mailer.BackoffBase))
+	}
+	return d
+}
+
+type mailSender struct{ s mailer.Sender }
+
+func (s mailSender) Send(ctx context.Context, m *Message) error {
+	return s.s.Send(ctx, mailer.Envelope{From: m.EnvelopeFrom, To: m.To, Data: m.Data})
+}
+
+func (s mailSender) LastReply() string { return s.s.LastReply() }
+func (s mailSender) Close() error      { return s.s.Close() }

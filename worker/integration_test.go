@@ -1,0 +1,171 @@
+package worker_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/kizuna-alumni/kizuna/internal/runs"
+	"github.com/kizuna-alumni/kizuna/internal/smtptest"
+	"github.com/kizuna-alumni/kizuna/internal/store"
+	"github.com/kizuna-alumni/kizuna/internal/testdb"
+	"github.com/kizuna-alumni/kizuna/internal/testredis"
+)
+
+func TestSendsEveryDeliveryOnceAndRecordsIt(t *testing.T) {
+	t.Parallel()
+	db := testdb.New(t)
+	rd := testredis.New(t)
+	srv := smtptest.Start(t)
+	seedAlumni(t, db, 120)
+	run := startRun(t, db, rd.URL, newsletter("news"))
+	inProcess(t, db, rd.URL, srv.URL(), nil)
+	waitRun(t, db, run.ID, 30*time.Second)
+	if dups := checkEveryone(t, srv, 120); dups != 0 {
+		t.Errorf("%d duplicates", dups)
+	}
+	var bad int
+	db.Get(&bad, `SELECT count(*) FROM deliveries WHERE run_id = $1 AND (state <> 'sent' OR message_id IS NULL OR sent_at IS NULL OR smtp_reply = '' OR attempts <> 1)`, run.ID)
+	if bad != 0 {
+		t.Errorf("%d deliveries not recorded as sent once with Message-ID, time and reply", bad)
+	}
+	// Each recorded Message-ID is the one the recipient got.
+	ids := map[string]bool{}
+	for _, m := range srv.Messages() {
+		ids[m.Header("Message-ID")] = true
+	}
+	var mids []string
+	db.Select(&mids, `SELECT '<' || message_id || '>' FROM deliveries WHERE run_id = $1`, run.ID)
+	for _, id := range mids {
+		if !ids[id] {
+			t.Errorf("recorded Message-ID %s was not sent", id)
+			break
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r, _ := runs.Get(t.Context(), db, run.ID)
+		if r.State == runs.StateDone && r.FinishedAt != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run state %s, want done", r.State)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestHardBounceSuppressesTheAddress(t *testing.T) {
+	t.Parallel()
+	db := testdb.New(t)
+	rd := testredis.New(t)
+	srv := smtptest.Start(t)
+	seedAlumni(t, db, 10)
+	srv.SetFault(func(stage smtptest.Stage, _ string, to []string) error {
+		if stage == smtptest.StageRcpt && to[0] == "r3@example.jp" {
+			return smtptest.Reply(550, "5.1.1", "no such user")
+		}
+		return nil
+	})
+	run := startRun(t, db, rd.URL, newsletter("news"))
+	inProcess(t, db, rd.URL, srv.URL(), nil)
+	waitRun(t, db, run.ID, 30*time.Second)
+	var st struct {
+		Delivery string `db:"delivery"`
+		Alumnus  string `db:"alumnus"`
+		Reply    string `db:"smtp_reply"`
+		Events   int    `db:"events"`
+	}
+	if err := db.Get(&st, `SELECT d.state AS delivery, a.status AS alumnus, d.smtp_reply,
+		(SELECT count(*) FROM delivery_events e WHERE e.delivery_id = d.id AND e.kind = 'bounce') AS events
+		FROM deliveries d JOIN alumni a ON a.id = d.alumni_id WHERE a.email = 'r3@example.jp'`); err != nil {
+		t.Fatal(err)
+	}
+	if st.Delivery != "failed" || st.Alumnus != "bounced" || st.Events != 1 {
+		t.Fatalf("after 5.1.1: %+v; want delivery failed, alumnus bounced, one bounce event", st)
+	}
+	var suppressed bool
+	db.Get(&suppressed, `SELECT EXISTS (SELECT 1 FROM suppressions WHERE email_hash = $1 AND reason = 'bounced')`, store.HashEmail("r3@example.jp"))
+	if !suppressed {
+		t.Fatal("bounced address not in the suppression list")
+	}
+	if got := perRecipient(srv); len(got) != 9 {
+		t.Fatalf("%d recipients got mail, want the other 9", len(got))
+	}
+}
+
+func TestSuppressionIsCheckedAtSendTime(t *testing.T) {
+	t.Parallel()
+	db := testdb.New(t)
+	rd := testredis.New(t)
+	srv := smtptest.Start(t)
+	seedAlumni(t, db, 10)
+	run := startRun(t, db, rd.URL, newsletter("news"))
+	// After expansion, one person unsubscribes and another's address is
+	// suppressed (e.g. forgotten elsewhere).
+	db.MustExec(`UPDATE alumni SET status = 'unsubscribed' WHERE email = 'r1@example.jp'`)
+	db.MustExec(`INSERT INTO suppressions (email_hash, reason) VALUES ($1, 'unsubscribed')`, store.HashEmail("r2@example.jp"))
+	inProcess(t, db, rd.URL, srv.URL(), nil)
+	waitRun(t, db, run.ID, 30*time.Second)
+	got := perRecipient(srv)
+	if got["r1@example.jp"]+got["r2@example.jp"] != 0 || len(got) != 8 {
+		t.Fatalf("mail went to %v; r1 and r2 must be skipped", got)
+	}
+	var n int
+	db.Get(&n, `SELECT count(*) FROM deliveries WHERE run_id = $1 AND state = 'suppressed' AND attempts = 0`, run.ID)
+	if n != 2 {
+		t.Fatalf("%d deliveries recorded as suppressed without an attempt, want 2", n)
+	}
+}
+
+func TestSenderRejectionPausesTheRunWithoutFailingRecipients(t *testing.T) {
+	t.Parallel()
+	db := testdb.New(t)
+	rd := testredis.New(t)
+	srv := smtptest.Start(t)
+	seedAlumni(t, db, 30)
+	srv.SetFault(func(stage smtptest.Stage, _ string, _ []string) error {
+		if stage == smtptest.StageMail {
+			return smtptest.Reply(535, "5.7.8", "authentication credentials invalid")
+		}
+		return nil
+	})
+	run := startRun(t, db, rd.URL, newsletter("news"))
+	inProcess(t, db, rd.URL, srv.URL(), nil)
+	deadline := time.Now().Add(20 * time.Second)
+	var r runs.Run
+	for {
+		r, _ = runs.Get(t.Context(), db, run.ID)
+		if r.State == runs.StatePaused || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if r.State != runs.StatePaused {
+		t.Fatalf("run state %s, want paused", r.State)
+	}
+	if r.PauseReason == "" {
+		t.Error("paused run has no reason")
+	}
+	time.Sleep(500 * time.Millisecond) // let the in-flight chunks release
+	var bad int
+	db.Get(&bad, `SELECT count(*) FROM deliveries WHERE run_id = $1 AND (state IN ('failed', 'suppressed', 'sent') OR attempts <> 0)`, run.ID)
+	if bad != 0 {
+		t.Fatalf("%d deliveries were failed, suppressed or charged an attempt by the sender's rejection", bad)
+	}
+	var bounced int
+	db.Get(&bounced, `SELECT count(*) FROM alumni WHERE status <> 'active'`)
+	if bounced != 0 {
+		t.Fatalf("%d alumni were marked by the sender's rejection", bounced)
+	}
+	// Fixed relay, resumed run: everyone gets the message.
+	srv.SetFault(nil)
+	if err := runs.Resume(t.Context(), db.DB, run.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitRun(t, db, run.ID, 30*time.Second)
+	if dups := checkEveryone(t, srv, 30); dups != 0 {
+		t.Fatalf("%d duplicates after resume", dups)
+	}
+}
+
+var _ = testdb.New
