@@ -66,6 +66,7 @@ var headerNames = map[string]column{
 // index of the field holding it (-1 when absent).
 type header struct {
 	index    [numColumns]int
+	names    []string // English name of each field's column, for messages
 	warnings []Warning
 }
 
@@ -100,6 +101,21 @@ func parseHeader(rec *record) (*header, error) {
 		}
 		h.index[col] = i
 	}
+	english := map[column]string{}
+	for n, c := range headerNames {
+		if n[0] < 0x80 {
+			english[c] = n
+		}
+	}
+	h.names = make([]string, len(rec.fields))
+	for i := range h.names {
+		h.names[i] = fmt.Sprintf("column %d", i+1)
+	}
+	for col, i := range h.index {
+		if i >= 0 {
+			h.names[i] = english[column(col)]
+		}
+	}
 	if h.index[colEmail] < 0 {
 		found := make([]string, 0, 5)
 		for _, f := range rec.fields[:min(len(rec.fields), 5)] {
@@ -109,6 +125,15 @@ func parseHeader(rec *record) (*header, error) {
 			ErrNotRoster, rec.line, strings.Join(found, ", "))
 	}
 	return h, nil
+}
+
+// columnName names field i of the file for a message: the roster column it
+// holds, or its position.
+func (h *header) columnName(i int) string {
+	if i < len(h.names) {
+		return h.names[i]
+	}
+	return fmt.Sprintf("column %d", i+1)
 }
 
 // field returns the trimmed value of col in rec ("" when the file has no

@@ -42,6 +42,16 @@ type ImportResult struct {
 	Rejected  []Rejection `json:"rejected"`  // by line
 	Encoding  string      `json:"-"`
 	Warnings  []Warning   `json:"-"`
+	Timing    Timing      `json:"-"`
+}
+
+// Timing splits an import's wall time into its phases, for benchmarks and
+// for finding which one a slow import spends its time in.
+type Timing struct {
+	Copy   time.Duration // read, check and COPY into the stage
+	Checks time.Duration // rules that need the database
+	Upsert time.Duration // the one INSERT ... ON CONFLICT
+	Commit time.Duration
 }
 
 // Reasons for rejections decided by the database side of the import.
@@ -73,11 +83,14 @@ func (s *Store) Import(ctx context.Context, src io.Reader, opts ImportOptions) (
 	if _, err := tx.ExecContext(ctx, sqlCreateStage); err != nil {
 		return res, fmt.Errorf("import roster: create staging table: %w", err)
 	}
+	phase := time.Now()
+	lap := func(d *time.Duration) { now := time.Now(); *d = now.Sub(phase); phase = now }
 	staged, err := copyRows(ctx, tx, rd, &res)
 	if err != nil {
 		return res, err
 	}
 	res.Encoding = rd.Encoding()
+	lap(&res.Timing.Copy)
 
 	for _, step := range []struct {
 		name, query string
@@ -98,11 +111,13 @@ func (s *Store) Import(ctx context.Context, src io.Reader, opts ImportOptions) (
 		staged -= n
 	}
 
+	lap(&res.Timing.Checks)
 	source := "import:" + opts.FileName
 	if err := tx.QueryRowxContext(ctx, sqlUpsert, now, source).Scan(&res.Imported, &res.Updated); err != nil {
 		return res, fmt.Errorf("import roster: upsert: %w", err)
 	}
 	res.Unchanged = staged - res.Imported - res.Updated
+	lap(&res.Timing.Upsert)
 	sort.SliceStable(res.Rejected, func(i, j int) bool { return res.Rejected[i].Line < res.Rejected[j].Line })
 	if opts.DryRun {
 		return res, nil // the deferred rollback discards everything
@@ -110,34 +125,89 @@ func (s *Store) Import(ctx context.Context, src io.Reader, opts ImportOptions) (
 	if err := tx.Commit(); err != nil {
 		return res, fmt.Errorf("import roster: commit: %w", err)
 	}
+	lap(&res.Timing.Commit)
 	return res, nil
 }
 
+// copyBatch is how many records the reading goroutine hands over at once.
+const copyBatch = 512
+
+// readResult is one record of the file: a row or a rejection.
+type readResult struct {
+	row Row
+	rej *Rejection
+}
+
 // copyRows streams every valid row of rd into the staging table and collects
-// the rejected ones. It returns how many rows it staged.
+// the rejected ones. Reading (decoding, checking) runs in its own goroutine
+// so that it overlaps with COPY, which keeps Postgres busy on the other
+// core. It returns how many rows it staged.
 func copyRows(ctx context.Context, tx *sqlx.Tx, rd *Reader, res *ImportResult) (int, error) {
 	stmt, err := tx.PrepareContext(ctx, sqlCopyStage)
 	if err != nil {
 		return 0, fmt.Errorf("import roster: start copy: %w", err)
 	}
 	defer stmt.Close()
+
+	ctx, cancel := context.WithCancel(ctx)
+	batches := make(chan []readResult, 4)
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(batches)
+		batch := make([]readResult, 0, copyBatch)
+		send := func() bool {
+			select {
+			case batches <- batch:
+				batch = make([]readResult, 0, copyBatch)
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
+		for {
+			row, rej, err := rd.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				readErr <- fmt.Errorf("import roster: read line %d: %w", rd.sc.line, err)
+				return
+			}
+			batch = append(batch, readResult{row, rej})
+			if len(batch) == copyBatch && !send() {
+				readErr <- nil
+				return
+			}
+		}
+		if len(batch) > 0 && !send() {
+			readErr <- nil
+			return
+		}
+		readErr <- nil
+	}()
+	// On every return path: stop the reader and wait for it, since the
+	// caller reads rd afterwards.
+	defer func() {
+		cancel()
+		for range batches {
+		}
+	}()
+
 	staged := 0
-	for {
-		row, rej, err := rd.Next()
-		if err == io.EOF {
-			break
+	for batch := range batches {
+		for _, r := range batch {
+			if r.rej != nil {
+				res.Rejected = append(res.Rejected, *r.rej)
+				continue
+			}
+			if _, err := stmt.ExecContext(ctx, stageValues(r.row)...); err != nil {
+				return staged, fmt.Errorf("import roster: copy line %d: %w", r.row.Line, err)
+			}
+			staged++
 		}
-		if err != nil {
-			return staged, fmt.Errorf("import roster: read line %d: %w", rd.sc.line, err)
-		}
-		if rej != nil {
-			res.Rejected = append(res.Rejected, *rej)
-			continue
-		}
-		if _, err := stmt.ExecContext(ctx, stageValues(row)...); err != nil {
-			return staged, fmt.Errorf("import roster: copy line %d: %w", row.Line, err)
-		}
-		staged++
+	}
+	if err := <-readErr; err != nil {
+		return staged, err
 	}
 	if _, err := stmt.ExecContext(ctx); err != nil {
 		return staged, fmt.Errorf("import roster: finish copy: %w", err)

@@ -24,15 +24,14 @@ func (r *Reader) parse(rec *record) (Row, *Rejection, error) {
 		return reject("%s", rec.err)
 	}
 	for i, f := range rec.fields {
-		name := columnName(h, i)
 		if rec.long[i] || utf8.RuneCountInString(f) > MaxFieldChars {
-			return reject("%s is longer than %d characters", name, MaxFieldChars)
+			return reject("%s is longer than %d characters", h.columnName(i), MaxFieldChars)
 		}
 		if !utf8.ValidString(f) || strings.ContainsRune(f, utf8.RuneError) {
-			return reject("%s holds bytes that are neither UTF-8 nor CP932 (is the file in another encoding?)", name)
+			return reject("%s holds bytes that are neither UTF-8 nor CP932 (is the file in another encoding?)", h.columnName(i))
 		}
 		if c, ok := badChar(f); ok {
-			return reject("%s contains a control character (%U); line breaks and tabs are not allowed in any field", name, c)
+			return reject("%s contains a control character (%U); line breaks and tabs are not allowed in any field", h.columnName(i), c)
 		}
 	}
 
@@ -79,7 +78,7 @@ func (r *Reader) parse(rec *record) (Row, *Rejection, error) {
 		}
 		t, err := parseDate(v)
 		if err != nil {
-			return reject("%s: %v", columnName(h, h.index[d.col]), err)
+			return reject("%s: %v", h.columnName(h.index[d.col]), err)
 		}
 		*d.dst = &t
 	}
@@ -111,21 +110,6 @@ func (r *Reader) parse(rec *record) (Row, *Rejection, error) {
 		row.ConsentedAt = &t
 	}
 	return row, nil, nil
-}
-
-// columnName names field i of the file for a message: the roster column it
-// holds, or its position.
-func columnName(h *header, i int) string {
-	for col, idx := range h.index {
-		if idx == i {
-			for name, c := range headerNames {
-				if c == column(col) && name[0] < utf8.RuneSelf {
-					return name
-				}
-			}
-		}
-	}
-	return fmt.Sprintf("column %d", i+1)
 }
 
 // badChar finds a character no roster field may hold: C0 and C1 controls
