@@ -254,7 +254,7 @@ func TestUnsubscribeResubscribe(t *testing.T) {
 	if _, err := s.Forget(ctx, "b@example.com"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Resubscribe(ctx, "b@example.com", "phone"); !errors.Is(err, store.ErrNotFound) {
+	if err := s.Resubscribe(ctx, "b@example.com", "phone"); !errors.As(err, &se) || se.Status != "forgotten" {
 		t.Errorf("resubscribe of a forgotten person: %v", err)
 	}
 }

@@ -97,6 +97,12 @@ func (s *Store) Resubscribe(ctx context.Context, email, source string) error {
 		}
 		switch status {
 		case "":
+			var reason string
+			err := tx.GetContext(ctx, &reason, `SELECT reason FROM suppressions WHERE email_hash = $1`, store.HashEmail(addr))
+			if err == nil && reason == "forgotten" {
+				return &StatusError{Email: email, Status: "forgotten", Action: "resubscribe",
+					Why: "the address was erased at the person's request and is never mailed again"}
+			}
 			return fmt.Errorf("no alumnus with address %q: %w", email, store.ErrNotFound)
 		case "unsubscribed":
 		case "active":
