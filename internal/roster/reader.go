@@ -106,9 +106,29 @@ func (r *Reader) Encoding() string { return r.dec.Encoding() }
 // Next returns the next record: a valid row, or a rejection saying why the
 // record is not one. It returns io.EOF after the last record, or an error
 // reading the file.
+//
+// Records whose cells are all empty (",,,," rows Excel leaves below the
+// data) are skipped.
 func (r *Reader) Next() (Row, *Rejection, error) {
-	if err := r.sc.next(&r.rec); err != nil {
-		return Row{}, nil, err
+	for {
+		if err := r.sc.next(&r.rec); err != nil {
+			return Row{}, nil, err
+		}
+		if !blank(&r.rec) {
+			return r.parse(&r.rec)
+		}
 	}
-	return r.parse(&r.rec)
+}
+
+// blank reports whether every cell of rec is empty or spaces.
+func blank(rec *record) bool {
+	if rec.err != "" {
+		return false
+	}
+	for i, f := range rec.fields {
+		if rec.long[i] || trimSpace(f) != "" {
+			return false
+		}
+	}
+	return true
 }

@@ -206,6 +206,15 @@ func TestReaderPhysicalLines(t *testing.T) {
 	}
 }
 
+// Excel leaves rows of empty cells below the data; they are not rows.
+func TestReaderSkipsEmptyRows(t *testing.T) {
+	t.Parallel()
+	_, rows, rejs := readAll(t, []byte("email,name,department\r\n,,\r\na@example.com,A,\r\n , ,\u3000\r\n,,\r\n"))
+	if len(rows) != 1 || len(rejs) != 0 || rows[0].Line != 3 {
+		t.Fatalf("rows %+v rejections %+v", rows, rejs)
+	}
+}
+
 func TestReaderUnclosedQuote(t *testing.T) {
 	t.Parallel()
 	_, rows, rejs := readAll(t, []byte("email,family_name\na@example.com,A\nb@example.com,\"never closed\nc@example.com,C\n"))
