@@ -1,0 +1,104 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/hibiken/asynq"
+	"github.com/jmoiron/sqlx"
+	"github.com/spf13/cobra"
+
+	"github.com/kizuna-alumni/kizuna/campaigns"
+	"github.com/kizuna-alumni/kizuna/internal/runs"
+	"github.com/kizuna-alumni/kizuna/internal/scheduler"
+	"github.com/kizuna-alumni/kizuna/internal/tasks"
+)
+
+var _ = func() bool { commandRegistry = append(commandRegistry, (*App).schedulerCommand); return true }()
+
+func (a *App) schedulerCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "scheduler",
+		Short: "Watch the campaigns folder and start runs when they are due",
+		Long: `Load the campaigns folder (--campaigns or KIZUNA_CAMPAIGNS), reload it when
+its files change, and start a run for each due occurrence: a one-off at, a
+recurring cron in its time zone, and the reminders of an event. Runs are
+unique per campaign and occurrence, so several schedulers may run at once.
+A one-off whose at is already past when it is first seen is reported, not
+sent: kizuna campaign start sends it. Stops on SIGTERM or Ctrl-C.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			dir, err := a.campaignsDir()
+			if err != nil {
+				return err
+			}
+			db, err := a.DB(ctx)
+			if err != nil {
+				return err
+			}
+			enqueue, closeQueue, err := a.taskEnqueuer()
+			if err != nil {
+				return err
+			}
+			defer closeQueue()
+			s, err := a.newScheduler(db, dir, enqueue)
+			if err != nil {
+				return err
+			}
+			return s.Run(ctx)
+		},
+	}
+}
+
+// taskEnqueuer connects to Redis to hand new deliveries to send tasks as
+// a run is expanded (without it, the workers' reconciler would find them a
+// little later).
+func (a *App) taskEnqueuer() (runs.Enqueue, func(), error) {
+	redisOpt, err := asynq.ParseRedisURI(a.cfg.RedisURL)
+	if err != nil {
+		return nil, nil, invalidInput(fmt.Errorf("KIZUNA_REDIS_URL: %w", err))
+	}
+	client := asynq.NewClient(redisOpt)
+	return tasks.NewEnqueuer(client).Expanded, func() { client.Close() }, nil
+}
+
+// campaignsDir is the campaigns folder of scheduler and run: required,
+// and an existing directory.
+func (a *App) campaignsDir() (string, error) {
+	dir := a.cfg.Campaigns
+	if dir == "" {
+		return "", usageErr("no campaigns folder: pass --campaigns DIR or set KIZUNA_CAMPAIGNS")
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return "", invalidInput(fmt.Errorf("campaigns folder: %w", err))
+	}
+	if !fi.IsDir() {
+		return "", usageErr("campaigns folder %s is not a directory", dir)
+	}
+	return dir, nil
+}
+
+// newScheduler wires the scheduler to the campaigns loader and the runs
+// package; enqueue (may be nil) hands new deliveries to send tasks.
+func (a *App) newScheduler(db *sqlx.DB, dir string, enqueue runs.Enqueue) (*scheduler.Scheduler, error) {
+	return scheduler.New(scheduler.Options{
+		Dir:      dir,
+		DB:       db,
+		Log:      a.log.With("component", "scheduler"),
+		Load:     loadCampaignFolder,
+		Start:    scheduler.RunStarter(db, enqueue),
+		Register: scheduler.RegisterWith(db),
+	})
+}
+
+// loadCampaignFolder adapts campaigns.Load to the scheduler's Loader.
+func loadCampaignFolder(dir string) ([]*campaigns.Campaign, []string) {
+	list, problems := campaigns.Load(dir)
+	out := make([]string, len(problems))
+	for i, p := range problems {
+		out[i] = p.String()
+	}
+	return list, out
+}
