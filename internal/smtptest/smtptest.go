@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 )
 
@@ -68,6 +69,8 @@ type Server struct {
 	accepted    int
 	fault       Fault
 	connections int
+	authUser    string // RequireAuth: "" means no AUTH
+	authPass    string
 	srv         *smtp.Server
 	ln          net.Listener
 	notify      chan struct{}
@@ -113,6 +116,21 @@ func (s *Server) SetFault(f Fault) {
 	s.mu.Lock()
 	s.fault = f
 	s.mu.Unlock()
+}
+
+// RequireAuth makes the server offer AUTH PLAIN, accept only this user name
+// and password (535 5.7.8 otherwise), and refuse MAIL from a session that has
+// not logged in (530 5.7.0). Without it the server offers no AUTH.
+func (s *Server) RequireAuth(username, password string) {
+	s.mu.Lock()
+	s.authUser, s.authPass = username, password
+	s.mu.Unlock()
+}
+
+func (s *Server) credentials() (user, pass string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.authUser, s.authPass
 }
 
 // Messages returns a copy of the accepted messages.
@@ -179,18 +197,41 @@ func (s *Server) check(c *smtp.Conn, stage Stage, from string, to []string) erro
 }
 
 type session struct {
-	srv  *Server
-	conn *smtp.Conn
-	from string
-	to   []string
+	srv    *Server
+	conn   *smtp.Conn
+	from   string
+	to     []string
+	authed bool
 }
 
-func (s *session) AuthMechanisms() []string { return []string{"PLAIN"} }
+func (s *session) AuthMechanisms() []string {
+	if user, _ := s.srv.credentials(); user == "" {
+		return nil
+	}
+	return []string{sasl.Plain}
+}
+
+func (s *session) Auth(mech string) (sasl.Server, error) {
+	if mech != sasl.Plain {
+		return nil, smtp.ErrAuthUnknownMechanism
+	}
+	return sasl.NewPlainServer(func(_, username, password string) error {
+		user, pass := s.srv.credentials()
+		if user == "" || username != user || password != pass {
+			return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "authentication credentials invalid"}
+		}
+		s.authed = true
+		return nil
+	}), nil
+}
 
 func (s *session) Reset()        { s.from, s.to = "", nil }
 func (s *session) Logout() error { return nil }
 
 func (s *session) Mail(from string, _ *smtp.MailOptions) error {
+	if user, _ := s.srv.credentials(); user != "" && !s.authed {
+		return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "authentication required"}
+	}
 	if err := s.srv.check(s.conn, StageMail, from, nil); err != nil {
 		return err
 	}

@@ -1,0 +1,286 @@
+package mailer
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/wneessen/go-mail/smtp"
+)
+
+// smtpSender keeps one SMTP session open across messages. It uses go-mail's
+// low-level client (MAIL/RCPT/DATA) because messages arrive pre-rendered,
+// and sends no NOOP before and no RSET after a successful transaction:
+// RFC 5321 §4.1.1.4 resets the state after the final reply to DATA, so the
+// next MAIL may follow at once. RSET is sent only after a failed
+// transaction, to leave the session clean.
+type smtpSender struct {
+	relay     Relay
+	tlsConfig *tls.Config
+	opts      options
+
+	c        *smtp.Client
+	conn     net.Conn // the TCP connection under c, for deadlines
+	sent     int      // transactions started on c
+	lastUsed time.Time
+	reply    string
+}
+
+// pastDeadline aborts any blocked read or write at once.
+var pastDeadline = time.Unix(1, 0)
+
+func (s *smtpSender) LastReply() string { return s.reply }
+
+func (s *smtpSender) Send(ctx context.Context, env Envelope) error {
+	s.reply = ""
+	if err := checkEnvelope(env); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return &SendError{Stage: StageConnect, Outcome: Temporary, Err: err}
+	}
+	if s.c != nil && s.opts.now().Sub(s.lastUsed) > s.opts.idleLimit {
+		s.quit()
+	}
+	for attempt := 0; ; attempt++ {
+		reused := s.c != nil
+		if s.c == nil {
+			if err := s.dial(ctx); err != nil {
+				return err
+			}
+		}
+		err := s.transaction(ctx, env)
+		s.lastUsed = s.opts.now()
+		if err == nil {
+			if s.sent >= s.relay.MaxPerConn {
+				s.quit()
+			}
+			return nil
+		}
+		if !isConnError(err) {
+			s.reset(ctx)
+			return err
+		}
+		s.drop()
+		// A kept connection the relay has closed in the meantime (idle
+		// timeout, "421 too many messages") fails before DATA; nothing was
+		// delivered, so one fresh connection is tried before giving up.
+		if reused && attempt == 0 && err.Outcome == Temporary && ctx.Err() == nil &&
+			(err.Stage == StageMail || err.Stage == StageRcpt) {
+			continue
+		}
+		return err
+	}
+}
+
+// guard bounds the coming exchange by the relay timeout and ctx's deadline
+// and aborts it when ctx is cancelled. Call the returned stop when done.
+func (s *smtpSender) guard(ctx context.Context, conn net.Conn) (stop func() bool) {
+	d := time.Now().Add(s.relay.Timeout)
+	if cd, ok := ctx.Deadline(); ok && cd.Before(d) {
+		d = cd
+	}
+	_ = conn.SetDeadline(d)
+	return context.AfterFunc(ctx, func() { _ = conn.SetDeadline(pastDeadline) })
+}
+
+// ctxErr is ctx.Err, also once ctx's deadline has passed but its timer
+// has not fired yet (the connection deadline equals it and may win).
+func ctxErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// transaction runs MAIL, RCPT and DATA for one message.
+func (s *smtpSender) transaction(ctx context.Context, env Envelope) *SendError {
+	stop := s.guard(ctx, s.conn)
+	defer stop()
+	wrap := func(stage Stage, err error) *SendError {
+		if cerr := ctxErr(ctx); cerr != nil {
+			return &SendError{Stage: stage, Outcome: Temporary, Err: fmt.Errorf("%w (%v)", cerr, err)}
+		}
+		return sendError(stage, err)
+	}
+	s.sent++
+	if err := s.c.Mail("<" + env.From + ">"); err != nil {
+		return wrap(StageMail, err)
+	}
+	if err := s.c.Rcpt("<" + env.To + ">"); err != nil {
+		return wrap(StageRcpt, err)
+	}
+	w, err := s.c.Data()
+	if err != nil {
+		return wrap(StageData, err)
+	}
+	if _, err := w.Write(env.Data); err != nil {
+		return wrap(StageData, err)
+	}
+	if err := w.Close(); err != nil {
+		return wrap(StageData, err)
+	}
+	if dc, ok := w.(*smtp.DataCloser); ok {
+		s.reply = "250 " + strings.ReplaceAll(dc.ServerResponse(), "\n", " ")
+	}
+	return nil
+}
+
+// dial opens, greets, secures and authenticates a new session.
+func (s *smtpSender) dial(ctx context.Context) *SendError {
+	d := net.Dialer{Timeout: s.relay.Timeout}
+	conn, err := d.DialContext(ctx, "tcp", s.relay.Addr())
+	if err != nil {
+		return &SendError{Stage: StageConnect, Outcome: Temporary, Err: fmt.Errorf("dial %s: %w", s.relay.Addr(), err)}
+	}
+	stop := s.guard(ctx, conn)
+	defer stop()
+	fail := func(se *SendError) *SendError {
+		conn.Close()
+		if cerr := ctxErr(ctx); cerr != nil {
+			se.Outcome, se.Err = Temporary, fmt.Errorf("%w (%v)", cerr, se.Err)
+		}
+		return se
+	}
+	var nc net.Conn = conn
+	if s.relay.TLS == TLSImplicit {
+		tc := tls.Client(conn, s.tlsConfig)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return fail(tlsError(StageConnect, s.relay.Addr(), err))
+		}
+		nc = tc
+	}
+	c, err := smtp.NewClient(nc, s.relay.Host)
+	if err != nil {
+		return fail(sendError(StageConnect, fmt.Errorf("greeting from %s: %w", s.relay.Addr(), err)))
+	}
+	helo := s.relay.HELO
+	if helo == "" {
+		helo = "localhost"
+	}
+	if err := c.Hello(helo); err != nil {
+		return fail(sendError(StageConnect, fmt.Errorf("EHLO to %s: %w", s.relay.Addr(), err)))
+	}
+	if s.relay.TLS == TLSStartTLS || s.relay.TLS == TLSOpportunistic {
+		if ok, _ := c.Extension("STARTTLS"); ok {
+			if err := c.StartTLS(s.tlsConfig); err != nil {
+				return fail(tlsError(StageStartTLS, s.relay.Addr(), err))
+			}
+		} else if s.relay.TLS == TLSStartTLS {
+			return fail(&SendError{Stage: StageStartTLS, Outcome: SenderRejected,
+				Err: fmt.Errorf("relay %s does not offer STARTTLS; refusing to send in plain text "+
+					"(add ?tls=opportunistic or ?tls=none to the relay URL only for a trusted relay)", s.relay.Addr())})
+		}
+	}
+	if s.relay.Username != "" {
+		if err := s.auth(c); err != nil {
+			return fail(err)
+		}
+	}
+	s.c, s.conn, s.sent, s.lastUsed = c, conn, 0, s.opts.now()
+	return nil
+}
+
+// auth logs in with PLAIN or LOGIN, whichever the relay offers. Credentials
+// travel only over TLS or to a loopback relay (go-mail refuses otherwise).
+func (s *smtpSender) auth(c *smtp.Client) *SendError {
+	ok, params := c.Extension("AUTH")
+	if !ok {
+		return &SendError{Stage: StageAuth, Outcome: SenderRejected,
+			Err: fmt.Errorf("relay %s does not offer AUTH but the relay URL has a user name", s.relay.Addr())}
+	}
+	mechs := strings.Fields(strings.ToUpper(params))
+	var a smtp.Auth
+	switch {
+	case slices.Contains(mechs, "PLAIN"):
+		a = smtp.PlainAuth("", s.relay.Username, s.relay.Password, s.relay.Host, false)
+	case slices.Contains(mechs, "LOGIN"):
+		a = smtp.LoginAuth(s.relay.Username, s.relay.Password, s.relay.Host, false)
+	default:
+		return &SendError{Stage: StageAuth, Outcome: SenderRejected,
+			Err: fmt.Errorf("relay %s offers AUTH %s; Kizuna speaks PLAIN and LOGIN", s.relay.Addr(), params)}
+	}
+	if err := c.Auth(a); err != nil {
+		se := sendError(StageAuth, err)
+		if se.Code == 0 {
+			// Refused before anything was sent (no TLS on a remote relay,
+			// host mismatch): a configuration problem, not the network.
+			if errors.Is(err, smtp.ErrUnencrypted) || errors.Is(err, smtp.ErrWrongHostname) {
+				se.Outcome = SenderRejected
+			}
+			se.Err = fmt.Errorf("login to %s as %s: %w", s.relay.Addr(), s.relay.Username, err)
+		}
+		return se
+	}
+	return nil
+}
+
+// tlsError classifies a TLS set-up failure: a certificate or protocol
+// mismatch is a configuration problem (pause and alert), a broken network
+// is temporary.
+func tlsError(stage Stage, addr string, err error) *SendError {
+	var (
+		cve *tls.CertificateVerificationError
+		ua  x509.UnknownAuthorityError
+		he  x509.HostnameError
+		ci  x509.CertificateInvalidError
+		rh  tls.RecordHeaderError
+		ae  tls.AlertError
+	)
+	if errors.As(err, &cve) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci) ||
+		errors.As(err, &rh) || errors.As(err, &ae) {
+		return &SendError{Stage: stage, Outcome: SenderRejected, Err: fmt.Errorf("TLS with %s: %w", addr, err)}
+	}
+	se := sendError(stage, err)
+	if se.Code == 0 {
+		se.Err = fmt.Errorf("TLS with %s: %w", addr, err)
+	}
+	return se
+}
+
+// reset sends RSET after a failed transaction so the session can carry the
+// next message; a session that cannot be reset is dropped.
+func (s *smtpSender) reset(ctx context.Context) {
+	if s.c == nil {
+		return
+	}
+	stop := s.guard(context.WithoutCancel(ctx), s.conn)
+	defer stop()
+	if err := s.c.Reset(); err != nil {
+		s.drop()
+	}
+}
+
+// quit ends the session with QUIT, bounded by a short deadline.
+func (s *smtpSender) quit() {
+	if s.c == nil {
+		return
+	}
+	_ = s.conn.SetDeadline(time.Now().Add(min(s.relay.Timeout, 5*time.Second)))
+	_ = s.c.Quit()
+	s.drop()
+}
+
+// drop closes the connection without a goodbye (it is already broken).
+func (s *smtpSender) drop() {
+	if s.c == nil {
+		return
+	}
+	_ = s.c.Close()
+	_ = s.conn.Close()
+	s.c, s.conn, s.sent = nil, nil, 0
+}
+
+func (s *smtpSender) Close() error {
+	s.quit()
+	return nil
+}
