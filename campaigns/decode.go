@@ -106,7 +106,7 @@ func (d *decoder) fields(n *node, known []string) *node {
 		}
 		switch {
 		case notYet[k.text]:
-			d.probs = append(d.probs, Problem{File: k.file, Line: k.line, Col: k.col, Message: fmt.Sprintf("%q is not supported yet (lifecycle and engagement campaigns come in a later release)", k.text)})
+			d.probs = append(d.probs, Problem{File: k.file, Line: k.line, Col: k.col, Message: prefix(n.path) + fmt.Sprintf("%q is not supported yet (lifecycle and engagement campaigns come in a later release)", k.text)})
 		default:
 			msg := fmt.Sprintf("%sunknown key %q", prefix(n.path), k.text)
 			if s := suggest(k.text, known); s != "" {

@@ -73,6 +73,7 @@ func LoadFile(path string) (*Campaign, Problems) {
 
 type loader struct {
 	defaults  map[string]*node // folder → parsed kizuna.yaml (nil: none)
+	badDefs   map[string]bool  // folder → its kizuna.yaml has problems
 	seen      map[string]bool  // files already loaded
 	campaigns []*Campaign
 	idNodes   map[*Campaign]*node
@@ -144,13 +145,20 @@ func (l *loader) defaultsFor(dir string) *node {
 		return nil
 	}
 	n, probs := readYAML(path)
-	l.probs = append(l.probs, probs...)
 	if n != nil {
 		d := &decoder{defaults: true}
 		d.decodeCampaign(n, path)
-		l.probs = append(l.probs, d.probs...)
+		probs = append(probs, d.probs...)
 	}
+	l.probs = append(l.probs, probs...)
 	l.defaults[key] = n
+	if len(probs) > 0 {
+		if l.badDefs == nil {
+			l.badDefs = map[string]bool{}
+		}
+		// Every campaign of the folder inherits them.
+		l.badDefs[key] = true
+	}
 	return n
 }
 
@@ -176,13 +184,21 @@ func (l *loader) file(path string) {
 		l.probs = append(l.probs, probs...)
 		return
 	}
+	if !present(root) {
+		// Merging would make kizuna.yaml look like the campaign.
+		l.probs = append(l.probs, probs...)
+		if root.kind == nullNode {
+			l.probs = append(l.probs, Problem{File: path, Line: 1, Col: 1, Message: "empty campaign file: id, kind, subject and template are required"})
+		}
+		return
+	}
 	d := &decoder{}
 	c := d.decodeCampaign(merge(def, root), path)
 	probs = append(probs, d.probs...)
 	// Problems in inherited values belong to kizuna.yaml; the campaign is
 	// invalid either way.
 	l.probs = append(l.probs, probs...)
-	if len(probs) > 0 {
+	if len(probs) > 0 || l.badDefs[filepath.Clean(dir)] {
 		return
 	}
 	c.Digest = digest(c)
