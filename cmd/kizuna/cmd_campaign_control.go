@@ -279,7 +279,9 @@ func (a *App) watchStatus(ctx context.Context, db *sqlx.DB, id string, asJSON bo
 		var lines []string
 		active := 0
 		for _, r := range st {
-			if !runIsActive(r.State) && r.State != runs.StatePaused {
+			// Show active and paused runs, and keep showing a run that
+			// finished while watched, in its final state.
+			if !runIsActive(r.State) && r.State != runs.StatePaused && meters[r.Run] == nil {
 				continue
 			}
 			if runIsActive(r.State) {

@@ -184,3 +184,37 @@ func TestCampaignPauseResumeCancel(t *testing.T) {
 	}
 	step(2, "cancelled", "campaign", "resume", "sent-news", "--run", "1")
 }
+
+func TestCampaignStatusWatchEndsWhenNoRunIsActive(t *testing.T) {
+	t.Parallel()
+	for _, asJSON := range []bool{false, true} {
+		db, env := controlEnv(t)
+		args := []string{"campaign", "status", "sent-news", "--watch"}
+		if asJSON {
+			args = append(args, "--json")
+		}
+		go func() {
+			time.Sleep(1500 * time.Millisecond)
+			db.Exec(`UPDATE runs SET state = 'cancelled' WHERE campaign_id = 'sent-news'`)
+		}()
+		start := time.Now()
+		code, out, errOut := runApp(t, env, args...)
+		if code != 0 {
+			t.Fatalf("json=%v: exit %d: %s", asJSON, code, errOut)
+		}
+		if time.Since(start) < time.Second {
+			t.Errorf("json=%v: watch ended before the run did", asJSON)
+		}
+		if asJSON {
+			var doc statusDoc
+			if err := json.Unmarshal([]byte(out), &doc); err != nil || len(doc.Runs) != 1 || doc.Runs[0].State != "cancelled" {
+				t.Errorf("--watch --json: want one final document, got %v\n%s", err, out)
+			}
+			continue
+		}
+		// Off a terminal: a plain status line (no escape codes), then the table.
+		if strings.Contains(out, "\x1b[") || !strings.Contains(out, "run 1") || !strings.Contains(out, "0/3") || !strings.Contains(out, "cancelled") {
+			t.Errorf("watch output:\n%s", out)
+		}
+	}
+}
