@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
-	"net/mail"
 	"strconv"
 	"strings"
 	"time"
@@ -134,7 +133,7 @@ func (p *Prepared) appendMIME(dst []byte, s *state, b *buffers, msgID string) []
 		dst = append(dst, sk.lits[i]...)
 		switch sl {
 		case mTo:
-			dst = append(dst, (&mail.Address{Name: cleanHeader(fullName(s.r.FamilyName, s.r.GivenName, s.lt.locale)), Address: s.r.SendTo}).String()...)
+			dst = appendAddress(dst, len("To: "), cleanHeader(fullName(s.r.FamilyName, s.r.GivenName, s.lt.locale)), s.r.SendTo)
 		case mSubject:
 			dst = appendEncodedHeader(dst, len("Subject: "), s.subject)
 		case mDate:
@@ -159,6 +158,33 @@ func (p *Prepared) appendMIME(dst []byte, s *state, b *buffers, msgID string) []
 		}
 	}
 	return append(dst, sk.lits[len(sk.lits)-1]...)
+}
+
+// appendAddress writes `name <addr>`: the name as a quoted string when it
+// is short printable ASCII, else as folded RFC 2047 encoded words.
+func appendAddress(dst []byte, used int, name, addr string) []byte {
+	if name == "" {
+		return append(append(append(dst, '<'), addr...), '>')
+	}
+	ascii := !strings.Contains(name, "=?")
+	for i := 0; i < len(name) && ascii; i++ {
+		ascii = name[i] >= 0x20 && name[i] < 0x7f
+	}
+	if q := strconv.Quote(name); ascii && used+len(q)+len(addr)+3 <= 76 {
+		dst = append(dst, q...)
+	} else {
+		start := len(dst)
+		dst = appendWords(dst, used, name)
+		if i := bytes.LastIndexByte(dst[start:], '\n'); i >= 0 {
+			used = len(dst) - start - i - 1
+		} else {
+			used += len(dst) - start
+		}
+		if used+len(addr)+3 > 76 {
+			dst = append(dst, '\r', '\n')
+		}
+	}
+	return append(append(append(append(dst, ' '), '<'), addr...), '>')
 }
 
 // appendBase64Lines writes base64 in lines of 76 characters (RFC 2045
@@ -191,6 +217,11 @@ func appendEncodedHeader(dst []byte, used int, v string) []byte {
 	if ascii && !strings.Contains(v, "=?") && used+len(v) <= 76 {
 		return append(dst, v...)
 	}
+	return appendWords(dst, used, v)
+}
+
+// appendWords writes v as RFC 2047 UTF-8 "B" encoded words, one per line.
+func appendWords(dst []byte, used int, v string) []byte {
 	const prefix, suffix = "=?UTF-8?B?", "?="
 	first := true
 	for len(v) > 0 {
