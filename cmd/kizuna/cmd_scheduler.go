@@ -8,7 +8,6 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/spf13/cobra"
 
-	"github.com/kizuna-alumni/kizuna/campaigns"
 	"github.com/kizuna-alumni/kizuna/internal/runs"
 	"github.com/kizuna-alumni/kizuna/internal/scheduler"
 	"github.com/kizuna-alumni/kizuna/internal/tasks"
@@ -87,18 +86,8 @@ func (a *App) newScheduler(db *sqlx.DB, dir string, enqueue runs.Enqueue) (*sche
 		Dir:      dir,
 		DB:       db,
 		Log:      a.log.With("component", "scheduler"),
-		Load:     loadCampaignFolder,
+		Load:     scheduler.LoadFolder,
 		Start:    scheduler.RunStarter(db, enqueue),
 		Register: scheduler.RegisterWith(db),
 	})
-}
-
-// loadCampaignFolder adapts campaigns.Load to the scheduler's Loader.
-func loadCampaignFolder(dir string) ([]*campaigns.Campaign, []string) {
-	list, problems := campaigns.Load(dir)
-	out := make([]string, len(problems))
-	for i, p := range problems {
-		out[i] = p.String()
-	}
-	return list, out
 }

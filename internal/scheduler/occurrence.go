@@ -28,7 +28,7 @@ const (
 // maxEnumerate bounds how many cron occurrences one call walks, so that a
 // clock jump or a long suspension cannot stall the scheduler on an
 // every-minute campaign.
-const maxEnumerate = 100000
+const maxEnumerate = 10000
 
 // Occurrence is one moment a campaign is due to send. Its Key is
 // deterministic, so every scheduler computes the same key for the same

@@ -19,6 +19,10 @@ const (
 	DefaultPoll = 2 * time.Second
 )
 
+// maxMissedLogged bounds the missed occurrences logged one by one after a
+// long stall; the rest are summed up in one line.
+const maxMissedLogged = 10
+
 // Loader reads the campaigns folder: the valid campaigns, and a description
 // of every problem (file:line:col: message) of the invalid ones.
 type Loader func(dir string) ([]*campaigns.Campaign, []string)
@@ -273,14 +277,20 @@ func (s *Scheduler) tickEntry(ctx context.Context, e *entry) {
 	// (stopped, suspended, database down).
 	if e.cursor.Before(windowStart) {
 		missed, complete := e.plan.Between(e.cursor.Add(time.Nanosecond), windowStart.Add(-time.Nanosecond))
+		logged, more := 0, 0
 		for _, o := range missed {
 			if _, ok := e.handled[o.Key]; ok || o.At.Before(e.firstSeen[o.Source]) {
 				continue
 			}
+			if logged == maxMissedLogged {
+				more++
+				continue
+			}
+			logged++
 			log.Warn("occurrence skipped: missed by more than max_late", "occurrence", o.Key, "due", o.At, "max_late", e.plan.MaxLate)
 		}
-		if !complete {
-			log.Warn("more occurrences were missed than listed", "since", e.cursor, "until", windowStart)
+		if more > 0 || !complete {
+			log.Warn("more occurrences skipped: missed by more than max_late", "count_at_least", more, "since", e.cursor, "until", windowStart)
 		}
 	}
 

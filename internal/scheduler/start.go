@@ -54,3 +54,14 @@ func RegisterWith(db *sqlx.DB) func(ctx context.Context, c *campaigns.Campaign) 
 		return err
 	}
 }
+
+// LoadFolder is the Loader of a campaigns folder: campaigns.Load, with each
+// problem formatted as file:line:col: message.
+func LoadFolder(dir string) ([]*campaigns.Campaign, []string) {
+	list, problems := campaigns.Load(dir)
+	out := make([]string, len(problems))
+	for i, p := range problems {
+		out[i] = p.String()
+	}
+	return list, out
+}
