@@ -80,6 +80,11 @@ func (s *Store) Import(ctx context.Context, src io.Reader, opts ImportOptions) (
 		return res, fmt.Errorf("import roster: %w", err)
 	}
 	defer tx.Rollback()
+	// The duplicate checks and the upsert sort and hash the whole stage;
+	// the default 4 MB would spill them to disk from about 30k rows.
+	if _, err := tx.ExecContext(ctx, `SET LOCAL work_mem = '64MB'`); err != nil {
+		return res, fmt.Errorf("import roster: %w", err)
+	}
 	if _, err := tx.ExecContext(ctx, sqlCreateStage); err != nil {
 		return res, fmt.Errorf("import roster: create staging table: %w", err)
 	}
