@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"github.com/kizuna-alumni/kizuna/campaigns"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -138,5 +139,36 @@ func TestGoldenConstructed(t *testing.T) {
 		{"event-en", mustPrepare(t, event(), testOptions()), smith()},
 	} {
 		writeGoldenSet(t, "constructed/"+c.name, c.p, c.r)
+	}
+}
+
+// The example campaigns of examples/campaigns, loaded as users load them,
+// rendered for a Japanese and an English alumnus.
+func TestGoldenExamples(t *testing.T) {
+	t.Parallel()
+	cs, problems := campaigns.Load(filepath.Join("..", "..", "examples", "campaigns"))
+	if len(problems) > 0 {
+		t.Fatalf("examples do not load:\n%v", problems)
+	}
+	if len(cs) < 4 {
+		t.Fatalf("%d example campaigns, want at least 4", len(cs))
+	}
+	o := testOptions()
+	o.InboundAddress = "reply@mail.example.co.jp"
+	for _, c := range cs {
+		p := mustPrepare(t, c, o)
+		for _, r := range []Recipient{yamada(), smith()} {
+			if _, ok := c.Template.Body[r.Locale]; !ok {
+				continue
+			}
+			writeGoldenSet(t, "examples/"+c.ID+"-"+r.Locale, p, r)
+			msg := parse(t, mustRender(t, p, r).Data)
+			html := msg.part(t, "text/html").body
+			for _, legal := range []string{c.Company.Name, c.Company.Address, c.Company.Contact, "https://alumni.example.co.jp/u/"} {
+				if !strings.Contains(html, legal) {
+					t.Errorf("%s/%s: footer lacks %q", c.ID, r.Locale, legal)
+				}
+			}
+		}
 	}
 }
