@@ -222,3 +222,29 @@ func (s *Signer) open(raw []byte, p Purpose) (Claims, error) {
 	}
 	return c, nil
 }
+
+// ParseLocalPart reads the local part of an address Kizuna handed out under
+// the inbound address whose own local part is base (e.g. "reply"):
+// base+TOKEN is a reply, base+b.TOKEN a bounce (VERP), base+u.TOKEN a mailto
+// unsubscribe. Case is ignored. It returns the purpose and the token to pass
+// to VerifyAddress; ok is false for any other address.
+func ParseLocalPart(local, base string) (p Purpose, tok string, ok bool) {
+	rest, found := cutPrefixFold(local, base+"+")
+	if !found || rest == "" {
+		return 0, "", false
+	}
+	if t, found := cutPrefixFold(rest, "b."); found {
+		return Bounce, t, t != ""
+	}
+	if t, found := cutPrefixFold(rest, "u."); found {
+		return Unsubscribe, t, t != ""
+	}
+	return Reply, rest, true
+}
+
+func cutPrefixFold(s, prefix string) (string, bool) {
+	if len(s) < len(prefix) || !strings.EqualFold(s[:len(prefix)], prefix) {
+		return s, false
+	}
+	return s[len(prefix):], true
+}

@@ -167,3 +167,27 @@ func BenchmarkSign(b *testing.B) {
 		buf = s.AppendSign(buf[:0], c)
 	}
 }
+
+func TestParseLocalPart(t *testing.T) {
+	t.Parallel()
+	s := New(secret)
+	for _, p := range []Purpose{Reply, Bounce, Unsubscribe} {
+		tok := s.SignAddress(Claims{Purpose: p, DeliveryID: 77})
+		local := map[Purpose]string{Reply: "reply+", Bounce: "reply+b.", Unsubscribe: "reply+u."}[p] + tok
+		for _, form := range []string{local, strings.ToUpper(local)} {
+			gotP, gotTok, ok := ParseLocalPart(form, "reply")
+			if !ok || gotP != p {
+				t.Fatalf("ParseLocalPart(%q) = %v, %q, %v", form, gotP, gotTok, ok)
+			}
+			c, err := s.VerifyAddress(gotTok, gotP)
+			if err != nil || c.DeliveryID != 77 {
+				t.Errorf("%q: %+v %v", form, c, err)
+			}
+		}
+	}
+	for _, local := range []string{"reply", "reply+", "other+abc", "reply+b.", "replyabc"} {
+		if _, _, ok := ParseLocalPart(local, "reply"); ok {
+			t.Errorf("ParseLocalPart(%q) accepted", local)
+		}
+	}
+}
