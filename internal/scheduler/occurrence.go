@@ -50,6 +50,7 @@ type Plan struct {
 	oneOffs []Occurrence // at and reminders, sorted by time
 	cron    cron.Schedule
 	cronSrc string
+	loc     *time.Location // the cron's time zone
 	// MaxLate is how late an occurrence may still be started.
 	MaxLate time.Duration
 }
@@ -91,7 +92,7 @@ func NewPlan(c *campaigns.Campaign) (*Plan, error) {
 			return nil, fmt.Errorf("campaign %s: schedule cron %q: not a 5-field spec", c.ID, s.Cron)
 		}
 		spec.Location = loc
-		p.cron = spec
+		p.cron, p.loc = spec, loc
 		p.cronSrc = "cron:" + strings.Join(strings.Fields(s.Cron), " ") + "@" + tz
 	}
 	if c.Event != nil && !c.Event.StartsAt.IsZero() {
@@ -150,7 +151,7 @@ func (p *Plan) Between(from, to time.Time) ([]Occurrence, bool) {
 			if t.IsZero() || t.After(to) {
 				break
 			}
-			if t.Before(from) {
+			if t.Before(from) || p.repeatedWallTime(t) {
 				continue
 			}
 			at := t.UTC()
@@ -173,12 +174,32 @@ func (p *Plan) Next(t time.Time) (Occurrence, bool) {
 	}
 	if p.cron != nil {
 		n := p.cron.Next(t)
+		for i := 0; i < 4 && !n.IsZero() && p.repeatedWallTime(n); i++ {
+			n = p.cron.Next(n)
+		}
 		if !n.IsZero() && (!found || n.Before(best.At)) {
 			at := n.UTC()
 			best, found = Occurrence{Key: "cron:" + at.Format(time.RFC3339), Kind: KindSend, At: at, Source: p.cronSrc}, true
 		}
 	}
 	return best, found
+}
+
+// repeatedWallTime reports whether t is the second instance of a local
+// time that a daylight-saving change repeats (01:30 on the night clocks go
+// back): the first instance was the occurrence, so the campaign is not sent
+// twice. The answer depends on t alone, so every scheduler agrees. (A local
+// time that a change skips does not occur at all: robfig/cron's rule, and
+// the reason to keep crons out of 01:00–03:00 in zones with DST.)
+func (p *Plan) repeatedWallTime(t time.Time) bool {
+	const wall = "2006-01-02 15:04:05"
+	local := t.In(p.loc).Format(wall)
+	for _, back := range []time.Duration{30 * time.Minute, time.Hour} {
+		if t.Add(-back).In(p.loc).Format(wall) == local {
+			return true
+		}
+	}
+	return false
 }
 
 // FormatOffset writes a reminder offset the way campaign files do: "72h",

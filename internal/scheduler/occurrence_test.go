@@ -174,3 +174,31 @@ func TestFormatOffset(t *testing.T) {
 		}
 	}
 }
+
+func TestPlanCronAcrossDaylightSaving(t *testing.T) {
+	t.Parallel()
+	p, err := NewPlan(&campaigns.Campaign{ID: "c", Schedule: campaigns.Schedule{Cron: "30 1 * * *", Timezone: "America/New_York"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Clocks go back at 02:00 EDT on 2026-11-01: 01:30 happens twice, sent once.
+	got, _ := p.Between(mustTime(t, "2026-10-31T00:00:00Z"), mustTime(t, "2026-11-02T12:00:00Z"))
+	want := "cron:2026-10-31T05:30:00Z cron:2026-11-01T05:30:00Z cron:2026-11-02T06:30:00Z"
+	if strings.Join(keys(got), " ") != want {
+		t.Errorf("fall back: %v, want %v", keys(got), want)
+	}
+	if n, ok := p.Next(mustTime(t, "2026-11-01T05:30:00Z")); !ok || n.Key != "cron:2026-11-02T06:30:00Z" {
+		t.Errorf("Next after the first 01:30 = %v, want the next day", n.Key)
+	}
+	every15, _ := NewPlan(&campaigns.Campaign{ID: "c", Schedule: campaigns.Schedule{Cron: "*/15 1 * * *", Timezone: "America/New_York"}})
+	got, _ = every15.Between(mustTime(t, "2026-11-01T04:00:00Z"), mustTime(t, "2026-11-01T08:00:00Z"))
+	if len(got) != 4 {
+		t.Errorf("*/15 in the repeated hour: %v, want the four of the first pass only", keys(got))
+	}
+	// Tokyo has no daylight saving: nothing is dropped.
+	tokyo, _ := NewPlan(&campaigns.Campaign{ID: "c", Schedule: campaigns.Schedule{Cron: "*/30 * * * *"}})
+	got, _ = tokyo.Between(mustTime(t, "2026-11-01T00:00:00Z"), mustTime(t, "2026-11-01T23:59:00Z"))
+	if len(got) != 48 {
+		t.Errorf("Tokyo: %d occurrences in a day, want 48", len(got))
+	}
+}
