@@ -60,8 +60,9 @@ var (
 // decoder turns a node tree into a Campaign, collecting every problem.
 type decoder struct {
 	probs    Problems
-	defaults bool // checking kizuna.yaml alone: nothing is required
-	event    bool // kind: event (event fields allowed in templates)
+	defaults bool     // checking kizuna.yaml alone: nothing is required
+	event    bool     // kind: event (event fields allowed in templates)
+	shown    []string // keys listed in an unknown-key message, when not those accepted
 }
 
 func (d *decoder) errf(n *node, format string, args ...any) {
@@ -97,7 +98,11 @@ func (d *decoder) fields(n *node, known []string) *node {
 		return nil
 	}
 	if n.kind != mapNode {
-		d.errf(n, "must be a mapping of %s", strings.Join(known, ", "))
+		list := known
+		if d.shown != nil {
+			list = d.shown
+		}
+		d.errf(n, "must be a mapping of %s", strings.Join(list, ", "))
 		return nil
 	}
 	for _, k := range n.keys {
@@ -112,7 +117,11 @@ func (d *decoder) fields(n *node, known []string) *node {
 			if s := suggest(k.text, known); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
 			} else {
-				msg += " (known: " + strings.Join(known, ", ") + ")"
+				list := known
+				if d.shown != nil {
+					list = d.shown
+				}
+				msg += " (known: " + strings.Join(list, ", ") + ")"
 			}
 			d.probs = append(d.probs, Problem{File: k.file, Line: k.line, Col: k.col, Message: msg})
 		}
@@ -279,7 +288,25 @@ func (d *decoder) decodeCampaign(root *node, file string) *Campaign {
 		}
 		return c
 	}
+	if !d.defaults && root.kind == mapNode {
+		// Top-level keys inherited from kizuna.yaml were checked there,
+		// against the keys kizuna.yaml may hold.
+		own := *root
+		own.keys, own.vals = nil, nil
+		for i, k := range root.keys {
+			if k.file == file || slices.Contains(campaignKeys, k.text) {
+				own.keys = append(own.keys, k)
+				own.vals = append(own.vals, root.vals[i])
+			}
+		}
+		root = &own
+	}
+	d.shown = keys
+	if d.defaults {
+		d.shown = defaultsKeys
+	}
 	r := d.fields(root, keys)
+	d.shown = nil
 	if r == nil {
 		return c
 	}

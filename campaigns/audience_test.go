@@ -1,0 +1,185 @@
+package campaigns
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/kizuna-alumni/kizuna/internal/store"
+	"github.com/kizuna-alumni/kizuna/internal/testdb"
+)
+
+// seedRoster inserts a small roster covering every filter and exclusion,
+// returning the id of each alumnus by a short name.
+func seedRoster(t *testing.T, db *testdb.DB) map[string]int64 {
+	t.Helper()
+	ctx := context.Background()
+	type row struct {
+		name, email, locale, dept, status string
+		tags                              []string
+		consent, consentedAt              bool
+		joined, left                      string
+	}
+	rows := []row{
+		{"eng-ja", "eng-ja@example.jp", "ja", "開発部", "active", []string{"engineering"}, true, true, "2012-04-01", "2020-03-31"},
+		{"sales-en", "sales-en@example.com", "en", "営業部", "active", []string{"sales", "boomerang"}, true, true, "2015-10-01", "2022-06-30"},
+		{"no-consent-date", "nodate@example.jp", "ja", "開発部", "active", []string{"engineering"}, true, false, "", ""},
+		{"no-consent", "noconsent@example.jp", "ja", "総務部", "active", nil, false, false, "", ""},
+		{"unsubscribed", "unsub@example.jp", "ja", "開発部", "unsubscribed", []string{"engineering"}, true, true, "2012-04-01", "2020-03-31"},
+		{"bounced", "bounced@example.jp", "ja", "開発部", "bounced", []string{"engineering"}, true, true, "2012-04-01", "2020-03-31"},
+		{"forgotten", "", "ja", "開発部", "forgotten", []string{"engineering"}, true, true, "2012-04-01", "2020-03-31"},
+		{"dnc", "dnc@example.jp", "ja", "開発部", "active", []string{"engineering", "do-not-contact"}, true, true, "2014-04-01", "2021-12-31"},
+		{"suppressed", "suppressed@example.com", "en", "開発部", "active", []string{"engineering"}, true, true, "2012-04-01", "2020-03-31"},
+		{"plain", "plain@example.jp", "ja", "開発部", "active", nil, true, true, "", ""},
+	}
+	ids := map[string]int64{}
+	for _, r := range rows {
+		var email, joined, left, consentedAt any
+		if r.email != "" {
+			email = r.email
+		}
+		if r.joined != "" {
+			joined = r.joined
+		}
+		if r.left != "" {
+			left = r.left
+		}
+		if r.consentedAt {
+			consentedAt = time.Date(2024, 4, 1, 0, 0, 0, 0, time.UTC)
+		}
+		var id int64
+		err := db.QueryRowxContext(ctx, `INSERT INTO alumni (email, family_name, given_name, department, joined_on, left_on, locale, tags, consent, consented_at, status)
+			VALUES ($1, '山田', '太郎', $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+			email, r.dept, joined, left, r.locale, pq.StringArray(append([]string{}, r.tags...)), r.consent, consentedAt, r.status).Scan(&id)
+		if err != nil {
+			t.Fatalf("seed %s: %v", r.name, err)
+		}
+		ids[r.name] = id
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO suppressions (email_hash, reason) VALUES ($1, 'unsubscribed')`, store.HashEmail("Suppressed@Example.com")); err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+func day(s string) time.Time {
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+func TestAudienceSelectsExactly(t *testing.T) {
+	t.Parallel()
+	db := testdb.New(t)
+	ids := seedRoster(t, db)
+	cases := []struct {
+		name string
+		aud  Audience
+		want []string
+	}{
+		{"defaults: consent required, both locales, exclusions", Audience{}, []string{"eng-ja", "sales-en", "dnc", "plain"}},
+		{"consent any", Audience{Consent: ConsentAny}, []string{"eng-ja", "sales-en", "no-consent-date", "no-consent", "dnc", "plain"}},
+		{"tags_any", Audience{TagsAny: []string{"engineering"}}, []string{"eng-ja", "dnc"}},
+		{"tags_any and tags_none", Audience{TagsAny: []string{"engineering", "boomerang"}, TagsNone: []string{"do-not-contact"}}, []string{"eng-ja", "sales-en"}},
+		{"departments", Audience{Departments: []string{"開発部"}}, []string{"eng-ja", "dnc", "plain"}},
+		{"left_between", Audience{LeftBetween: &DateRange{day("2020-01-01"), day("2020-12-31")}}, []string{"eng-ja"}},
+		{"left_between inclusive", Audience{LeftBetween: &DateRange{day("2022-06-30"), day("2022-06-30")}}, []string{"sales-en"}},
+		{"joined_between", Audience{JoinedBetween: &DateRange{day("2010-01-01"), day("2014-12-31")}}, []string{"eng-ja", "dnc"}},
+		{"locales", Audience{Locales: []string{"en"}}, []string{"sales-en"}},
+		{"all AND-ed", Audience{Locales: []string{"ja"}, TagsAny: []string{"engineering"}, Departments: []string{"開発部"}, LeftBetween: &DateRange{day("2019-01-01"), day("2021-12-31")}}, []string{"eng-ja", "dnc"}},
+		{"nobody", Audience{Departments: []string{"存在しない部"}}, nil},
+	}
+	for _, tc := range cases {
+		where, args := tc.aud.Compile(1)
+		var got []int64
+		if err := db.SelectContext(context.Background(), &got, "SELECT a.id FROM alumni a WHERE "+where+" ORDER BY a.id", args...); err != nil {
+			t.Fatalf("%s: %v\n%s", tc.name, err, where)
+		}
+		var want []int64
+		for _, n := range tc.want {
+			want = append(want, ids[n])
+		}
+		slices.Sort(want)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: selected %v, want %v (%v)", tc.name, got, want, tc.want)
+		}
+		n, err := Reach(context.Background(), db.DB, &Campaign{ID: "x", Audience: tc.aud})
+		if err != nil || n != len(want) {
+			t.Errorf("%s: reach %d, %v; want %d", tc.name, n, err, len(want))
+		}
+	}
+}
+
+// Placeholders start at first, so the filter can follow other arguments.
+func TestCompileNumbersFromFirst(t *testing.T) {
+	t.Parallel()
+	aud := Audience{TagsAny: []string{"a"}, TagsNone: []string{"b"}, Departments: []string{"c"}, LeftBetween: &DateRange{day("2020-01-01"), day("2020-12-31")}}
+	where, args := aud.Compile(4)
+	found := regexp.MustCompile(`\$\d+`).FindAllString(where, -1)
+	var want []string
+	for i := range args {
+		want = append(want, fmt.Sprintf("$%d", 4+i))
+	}
+	if !reflect.DeepEqual(found, want) {
+		t.Errorf("placeholders %v, want %v", found, want)
+	}
+}
+
+// Strings from a campaign file only ever travel as arguments: the SQL text
+// holds none of them, and the query runs harmlessly.
+func TestHostileStringsStayArguments(t *testing.T) {
+	t.Parallel()
+	hostile := []string{"'; DROP TABLE alumni; --", `") OR 1=1 --`, "$$; DELETE FROM alumni; $$", "開発部' OR 'a'='a"}
+	var yamlList []string
+	for _, h := range hostile {
+		yamlList = append(yamlList, fmt.Sprintf("%q", h))
+	}
+	list := "[" + strings.Join(yamlList, ", ") + "]"
+	dir := writeFolder(t, map[string]string{"kizuna.yaml": goodDefaults,
+		"c.yaml": goodCampaign + "audience:\n  tags_any: " + list + "\n  tags_none: " + list + "\n  departments: " + list + "\n"})
+	c, probs := LoadFile(filepath.Join(dir, "c.yaml"))
+	if probs != nil {
+		t.Fatal(probs)
+	}
+	where, args := c.Audience.Compile(1)
+	for _, h := range hostile {
+		if strings.Contains(where, h) {
+			t.Errorf("SQL text holds %q:\n%s", h, where)
+		}
+	}
+	for _, frag := range []string{"DROP", "OR 1=1", "開発部"} {
+		if strings.Contains(where, frag) {
+			t.Errorf("SQL text holds %q", frag)
+		}
+	}
+	var inArgs int
+	for _, a := range args {
+		if arr, ok := a.(pq.StringArray); ok && reflect.DeepEqual([]string(arr), hostile) {
+			inArgs++
+		}
+	}
+	if inArgs != 3 {
+		t.Errorf("hostile lists found in %d args, want 3: %#v", inArgs, args)
+	}
+
+	db := testdb.New(t)
+	seedRoster(t, db)
+	n, err := Reach(context.Background(), db.DB, c)
+	if err != nil || n != 0 {
+		t.Fatalf("reach %d, %v", n, err)
+	}
+	var total int
+	if err := db.GetContext(context.Background(), &total, "SELECT count(*) FROM alumni"); err != nil || total != 10 {
+		t.Fatalf("alumni after the hostile query: %d, %v", total, err)
+	}
+}
