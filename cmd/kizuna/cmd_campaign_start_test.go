@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -209,3 +210,54 @@ func (w *syncWriter) Write(p []byte) (int, error) {
 }
 
 func (w *syncWriter) String() string { w.mu.Lock(); defer w.mu.Unlock(); return w.b.String() }
+
+// TestCampaignStartConfirmsOnATerminal runs the real binary on a
+// pseudo-terminal (util-linux script) and answers the question.
+func TestCampaignStartConfirmsOnATerminal(t *testing.T) {
+	t.Parallel()
+	scriptPath, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("util-linux script is not installed: no pseudo-terminal to test with")
+	}
+	db, env := startEnv(t)
+	bin := filepath.Join(t.TempDir(), "kizuna")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	file := filepath.Join(campaignFolder(t, map[string]string{"tty": ""}), "tty.yaml")
+	runs := func() int {
+		var n int
+		db.Get(&n, `SELECT count(*) FROM runs WHERE campaign_id = 'tty'`)
+		return n
+	}
+	for _, c := range []struct {
+		answer string
+		code   int
+		runs   int
+	}{{"n", 1, 0}, {"y", 0, 1}} {
+		cmd := exec.Command(scriptPath, "-qec", bin+" campaign start "+file, "/dev/null")
+		cmd.Env = append(os.Environ(), "KIZUNA_DATABASE_URL="+env["KIZUNA_DATABASE_URL"], "KIZUNA_REDIS_URL="+env["KIZUNA_REDIS_URL"], "KIZUNA_SECRET="+testSecret)
+		stdin, _ := cmd.StdinPipe()
+		var out syncWriter
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for !strings.Contains(out.String(), "[y/N]") && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if !strings.Contains(out.String(), "send to 2 alumni? [y/N]") {
+			t.Fatalf("no question on the terminal:\n%s", out.String())
+		}
+		stdin.Write([]byte(c.answer + "\n"))
+		err := cmd.Wait()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		if code != c.code || runs() != c.runs {
+			t.Errorf("answer %s: exit %d, %d runs; want %d, %d\n%s", c.answer, code, runs(), c.code, c.runs, out.String())
+		}
+	}
+}
