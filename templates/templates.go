@@ -118,6 +118,11 @@ type Placeholders struct {
 	Unsubscribe, Open, RSVP                     string
 }
 
+// SignedGreeting, set as the Hermes body's Greeting (which these themes do
+// not print), tells the theme that the signature already names the company,
+// so that the company name is not repeated under it.
+const SignedGreeting = "signed"
+
 // Options choose the optional parts of a theme.
 type Options struct {
 	Logo    bool // the company has a logo URL

@@ -296,6 +296,9 @@ func (p *Prepared) hermesBody(b campaigns.Body, str templates.Strings, event boo
 	hb := hermes.Body{Signature: str.DefaultSignature}
 	if b.Signature != "" {
 		hb.Signature = sub("signature", b.Signature)
+		if co := p.c.Company.Name; co != "" && strings.Contains(b.Signature, co) {
+			hb.Greeting = templates.SignedGreeting
+		}
 	}
 	for i, s := range b.Outros {
 		hb.Outros = append(hb.Outros, sub(fmt.Sprintf("outros[%d]", i), s))
