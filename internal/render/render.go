@@ -127,7 +127,8 @@ func (p *Prepared) Render(r Recipient) (*Message, error) {
 	if r.SendTo == "" {
 		r.SendTo = r.Email
 	}
-	if a, err := mail.ParseAddress(r.SendTo); err != nil || a.Address != r.SendTo {
+	// Addresses must be ASCII: messages are sent without SMTPUTF8 (RFC 6531).
+	if a, err := mail.ParseAddress(r.SendTo); err != nil || a.Address != r.SendTo || !isASCII(r.SendTo) {
 		return nil, fmt.Errorf("render delivery %d: bad recipient address %q", r.DeliveryID, r.SendTo)
 	}
 	s := p.begin(r)
@@ -172,4 +173,13 @@ func (p *Prepared) messageID(delivery int64) string {
 // inboundAddr is local+sep+TOKEN@inbound-domain.
 func (p *Prepared) inboundAddr(sep string, purpose token.Purpose, delivery int64) string {
 	return p.inLocal + sep + p.opts.Signer.SignAddress(token.Claims{Purpose: purpose, DeliveryID: delivery}) + "@" + p.inDomain
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

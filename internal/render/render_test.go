@@ -587,8 +587,10 @@ func TestRecipientFallbacks(t *testing.T) {
 	if pt := p.RenderParts(r); !strings.Contains(pt.Text, "アルムナイの皆様") {
 		t.Error("nameless recipient not greeted as a group")
 	}
-	if _, err := p.Render(Recipient{Email: "not an address"}); err == nil {
-		t.Error("bad address rendered")
+	for _, bad := range []string{"not an address", "Taro <taro@example.jp>", "山田@example.jp", "a@b.jp\r\nBcc: c@d.jp"} {
+		if _, err := p.Render(Recipient{Email: bad}); err == nil {
+			t.Errorf("bad address %q rendered", bad)
+		}
 	}
 }
 
