@@ -83,6 +83,12 @@ func (c *compiled) size() int {
 }
 
 func appendValue(dst []byte, sl slot, v string) []byte {
+	if sl.f == fBreak {
+		if sl.esc == escHTML {
+			return append(dst, "<br />"...)
+		}
+		return append(dst, '\n')
+	}
 	switch sl.esc {
 	case escText:
 		return append(dst, v...)

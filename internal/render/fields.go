@@ -38,6 +38,7 @@ const (
 	fCompanyURL
 	fPrivacyURL
 	fLogo
+	fBreak // a line break inside a signature
 	numFields
 	// fLink is the first link; link i is fLink+i.
 	fLink = numFields
@@ -48,7 +49,7 @@ var fieldCodes = [numFields]string{
 	"FAMILYNAME", "GIVENNAME", "FULLNAME", "DEPARTMENT", "JOINEDON", "LEFTON",
 	"YEARSSINCELEFT", "EMAIL", "EVENTTITLE", "EVENTSTART", "EVENTEND",
 	"EVENTLOCATION", "EVENTURL", "GREETING", "SUBJECT", "UNSUB", "OPEN", "RSVP",
-	"COMPANYNAME", "COMPANYADDRESS", "COMPANYCONTACT", "COMPANYURL", "PRIVACYURL", "LOGO",
+	"COMPANYNAME", "COMPANYADDRESS", "COMPANYCONTACT", "COMPANYURL", "PRIVACYURL", "LOGO", "BR",
 }
 
 // templateFields maps the names written in campaign files to fields.
@@ -76,7 +77,7 @@ func isURLField(f field) bool {
 func isStatic(f field) bool {
 	switch f {
 	case fEventTitle, fEventLocation, fEventURL, fCompanyName, fCompanyAddress,
-		fCompanyContact, fCompanyURL, fPrivacyURL, fLogo:
+		fCompanyContact, fCompanyURL, fPrivacyURL, fLogo, fBreak:
 		return true
 	}
 	return false

@@ -295,7 +295,9 @@ func (p *Prepared) hermesBody(b campaigns.Body, str templates.Strings, event boo
 	}
 	hb := hermes.Body{Signature: str.DefaultSignature}
 	if b.Signature != "" {
-		hb.Signature = sub("signature", b.Signature)
+		// Japanese signature blocks span lines: keep them in both parts.
+		sig := strings.ReplaceAll(strings.TrimSpace(strings.ReplaceAll(b.Signature, "\r\n", "\n")), "\n", p.ph.of(fBreak))
+		hb.Signature = sub("signature", sig)
 		if co := p.c.Company.Name; co != "" && strings.Contains(b.Signature, co) {
 			hb.Greeting = templates.SignedGreeting
 		}

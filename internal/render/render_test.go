@@ -674,3 +674,18 @@ func TestBodyLineLength(t *testing.T) {
 }
 
 var _ = url.QueryEscape
+
+func TestMultiLineSignature(t *testing.T) {
+	t.Parallel()
+	c := newsletter()
+	b := c.Template.Body["ja"]
+	b.Signature = "株式会社サンプル 人事部\nアルムナイ担当 佐藤 <sato@example.co.jp>\n"
+	c.Template.Body["ja"] = b
+	pt := mustPrepare(t, c, testOptions()).RenderParts(yamada())
+	if !strings.Contains(pt.HTML, "株式会社サンプル 人事部<br />アルムナイ担当 佐藤 &lt;sato@example.co.jp&gt;") {
+		t.Error("HTML signature lines not kept")
+	}
+	if !strings.Contains(pt.Text, "株式会社サンプル 人事部\nアルムナイ担当 佐藤 <sato@example.co.jp>") {
+		t.Errorf("text signature lines not kept:\n%s", pt.Text)
+	}
+}
