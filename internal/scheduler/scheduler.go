@@ -189,27 +189,48 @@ func (s *Scheduler) Reload(ctx context.Context) (bool, error) {
 	}
 	s.opt.Log.Info(verb, "dir", s.opt.Dir, "campaigns", len(next), "invalid_files_problems", len(problems))
 
-	for _, id := range s.sortedIDs() {
-		e := s.entries[id]
-		s.syncSightings(ctx, e)
+	ids := s.sortedIDs()
+	all := make([]*entry, len(ids))
+	for i, id := range ids {
+		all[i] = s.entries[id]
+	}
+	s.syncSightings(ctx, all)
+	for _, e := range all {
 		s.reportPastOneOffs(ctx, e, now)
 	}
 	return true, nil
 }
 
-// syncSightings records e's sightings in the database and adopts the
-// earliest sighting of any scheduler.
-func (s *Scheduler) syncSightings(ctx context.Context, e *entry) {
-	for src := range e.unsynced {
-		first, err := recordSighting(ctx, s.opt.DB, e.c.ID, src, e.firstSeen[src])
-		if err != nil {
-			s.opt.Log.Warn("cannot record schedule sighting; will retry", "campaign", e.c.ID, "err", err)
-			return
+// syncSightings records the unsynced sightings of entries in the database
+// and adopts the earliest sighting of any scheduler. On failure they stay
+// unsynced and are retried on the next tick; this process's own sightings
+// hold meanwhile.
+func (s *Scheduler) syncSightings(ctx context.Context, entries []*entry) {
+	var in []sighting
+	byID := map[string]*entry{}
+	for _, e := range entries {
+		byID[e.c.ID] = e
+		for src := range e.unsynced {
+			in = append(in, sighting{CampaignID: e.c.ID, Source: src, FirstSeen: e.firstSeen[src]})
 		}
-		if first.Before(e.firstSeen[src]) {
-			e.firstSeen[src] = first
+	}
+	if len(in) == 0 {
+		return
+	}
+	out, err := recordSightings(ctx, s.opt.DB, in)
+	if err != nil {
+		s.opt.Log.Warn("cannot record schedule sightings; will retry", "err", err)
+		return
+	}
+	for _, got := range out {
+		e := byID[got.CampaignID]
+		if e == nil {
+			continue
 		}
-		delete(e.unsynced, src)
+		if first := got.FirstSeen.UTC(); first.Before(e.firstSeen[got.Source]) {
+			e.firstSeen[got.Source] = first
+		}
+		delete(e.unsynced, got.Source)
 	}
 }
 
@@ -256,15 +277,19 @@ func (s *Scheduler) sortedIDs() []string {
 func (s *Scheduler) Tick(ctx context.Context) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, id := range s.sortedIDs() {
+	ids := s.sortedIDs()
+	var unsynced []*entry
+	for _, id := range ids {
+		if e := s.entries[id]; len(e.unsynced) > 0 {
+			unsynced = append(unsynced, e)
+		}
+	}
+	s.syncSightings(ctx, unsynced)
+	for _, id := range ids {
 		if ctx.Err() != nil {
 			return
 		}
-		e := s.entries[id]
-		if len(e.unsynced) > 0 {
-			s.syncSightings(ctx, e)
-		}
-		s.tickEntry(ctx, e)
+		s.tickEntry(ctx, s.entries[id])
 	}
 }
 

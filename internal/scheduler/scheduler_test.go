@@ -40,7 +40,7 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 
 // fixture is a campaigns folder, a database and a clock.
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	db    *testdb.DB
 	dir   string
 	clock *clock
@@ -50,7 +50,7 @@ type fixture struct {
 	set map[string]*campaigns.Campaign
 }
 
-func newFixture(t *testing.T, now time.Time) *fixture {
+func newFixture(t testing.TB, now time.Time) *fixture {
 	t.Helper()
 	return &fixture{t: t, db: testdb.New(t), dir: t.TempDir(), clock: &clock{t: now}, logs: &syncBuffer{}, set: map[string]*campaigns.Campaign{}}
 }

@@ -6,21 +6,39 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 )
 
-// recordSighting stores that source of campaign was seen at seen, keeping
-// the earliest sighting of every scheduler, and returns that earliest one.
-func recordSighting(ctx context.Context, db *sqlx.DB, campaignID, source string, seen time.Time) (time.Time, error) {
-	var first time.Time
-	err := db.GetContext(ctx, &first, `
-		INSERT INTO schedule_sightings (campaign_id, source, first_seen) VALUES ($1, $2, $3)
+// sighting is when a schedule source of a campaign was first seen.
+type sighting struct {
+	CampaignID string    `db:"campaign_id"`
+	Source     string    `db:"source"`
+	FirstSeen  time.Time `db:"first_seen"`
+}
+
+// recordSightings stores the sightings in one statement, keeping the
+// earliest sighting of every scheduler, and returns those earliest ones.
+func recordSightings(ctx context.Context, db *sqlx.DB, in []sighting) ([]sighting, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	ids := make([]string, len(in))
+	sources := make([]string, len(in))
+	seen := make([]time.Time, len(in))
+	for i, s := range in {
+		ids[i], sources[i], seen[i] = s.CampaignID, s.Source, s.FirstSeen.UTC()
+	}
+	var out []sighting
+	err := db.SelectContext(ctx, &out, `
+		INSERT INTO schedule_sightings (campaign_id, source, first_seen)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
 		ON CONFLICT (campaign_id, source)
 		DO UPDATE SET first_seen = LEAST(schedule_sightings.first_seen, EXCLUDED.first_seen)
-		RETURNING first_seen`, campaignID, source, seen.UTC())
+		RETURNING campaign_id, source, first_seen`, pq.Array(ids), pq.Array(sources), pq.Array(seen))
 	if err != nil {
-		return time.Time{}, fmt.Errorf("record schedule sighting of %s %s: %w", campaignID, source, err)
+		return nil, fmt.Errorf("record schedule sightings: %w", err)
 	}
-	return first.UTC(), nil
+	return out, nil
 }
 
 // runExists reports whether campaign already has a run for occurrence.
