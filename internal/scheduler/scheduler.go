@@ -331,6 +331,11 @@ func (s *Scheduler) tickEntry(ctx context.Context, e *entry) {
 			continue
 		}
 		run, created, err := s.opt.Start(ctx, e.c, o)
+		if errors.Is(err, ErrExpansionIncomplete) {
+			log.Warn("run started; its expansion was interrupted and is resumed by the workers", "run", run, "occurrence", o.Key, "err", err)
+			e.handled[o.Key] = o.At
+			continue
+		}
 		if err != nil {
 			log.Error("cannot start run; will retry while within max_late", "occurrence", o.Key, "err", err)
 			if c := o.At.Add(-time.Nanosecond); c.Before(cursor) {

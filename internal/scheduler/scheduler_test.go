@@ -3,6 +3,7 @@ package scheduler
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -391,5 +392,49 @@ func TestRunStopsWithItsContext(t *testing.T) {
 	bad, _ := New(Options{Dir: filepath.Join(f.dir, "missing"), DB: f.db.DB, Load: f.load, Start: RunStarter(f.db.DB, nil)})
 	if err := bad.Run(context.Background()); err == nil {
 		t.Error("Run over a missing folder should fail at start")
+	}
+}
+
+func TestInterruptedExpansionCountsAsStarted(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	f := newFixture(t, t0)
+	ctx := context.Background()
+	if _, err := f.db.Exec(`INSERT INTO alumni (email, family_name, consent, consented_at) VALUES ('a@example.jp', '山田', true, now())`); err != nil {
+		t.Fatal(err)
+	}
+	f.put(&campaigns.Campaign{ID: "news", Kind: campaigns.KindNewsletter, Digest: "v1", Schedule: campaigns.Schedule{At: at(t0.Add(time.Minute))},
+		Audience: campaigns.Audience{Locales: []string{"ja", "en"}, Consent: "required"}})
+	calls := 0
+	s, err := New(Options{Dir: f.dir, DB: f.db.DB, Now: f.clock.Now, Load: f.load,
+		Log: slog.New(slog.NewTextHandler(f.logs, nil)),
+		Start: RunStarter(f.db.DB, func(context.Context, int64, []int64) error {
+			calls++
+			return errors.New("redis: connection refused")
+		})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Reload(ctx)
+	for i := 0; i < 3; i++ {
+		f.clock.Set(t0.Add(time.Minute + time.Duration(i)*5*time.Second))
+		s.Tick(ctx)
+	}
+	f.clock.Set(t0.Add(3 * time.Hour)) // long past max_late
+	s.Tick(ctx)
+	if r := f.runs("news"); len(r) != 1 {
+		t.Fatalf("runs %+v, want 1", r)
+	}
+	if calls != 1 {
+		t.Errorf("expansion tried %d times; once the run exists it is the reconciler's", calls)
+	}
+	var unqueued int
+	f.db.Get(&unqueued, `SELECT count(*) FROM deliveries WHERE state = 'pending' AND queued_until IS NULL`)
+	if unqueued != 1 {
+		t.Errorf("%d deliveries left for the reconciler, want 1", unqueued)
+	}
+	logs := f.logs.String()
+	if !strings.Contains(logs, "expansion was interrupted") || strings.Contains(logs, "missed by more than max_late") {
+		t.Errorf("logs should report the interruption, and not a missed occurrence:\n%s", logs)
 	}
 }

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jmoiron/sqlx"
@@ -9,6 +10,12 @@ import (
 	"github.com/kizuna-alumni/kizuna/campaigns"
 	"github.com/kizuna-alumni/kizuna/internal/runs"
 )
+
+// ErrExpansionIncomplete marks a Starter error that came after the run was
+// created: the occurrence is started (its run exists), and the workers'
+// reconciler finishes the interrupted expansion, so the scheduler must not
+// try it again or report it missed.
+var ErrExpansionIncomplete = errors.New("run created, expansion incomplete")
 
 // RunStarter starts occurrences with the runs package: it records the
 // campaign version, creates the run of (campaign, occurrence) — unique in
@@ -32,14 +39,14 @@ func RunStarter(db *sqlx.DB, enqueue runs.Enqueue) Starter {
 			if _, err := runs.ExpandEach(ctx, db, r.ID, enqueue); err != nil {
 				// The run exists; the reconciler finishes an interrupted
 				// expansion, so the occurrence counts as started.
-				return r.Number, created, fmt.Errorf("run %d of %s started, expansion interrupted (the reconciler resumes it): %w", r.Number, c.ID, err)
+				return r.Number, created, fmt.Errorf("run %d of %s: %w (the reconciler resumes it): %w", r.Number, c.ID, ErrExpansionIncomplete, err)
 			}
 			return r.Number, created, nil
 		}
 		// Another scheduler created it; help finish its expansion only if
 		// nobody is expanding it right now.
 		if _, _, err := runs.TryExpand(ctx, db, r.ID, enqueue); err != nil {
-			return r.Number, created, fmt.Errorf("run %d of %s: %w", r.Number, c.ID, err)
+			return r.Number, created, fmt.Errorf("run %d of %s: %w (the reconciler resumes it): %w", r.Number, c.ID, ErrExpansionIncomplete, err)
 		}
 		return r.Number, created, nil
 	}
