@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# The Kizuna demo, end to end on this machine: roster import -> campaign ->
+# sent mail you can open. It uses the Postgres and Redis on 127.0.0.1 when
+# they answer, and otherwise starts throwaway ones under ./.dev (installing
+# the Debian packages first when they are missing and it can).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+dev="$root/.dev"
+mkdir -p "$dev"
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi; }
+install_pkgs() {
+  echo "installing Debian packages: $*"
+  as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null \
+    || die "could not install $* (install them, or point KIZUNA_DATABASE_URL / KIZUNA_REDIS_URL at running servers)"
+}
+
+say "Building kizuna"
+command -v go >/dev/null || die "Go is not installed (https://go.dev/dl/; Go 1.26 or newer)"
+go build -o bin/kizuna ./cmd/kizuna
+kizuna="$root/bin/kizuna"
+
+say "Postgres"
+if [ -n "${KIZUNA_DATABASE_URL:-}" ]; then
+  echo "using KIZUNA_DATABASE_URL"
+elif command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432 \
+     && psql -h 127.0.0.1 -U postgres -d postgres -Atc 'select 1' >/dev/null 2>&1; then
+  echo "using the server on 127.0.0.1:5432 (database kizuna_demo, recreated)"
+  psql -h 127.0.0.1 -U postgres -d postgres -qc 'DROP DATABASE IF EXISTS kizuna_demo WITH (FORCE)' -c 'CREATE DATABASE kizuna_demo'
+  export KIZUNA_DATABASE_URL="postgres://postgres@127.0.0.1:5432/kizuna_demo?sslmode=disable"
+else
+  bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
+  if [ -z "$bindir" ]; then install_pkgs postgresql; bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1); fi
+  pgdata="$dev/pg"; port=54329
+  runas=()
+  if [ "$(id -u)" = 0 ]; then runas=(runuser -u postgres --); chown -R postgres "$dev" 2>/dev/null || true; mkdir -p "$pgdata"; chown postgres "$pgdata"; fi
+  if [ ! -f "$pgdata/PG_VERSION" ]; then
+    "${runas[@]}" "$bindir/initdb" -D "$pgdata" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+  fi
+  if ! "$bindir/pg_isready" -q -h 127.0.0.1 -p $port; then
+    echo "starting a throwaway Postgres in .dev/pg on port $port"
+    "${runas[@]}" "$bindir/pg_ctl" -D "$pgdata" -l "$dev/pg.log" -w \
+      -o "-p $port -k $dev -c listen_addresses=127.0.0.1 -c fsync=on" start >/dev/null
+  fi
+  "$bindir/psql" -h 127.0.0.1 -p $port -U postgres -d postgres -qc 'DROP DATABASE IF EXISTS kizuna_demo WITH (FORCE)' -c 'CREATE DATABASE kizuna_demo'
+  export KIZUNA_DATABASE_URL="postgres://postgres@127.0.0.1:$port/kizuna_demo?sslmode=disable"
+fi
+
+say "Redis"
+if [ -n "${KIZUNA_REDIS_URL:-}" ]; then
+  echo "using KIZUNA_REDIS_URL"
+elif command -v redis-cli >/dev/null && redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  echo "using the server on 127.0.0.1:6379 (database 9, flushed)"
+  redis-cli -h 127.0.0.1 -p 6379 -n 9 flushdb >/dev/null
+  export KIZUNA_REDIS_URL="redis://127.0.0.1:6379/9"
+else
+  command -v redis-server >/dev/null || install_pkgs redis-server
+  port=63799
+  if ! redis-cli -p $port ping >/dev/null 2>&1; then
+    echo "starting a throwaway Redis in .dev on port $port"
+    redis-server --daemonize yes --bind 127.0.0.1 --port $port --save "" --appendonly no \
+      --maxmemory-policy noeviction --dir "$dev" --logfile "$dev/redis.log"
+    for _ in $(seq 1 50); do redis-cli -p $port ping >/dev/null 2>&1 && break; sleep 0.1; done
+  fi
+  export KIZUNA_REDIS_URL="redis://127.0.0.1:$port/0"
+fi
+
+say "kizuna migrate"
+"$kizuna" migrate
+
+say "kizuna alumni import examples/alumni.csv   (CP932, as Excel in Japan writes it)"
+"$kizuna" alumni import examples/alumni.csv
+
+say "The roster"
+"$kizuna" alumni export --json | python3 -c '
+import json, sys, collections
+people = json.load(sys.stdin)
+print(f"{len(people)} alumni")
+for key in ("status", "locale", "department"):
+    c = collections.Counter(p.get(key) or "-" for p in people)
+    print(f"  by {key}: " + ", ".join(f"{k} {v}" for k, v in c.most_common()))
+print(f"  with consent: {sum(1 for p in people if p.get(\"consent\"))}")
+'
