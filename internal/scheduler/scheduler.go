@@ -187,7 +187,7 @@ func (s *Scheduler) Reload(ctx context.Context) (bool, error) {
 	if first {
 		verb = "campaigns loaded"
 	}
-	s.opt.Log.Info(verb, "dir", s.opt.Dir, "campaigns", len(next), "invalid_files_problems", len(problems))
+	s.opt.Log.Info(verb, "dir", s.opt.Dir, "campaigns", len(next), "problems", len(problems))
 
 	ids := s.sortedIDs()
 	all := make([]*entry, len(ids))
