@@ -29,5 +29,6 @@ lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) vet ./...
 
-clean: ## remove build output and the demo's throwaway servers
-	rm -rf bin .dev
+clean: ## stop the demo's throwaway servers and remove them and the build output
+	-bash scripts/demo.sh stop
+	rm -rf bin .dev demo-out

@@ -3,6 +3,7 @@
 # sent mail you can open. It uses the Postgres and Redis on 127.0.0.1 when
 # they answer, and otherwise starts throwaway ones under ./.dev (installing
 # the Debian packages first when they are missing and it can).
+# KIZUNA_DEMO_THROWAWAY=1 uses the throwaway servers even when others answer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -19,6 +20,18 @@ install_pkgs() {
     || die "could not install $* (install them, or point KIZUNA_DATABASE_URL / KIZUNA_REDIS_URL at running servers)"
 }
 
+# `scripts/demo.sh stop` stops the throwaway servers (make clean also does).
+if [ "${1:-}" = stop ]; then
+  redis-cli -p 63799 shutdown nosave >/dev/null 2>&1 || true
+  if [ -f "$dev/pg/PG_VERSION" ]; then
+    bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$bindir/pg_ctl" -D "$dev/pg" -m fast stop >/dev/null 2>&1 || true
+    else "$bindir/pg_ctl" -D "$dev/pg" -m fast stop >/dev/null 2>&1 || true; fi
+  fi
+  echo "throwaway servers stopped"
+  exit 0
+fi
+
 say "Building kizuna"
 command -v go >/dev/null || die "Go is not installed (https://go.dev/dl/; Go 1.26 or newer)"
 go build -o bin/kizuna ./cmd/kizuna
@@ -27,7 +40,7 @@ kizuna="$root/bin/kizuna"
 say "Postgres"
 if [ -n "${KIZUNA_DATABASE_URL:-}" ]; then
   echo "using KIZUNA_DATABASE_URL"
-elif command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432 \
+elif [ -z "${KIZUNA_DEMO_THROWAWAY:-}" ] && command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432 \
      && psql -h 127.0.0.1 -U postgres -d postgres -Atc 'select 1' >/dev/null 2>&1; then
   echo "using the server on 127.0.0.1:5432 (database kizuna_demo, recreated)"
   psql -h 127.0.0.1 -U postgres -d postgres -qc 'DROP DATABASE IF EXISTS kizuna_demo WITH (FORCE)' -c 'CREATE DATABASE kizuna_demo'
@@ -53,7 +66,7 @@ fi
 say "Redis"
 if [ -n "${KIZUNA_REDIS_URL:-}" ]; then
   echo "using KIZUNA_REDIS_URL"
-elif command -v redis-cli >/dev/null && redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+elif [ -z "${KIZUNA_DEMO_THROWAWAY:-}" ] && command -v redis-cli >/dev/null && redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
   echo "using the server on 127.0.0.1:6379 (database 9, flushed)"
   redis-cli -h 127.0.0.1 -p 6379 -n 9 flushdb >/dev/null
   export KIZUNA_REDIS_URL="redis://127.0.0.1:6379/9"
@@ -75,13 +88,9 @@ say "kizuna migrate"
 say "kizuna alumni import examples/alumni.csv   (CP932, as Excel in Japan writes it)"
 "$kizuna" alumni import examples/alumni.csv
 
-say "The roster"
-"$kizuna" alumni export --json | python3 -c '
-import json, sys, collections
-people = json.load(sys.stdin)
-print(f"{len(people)} alumni")
-for key in ("status", "locale", "department"):
-    c = collections.Counter(p.get(key) or "-" for p in people)
-    print(f"  by {key}: " + ", ".join(f"{k} {v}" for k, v in c.most_common()))
-print(f"  with consent: {sum(1 for p in people if p.get(\"consent\"))}")
-'
+say "The roster (first rows of kizuna alumni export)"
+"$kizuna" alumni export | head -4
+echo "..."
+first=$("$kizuna" alumni export --encoding utf-8 | sed -n 2p | cut -d, -f1)
+say "kizuna alumni show $first"
+"$kizuna" alumni show "$first"
