@@ -2,6 +2,7 @@ package campaigns
 
 import (
 	"fmt"
+	"net/mail"
 	"regexp"
 	"slices"
 	"strconv"
@@ -423,6 +424,9 @@ func (d *decoder) addresses(r *node) (from, replyTo string) {
 			}
 			replyTo = strings.TrimSpace(s)
 		}
+	} else if a, err := mail.ParseAddress(from); err == nil && from != "" {
+		// Replies go to the sender when no other address is named.
+		replyTo = a.Address
 	}
 	return from, replyTo
 }
@@ -563,6 +567,7 @@ func (d *decoder) window(n *node) *Window {
 	if m == nil {
 		return nil
 	}
+	// Without hours the window is the whole day (days or holidays only).
 	w := &Window{StartMinute: 0, EndMinute: 24 * 60}
 	if v := m.get("hours"); present(v) {
 		if s, ok := d.str(v); ok {
@@ -578,8 +583,6 @@ func (d *decoder) window(n *node) *Window {
 				w.StartMinute, w.EndMinute = a, b
 			}
 		}
-	} else {
-		d.missing(m, "hours", `e.g. "09:00-18:00"`)
 	}
 	if v := m.get("days"); present(v) {
 		w.WeekdaysOnly = d.oneOf(v, "every", "every", "weekdays") == "weekdays"

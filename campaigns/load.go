@@ -165,6 +165,9 @@ func (l *loader) defaultsFor(dir string) *node {
 // file loads one campaign file.
 func (l *loader) file(path string) {
 	clean := filepath.Clean(path)
+	if abs, err := filepath.Abs(path); err == nil {
+		clean = abs
+	}
 	if l.seen[clean] {
 		return
 	}

@@ -63,6 +63,9 @@ func TestDefaultsWhenLeftOut(t *testing.T) {
 		!c.Tracking.Opens || !c.Tracking.Clicks || c.Template.Theme != "default" || c.Event != nil {
 		t.Errorf("defaults not applied: %+v", c)
 	}
+	if c.ReplyTo != "alumni@example.co.jp" {
+		t.Errorf("reply_to defaults to the from address, got %q", c.ReplyTo)
+	}
 	if c.Schedule.Summary() != "manual (kizuna campaign start)" {
 		t.Errorf("summary %q", c.Schedule.Summary())
 	}
@@ -78,6 +81,11 @@ func TestWindowCrossesMidnight(t *testing.T) {
 	}
 	if w := c.Schedule.Window; w.StartMinute != 22*60+30 || w.EndMinute != 6*60+15 || w.WeekdaysOnly || w.SkipHolidays {
 		t.Errorf("window %+v", w)
+	}
+	dir = writeFolder(t, map[string]string{"kizuna.yaml": goodDefaults,
+		"c.yaml": goodCampaign + "schedule: { window: { days: weekdays, skip_holidays: jp } }\n"})
+	if c, probs := LoadFile(filepath.Join(dir, "c.yaml")); probs != nil || *c.Schedule.Window != (Window{0, 24 * 60, true, true}) {
+		t.Errorf("window without hours: %v %+v", probs, c)
 	}
 	if got := c.Schedule.At.UTC(); !got.Equal(time.Date(2027, 1, 13, 10, 10, 0, 0, time.UTC)) {
 		t.Errorf("at %v", got)
