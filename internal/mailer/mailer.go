@@ -52,6 +52,9 @@ type options struct {
 	tlsConfig *tls.Config
 	idleLimit time.Duration
 	now       func() time.Time
+	// noPipelining sends MAIL, RCPT and DATA one at a time even when the
+	// relay offers PIPELINING (tests of the plain path).
+	noPipelining bool
 }
 
 // WithTLSConfig sets the TLS configuration for STARTTLS and smtps:// (for

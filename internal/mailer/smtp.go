@@ -1,12 +1,15 @@
 package mailer
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
+	"net/textproto"
 	"slices"
 	"strings"
 	"time"
@@ -25,11 +28,14 @@ type smtpSender struct {
 	tlsConfig *tls.Config
 	opts      options
 
-	c        *smtp.Client
-	conn     net.Conn // the TCP connection under c, for deadlines
-	sent     int      // transactions started on c
-	lastUsed time.Time
-	reply    string
+	c    *smtp.Client
+	conn net.Conn // the TCP connection under c, for deadlines
+	sent int      // transactions started on c
+	// pipelining: the relay offers PIPELINING, so MAIL, RCPT and DATA go
+	// out in one write.
+	pipelining bool
+	lastUsed   time.Time
+	reply      string
 }
 
 // pastDeadline aborts any blocked read or write at once.
@@ -113,26 +119,164 @@ func (s *smtpSender) transaction(ctx context.Context, env Envelope) *SendError {
 		return sendError(stage, err)
 	}
 	s.sent++
-	if err := s.c.Mail("<" + env.From + ">"); err != nil {
-		return wrap(StageMail, err)
+	if s.pipelining {
+		if err := s.pipelinedEnvelope(env); err != nil {
+			return wrap(err.stage, err.err)
+		}
+	} else {
+		if err := s.c.Mail("<" + env.From + ">"); err != nil {
+			return wrap(StageMail, err)
+		}
+		if err := s.c.Rcpt("<" + env.To + ">"); err != nil {
+			return wrap(StageRcpt, err)
+		}
+		if _, _, err := s.cmd(354, "DATA"); err != nil {
+			return wrap(StageData, err)
+		}
 	}
-	if err := s.c.Rcpt("<" + env.To + ">"); err != nil {
-		return wrap(StageRcpt, err)
+	// The message body, dot-stuffed, and the final reply (RFC 5321 §4.5.2).
+	if err := writeDotted(s.c.Text.W, env.Data); err != nil {
+		return wrap(StageData, err)
 	}
-	w, err := s.c.Data()
+	_, msg, err := s.c.Text.ReadResponse(250)
 	if err != nil {
 		return wrap(StageData, err)
 	}
-	if _, err := w.Write(env.Data); err != nil {
-		return wrap(StageData, err)
-	}
-	if err := w.Close(); err != nil {
-		return wrap(StageData, err)
-	}
-	if dc, ok := w.(*smtp.DataCloser); ok {
-		s.reply = "250 " + strings.ReplaceAll(dc.ServerResponse(), "\n", " ")
-	}
+	s.reply = "250 " + strings.ReplaceAll(msg, "\n", " ")
 	return nil
+}
+
+// writeDotted writes a message body in DATA form: lines starting with "."
+// get a second one, and ".\r\n" ends it (RFC 5321 §4.5.2). Messages with
+// clean CRLF line ends (what the renderer produces) are copied in large
+// pieces; anything else goes through textproto's byte-by-byte DotWriter,
+// which also turns bare LF into CRLF.
+func writeDotted(w *bufio.Writer, data []byte) error {
+	if !cleanCRLF(data) {
+		dw := textproto.NewWriter(w).DotWriter()
+		if _, err := dw.Write(data); err != nil {
+			return err
+		}
+		return dw.Close()
+	}
+	if data[0] == '.' {
+		w.WriteByte('.')
+	}
+	for rest := data; ; {
+		i := bytes.Index(rest, []byte("\r\n."))
+		if i < 0 {
+			w.Write(rest)
+			break
+		}
+		w.Write(rest[:i+3])
+		w.WriteByte('.')
+		rest = rest[i+3:]
+	}
+	if !bytes.HasSuffix(data, []byte("\r\n")) {
+		w.WriteString("\r\n")
+	}
+	w.WriteString(".\r\n")
+	return w.Flush()
+}
+
+// cleanCRLF reports whether data is non-empty and every CR and LF in it
+// belongs to a CRLF pair.
+func cleanCRLF(data []byte) bool {
+	if len(data) == 0 {
+		return false
+	}
+	for i := 0; i < len(data); i++ {
+		switch data[i] {
+		case '\r':
+			if i+1 >= len(data) || data[i+1] != '\n' {
+				return false
+			}
+			i++
+		case '\n':
+			return false
+		}
+	}
+	return true
+}
+
+// stageErr is an error and the stage it belongs to.
+type stageErr struct {
+	stage Stage
+	err   error
+}
+
+// cmd sends one command and reads its reply.
+func (s *smtpSender) cmd(expect int, line string) (int, string, error) {
+	id, err := s.c.Text.Cmd("%s", line)
+	if err != nil {
+		return 0, "", err
+	}
+	s.c.Text.StartResponse(id)
+	defer s.c.Text.EndResponse(id)
+	return s.c.Text.ReadResponse(expect)
+}
+
+// pipelinedEnvelope sends MAIL, RCPT and DATA in one write and then reads
+// the three replies (RFC 2920 PIPELINING): one round trip instead of three
+// per message. The first failing reply names the stage; later replies to a
+// failed MAIL or RCPT are the server's consequential 503/554 and are read
+// only to keep the session in step.
+func (s *smtpSender) pipelinedEnvelope(env Envelope) *stageErr {
+	w := s.c.Text.W
+	w.WriteString("MAIL FROM:<" + env.From + ">" + s.mailParams(env) + "\r\n")
+	w.WriteString("RCPT TO:<" + env.To + ">\r\n")
+	w.WriteString("DATA\r\n")
+	if err := w.Flush(); err != nil {
+		return &stageErr{StageMail, err}
+	}
+	var first *stageErr
+	for i, st := range []struct {
+		stage  Stage
+		expect int
+	}{{StageMail, 250}, {StageRcpt, 25}, {StageData, 354}} {
+		_, _, err := s.c.Text.ReadResponse(st.expect)
+		if err == nil {
+			if i == 2 && first != nil {
+				// DATA was accepted after a refused MAIL or RCPT (a
+				// server that should not have): end it empty.
+				_, _ = w.WriteString(".\r\n")
+				_ = w.Flush()
+				_, _, _ = s.c.Text.ReadResponse(250)
+			}
+			continue
+		}
+		if first == nil {
+			first = &stageErr{st.stage, err}
+		}
+		var te *textproto.Error
+		if !errors.As(err, &te) {
+			return first // no reply at all: the connection is gone
+		}
+	}
+	return first
+}
+
+// mailParams are the MAIL FROM parameters the relay supports and the message
+// needs: BODY=8BITMIME (RFC 6152) so 8-bit bodies pass unchanged, SMTPUTF8
+// (RFC 6531) for non-ASCII addresses.
+func (s *smtpSender) mailParams(env Envelope) string {
+	var p string
+	if ok, _ := s.c.Extension("8BITMIME"); ok {
+		p += " BODY=8BITMIME"
+	}
+	if ok, _ := s.c.Extension("SMTPUTF8"); ok && !isASCII(env.From+env.To) {
+		p += " SMTPUTF8"
+	}
+	return p
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // dial opens, greets, secures and authenticates a new session.
@@ -186,6 +330,8 @@ func (s *smtpSender) dial(ctx context.Context) *SendError {
 			return fail(err)
 		}
 	}
+	s.pipelining, _ = c.Extension("PIPELINING")
+	s.pipelining = s.pipelining && !s.opts.noPipelining
 	s.c, s.conn, s.sent, s.lastUsed = c, conn, 0, s.opts.now()
 	return nil
 }

@@ -328,3 +328,56 @@ func TestReadableMessageOnServer(t *testing.T) {
 		t.Fatalf("message not readable: %v", err)
 	}
 }
+
+// TestDataIsTransparent sends bodies with leading dots, bare LF and no final
+// line end over both write paths and compares what the server stored.
+func TestDataIsTransparent(t *testing.T) {
+	t.Parallel()
+	cases := []struct{ in, want string }{
+		{"Subject: a\r\n\r\n.first\r\nmid\r\n..two\r\n.\r\nend\r\n", "Subject: a\r\n\r\n.first\r\nmid\r\n..two\r\n.\r\nend\r\n"},
+		{".Subject: a\r\n\r\nno final newline", ".Subject: a\r\n\r\nno final newline\r\n"},
+		{"Subject: b\n\n.bare lf\nbody\n", "Subject: b\r\n\r\n.bare lf\r\nbody\r\n"},
+	}
+	for _, pipelined := range []bool{true, false} {
+		srv := smtptest.Start(t)
+		var opts []Option
+		if !pipelined {
+			opts = append(opts, func(o *options) { o.noPipelining = true })
+		}
+		s := newSender(t, srv.URL(), opts...)
+		for i, c := range cases {
+			if err := s.Send(context.Background(), Envelope{From: "b@example.co.jp", To: "x@example.jp", Data: []byte(c.in)}); err != nil {
+				t.Fatalf("case %d: %v", i, err)
+			}
+		}
+		for i, m := range srv.Messages() {
+			if string(m.Data) != cases[i].want {
+				t.Errorf("pipelined=%v case %d: server got %q, want %q", pipelined, i, m.Data, cases[i].want)
+			}
+		}
+	}
+}
+
+// TestPlainPathReplies repeats the reply checks without PIPELINING.
+func TestPlainPathReplies(t *testing.T) {
+	t.Parallel()
+	srv := smtptest.Start(t)
+	srv.SetFault(func(stage smtptest.Stage, _ string, to []string) error {
+		switch {
+		case stage == smtptest.StageRcpt && to[0] == "alum1@example.jp":
+			return smtptest.Reply(550, "5.1.1", "no such user")
+		case stage == smtptest.StageData && to[0] == "alum2@example.jp":
+			return smtptest.Reply(451, "4.3.0", "later")
+		}
+		return nil
+	})
+	s := newSender(t, srv.URL(), func(o *options) { o.noPipelining = true })
+	for i, want := range []Outcome{OK, HardBounce, Temporary, OK} {
+		if got := Classify(s.Send(context.Background(), env(i))); got != want {
+			t.Errorf("message %d: %v, want %v", i, got, want)
+		}
+	}
+	if srv.Connections() != 1 || srv.Accepted() != 2 {
+		t.Errorf("connections %d accepted %d, want 1 and 2", srv.Connections(), srv.Accepted())
+	}
+}
