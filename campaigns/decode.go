@@ -354,8 +354,10 @@ func (d *decoder) decodeCampaign(root *node, file string) *Campaign {
 	switch {
 	case c.Kind == KindEvent && !present(ev):
 		d.missing(r, "event", "an event campaign needs its event block: title, starts_at, ends_at, location")
-	case c.Kind != KindEvent && present(ev):
+	case c.Kind == KindNewsletter && present(ev):
 		d.errf(ev, "an event block belongs to kind: event campaigns only")
+	case c.Kind == "" && present(ev):
+		d.eventBlock(ev) // the kind is reported already; still check the block
 	case present(ev):
 		c.Event = d.eventBlock(ev)
 	}
