@@ -28,11 +28,26 @@ import (
 
 // Holiday reports whether the calendar date of t (its year, month and day as
 // written, whatever its location) is a Japanese national holiday, and its
-// name.
+// name. It computes the answer from the rules directly, without tables, so
+// it is cheap enough to ask for every delivery.
 func Holiday(t time.Time) (name string, ok bool) {
 	y, m, d := t.Date()
-	name, ok = holidays(y)[monthDay{m, d}]
-	return name, ok
+	day := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	if name := national(day); name != "" {
+		return name, true
+	}
+	// 振替休日: the nearest day after a Sunday 国民の祝日 that is not itself
+	// one; every day in between is a 国民の祝日.
+	for p := day.AddDate(0, 0, -1); national(p) != ""; p = p.AddDate(0, 0, -1) {
+		if p.Weekday() == time.Sunday {
+			return "振替休日", true
+		}
+	}
+	// 国民の休日: a day between two 国民の祝日.
+	if national(day.AddDate(0, 0, -1)) != "" && national(day.AddDate(0, 0, 1)) != "" {
+		return "国民の休日", true
+	}
+	return "", false
 }
 
 // YearEnd reports whether the calendar date of t lies in the year-end break
@@ -42,88 +57,73 @@ func YearEnd(t time.Time) bool {
 	return m == time.December && d >= 29 || m == time.January && d <= 3
 }
 
-type monthDay struct {
-	m time.Month
-	d int
+// national names the 国民の祝日 (Article 2 of the Act) on day, or "".
+func national(day time.Time) string {
+	y, m, d := day.Date()
+	switch m {
+	case time.January:
+		switch d {
+		case 1:
+			return "元日"
+		case nthMonday(y, m, 2):
+			return "成人の日"
+		}
+	case time.February:
+		switch d {
+		case 11:
+			return "建国記念の日"
+		case 23:
+			return "天皇誕生日"
+		}
+	case time.March:
+		if d == vernalEquinox(y) {
+			return "春分の日"
+		}
+	case time.April:
+		if d == 29 {
+			return "昭和の日"
+		}
+	case time.May:
+		switch d {
+		case 3:
+			return "憲法記念日"
+		case 4:
+			return "みどりの日"
+		case 5:
+			return "こどもの日"
+		}
+	case time.July:
+		switch {
+		case y == 2020 && d == 23, y == 2021 && d == 22, y > 2021 && d == nthMonday(y, m, 3):
+			return "海の日"
+		case y == 2020 && d == 24, y == 2021 && d == 23:
+			return "スポーツの日"
+		}
+	case time.August:
+		if y == 2020 && d == 10 || y == 2021 && d == 8 || y > 2021 && d == 11 {
+			return "山の日"
+		}
+	case time.September:
+		switch d {
+		case nthMonday(y, m, 3):
+			return "敬老の日"
+		case autumnalEquinox(y):
+			return "秋分の日"
+		}
+	case time.October:
+		if y > 2021 && d == nthMonday(y, m, 2) {
+			return "スポーツの日"
+		}
+	case time.November:
+		switch d {
+		case 3:
+			return "文化の日"
+		case 23:
+			return "勤労感謝の日"
+		}
+	}
+	return ""
 }
-
-// holidays lists the national holidays of year y.
-func holidays(y int) map[monthDay]string {
-	h := map[monthDay]string{
-		{time.January, 1}:                                 "元日",
-		{time.February, 11}:                               "建国記念の日",
-		{time.February, 23}:                               "天皇誕生日",
-		{time.March, vernalEquinox(y)}:                    "春分の日",
-		{time.April, 29}:                                  "昭和の日",
-		{time.May, 3}:                                     "憲法記念日",
-		{time.May, 4}:                                     "みどりの日",
-		{time.May, 5}:                                     "こどもの日",
-		{time.September, autumnalEquinox(y)}:              "秋分の日",
-		{time.November, 3}:                                "文化の日",
-		{time.November, 23}:                               "勤労感謝の日",
-		{time.January, nthMonday(y, time.January, 2)}:     "成人の日",
-		{time.September, nthMonday(y, time.September, 3)}: "敬老の日",
-	}
-	switch y {
-	case 2020:
-		h[monthDay{time.July, 23}] = "海の日"
-		h[monthDay{time.July, 24}] = "スポーツの日"
-		h[monthDay{time.August, 10}] = "山の日"
-	case 2021:
-		h[monthDay{time.July, 22}] = "海の日"
-		h[monthDay{time.July, 23}] = "スポーツの日"
-		h[monthDay{time.August, 8}] = "山の日"
-	default:
-		h[monthDay{time.July, nthMonday(y, time.July, 3)}] = "海の日"
-		h[monthDay{time.October, nthMonday(y, time.October, 2)}] = "スポーツの日"
-		h[monthDay{time.August, 11}] = "山の日"
-	}
-	// 国民の休日: a plain day between two national holidays. Checked before
-	// substitutes are added (the law counts 国民の祝日 only).
-	for _, md := range sortedDays(h) {
-		day := date(y, md)
-		next, after := day.AddDate(0, 0, 1), day.AddDate(0, 0, 2)
-		if next.Year() != y || after.Year() != y {
-			continue
-		}
-		nmd, amd := monthDay{next.Month(), next.Day()}, monthDay{after.Month(), after.Day()}
-		if _, isHol := h[nmd]; !isHol {
-			if _, isHol := h[amd]; isHol {
-				h[nmd] = "国民の休日"
-			}
-		}
-	}
-	// 振替休日: a holiday on Sunday makes the next non-holiday a holiday.
-	for _, md := range sortedDays(h) {
-		day := date(y, md)
-		if day.Weekday() != time.Sunday || h[md] == "国民の休日" {
-			continue
-		}
-		for sub := day.AddDate(0, 0, 1); sub.Year() == y; sub = sub.AddDate(0, 0, 1) {
-			smd := monthDay{sub.Month(), sub.Day()}
-			if _, isHol := h[smd]; !isHol {
-				h[smd] = "振替休日"
-				break
-			}
-		}
-	}
-	return h
-}
-
-// sortedDays lists the keys of h in calendar order.
-func sortedDays(h map[monthDay]string) []monthDay {
-	out := make([]monthDay, 0, len(h))
-	for m := time.January; m <= time.December; m++ {
-		for d := 1; d <= 31; d++ {
-			if _, ok := h[monthDay{m, d}]; ok {
-				out = append(out, monthDay{m, d})
-			}
-		}
-	}
-	return out
-}
-
-func date(y int, md monthDay) time.Time { return time.Date(y, md.m, md.d, 0, 0, 0, 0, time.UTC) }
 
 // nthMonday is the day of the month of the n-th Monday of month m in year y.
 func nthMonday(y int, m time.Month, n int) int {

@@ -8,6 +8,24 @@ import (
 	"time"
 )
 
+type monthDay struct {
+	m time.Month
+	d int
+}
+
+func date(y int, md monthDay) time.Time { return time.Date(y, md.m, md.d, 0, 0, 0, 0, time.UTC) }
+
+// holidays lists the holidays of year y by asking Holiday for every day.
+func holidays(y int) map[monthDay]string {
+	h := map[monthDay]string{}
+	for d := time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC); d.Year() == y; d = d.AddDate(0, 0, 1) {
+		if name, ok := Holiday(d); ok {
+			h[monthDay{d.Month(), d.Day()}] = name
+		}
+	}
+	return h
+}
+
 // listYear renders every holiday of year y as "MM-DD name", sorted.
 func listYear(y int) string {
 	var out []string
