@@ -81,36 +81,21 @@ func BenchmarkBareSendLoop(b *testing.B) {
 
 func benchSendLoop(b *testing.B, opts ...Option) {
 	srv := benchServer(b)
-	relay, err := ParseRelay(srv.URL() + "&max_per_conn=1000000")
+	relay, err := ParseRelay(srv.URL())
 	if err != nil {
 		b.Fatal(err)
 	}
 	msg := renderedMessage(1)
 	var elapsed, cpu time.Duration
 	for b.Loop() {
-		start, cpu0 := time.Now(), cpuTime()
-		var wg sync.WaitGroup
-		errs := make(chan error, benchConns)
-		for g := range benchConns {
-			wg.Go(func() {
-				s := NewSender(relay, opts...)
-				defer s.Close()
-				for i := g; i < benchMessages; i += benchConns {
-					if err := s.Send(context.Background(), Envelope{From: "bounce@example.co.jp",
-						To: fmt.Sprintf("alum%d@example.jp", i), Data: msg}); err != nil {
-						errs <- err
-						return
-					}
-				}
-			})
-		}
-		wg.Wait()
-		elapsed += time.Since(start)
-		cpu += cpuTime() - cpu0
-		close(errs)
-		for err := range errs {
+		cpu0 := cpuTime()
+		d, err := SendLoop(context.Background(), relay, benchConns, benchMessages,
+			Envelope{From: "bounce@example.co.jp", To: "alum@example.jp", Data: msg}, opts...)
+		if err != nil {
 			b.Fatal(err)
 		}
+		elapsed += d
+		cpu += cpuTime() - cpu0
 	}
 	total := benchMessages * b.N
 	if got := srv.Accepted(); got != total {
