@@ -94,3 +94,35 @@ echo "..."
 first=$("$kizuna" alumni export --encoding utf-8 | sed -n 2p | cut -d, -f1)
 say "kizuna alumni show $first"
 "$kizuna" alumni show "$first"
+
+# Sending: the demo signs links with a throwaway secret and "sends" through
+# a file:// relay, which writes each message as an .eml file you can open.
+export KIZUNA_SECRET="${KIZUNA_SECRET:-demo-only-secret-$(date +%s)-0123456789abcdef}"
+out="$root/demo-out/mail"
+rm -rf "$out"; mkdir -p "$out"
+export KIZUNA_SMTP_URL="file://$out"
+
+say "kizuna campaign validate examples/campaigns"
+"$kizuna" campaign validate examples/campaigns
+
+say "kizuna campaign preview examples/campaigns/alumni-network-launch.yaml --to $first --format text"
+"$kizuna" campaign preview examples/campaigns/alumni-network-launch.yaml --to "$first" --format text | head -24
+echo "..."
+
+say "kizuna campaign start examples/campaigns/alumni-network-launch.yaml --yes"
+"$kizuna" campaign start examples/campaigns/alumni-network-launch.yaml --yes
+
+say "kizuna run --campaigns examples/campaigns   (scheduler + worker; mail goes to demo-out/mail)"
+"$kizuna" run --campaigns examples/campaigns >"$root/demo-out/run.log" 2>&1 &
+run_pid=$!
+trap 'kill -TERM $run_pid 2>/dev/null || true' EXIT
+"$kizuna" campaign status alumni-network-launch --watch
+kill -TERM $run_pid; wait $run_pid || true
+trap - EXIT
+
+say "Sent mail"
+count=$(find "$out" -name '*.eml' | wc -l)
+sample=$(grep -l "^To: .*<$first>" "$out"/*.eml | head -1)
+echo "$count messages in demo-out/mail/ (one .eml file each; open one in any mail program)."
+echo "The message to $first: ${sample#$root/}"
+echo "The run's log: demo-out/run.log"
