@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -248,8 +249,11 @@ func scrubUserinfo(raw, msg string) string {
 	if i < 0 {
 		return msg
 	}
-	fragments := strings.FieldsFunc(authority[:i], func(r rune) bool { return strings.ContainsRune(":/?#@&=", r) })
-	for _, s := range append(fragments, authority[:i]) {
+	// Whole userinfo first, then its pieces, longest first, so a short
+	// piece (the user name) cannot break up a longer match.
+	fragments := strings.FieldsFunc(authority[:i], func(r rune) bool { return strings.ContainsRune(":/?#@", r) })
+	slices.SortFunc(fragments, func(a, b string) int { return len(b) - len(a) })
+	for _, s := range append([]string{authority[:i]}, fragments...) {
 		if len(s) > 2 {
 			msg = strings.ReplaceAll(msg, s, "xxxxx")
 			if dec, err := url.PathUnescape(s); err == nil && len(dec) > 2 {

@@ -381,3 +381,13 @@ func TestPlainPathReplies(t *testing.T) {
 		t.Errorf("connections %d accepted %d, want 1 and 2", srv.Connections(), srv.Accepted())
 	}
 }
+
+func TestIdleConnectionIsRedialled(t *testing.T) {
+	t.Parallel()
+	srv := smtptest.Start(t)
+	s := newSender(t, srv.URL(), WithIdleLimit(-1)) // every connection counts as idle
+	sendAll(t, s, 3)
+	if got := srv.Connections(); got != 3 {
+		t.Errorf("connections = %d, want 3 (one per message)", got)
+	}
+}
