@@ -3,13 +3,18 @@ package worker
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/kizuna-alumni/kizuna/campaigns"
 	"github.com/kizuna-alumni/kizuna/internal/mailer"
+	"github.com/kizuna-alumni/kizuna/internal/ratelimit"
 	"github.com/kizuna-alumni/kizuna/internal/render"
 	"github.com/kizuna-alumni/kizuna/internal/runs"
 	"github.com/kizuna-alumni/kizuna/internal/token"
+	"github.com/kizuna-alumni/kizuna/internal/window"
 )
 
 // Setup is what NewDeps needs from the configuration.
@@ -21,6 +26,8 @@ type Setup struct {
 	// RetryBase scales the retry backoff: the first retry waits about
 	// this long (default mailer.BackoffBase).
 	RetryBase time.Duration
+	// Redis holds the shared throttle counters; nil disables throttles.
+	Redis redis.UniversalClient
 }
 
 // NewDeps wires the worker to the real renderer and relay.
@@ -33,7 +40,7 @@ func NewDeps(s Setup) (Deps, error) {
 		return Deps{}, errors.New("worker: KIZUNA_SECRET is required to sign links")
 	}
 	signer := token.New(s.Secret)
-	return Deps{
+	d := Deps{
 		Relay: mailRelay{relay: relay, base: s.RetryBase},
 		Prepare: func(c *campaigns.Campaign, run runs.Run) (Renderer, error) {
 			p, err := render.Prepare(c, render.Options{
@@ -44,7 +51,67 @@ func NewDeps(s Setup) (Deps, error) {
 			}
 			return renderer{p}, nil
 		},
-	}, nil
+		Window: inWindow(),
+	}
+	if s.Redis != nil {
+		d.Throttle = throttle(ratelimit.New(s.Redis), relay.Account())
+	}
+	return d, nil
+}
+
+// throttle checks a campaign's limits (SPEC.md, kizuna.yaml throttle):
+// per run per minute, per relay account per day, per recipient domain per
+// minute (carrier domains have built-in limits).
+func throttle(l *ratelimit.Limiter, account string) func(context.Context, *campaigns.Campaign, runs.Run, string) (Wait, error) {
+	relayKey := ratelimit.RelayKey(account)
+	return func(ctx context.Context, c *campaigns.Campaign, run runs.Run, email string) (Wait, error) {
+		runLim := ratelimit.Limit{Key: ratelimit.RunKey(run.ID), Count: c.Throttle.PerMinute, Per: time.Minute}
+		relayLim := ratelimit.Limit{Key: relayKey, Count: c.Throttle.PerDay, Per: 24 * time.Hour}
+		domLim := ratelimit.DomainLimitFor(email, c.Throttle.Domains)
+		dec, err := l.AllowAll(ctx, time.Time{}, runLim, relayLim, domLim)
+		if err != nil || dec.OK {
+			return Wait{}, err
+		}
+		w := Wait{RetryIn: dec.RetryIn}
+		for _, lim := range []ratelimit.Limit{runLim, relayLim, domLim} {
+			if lim.Key == dec.Denied && lim.Count > 0 {
+				w.Spacing = lim.Per / time.Duration(lim.Count)
+				w.WholeRun = lim.Key != domLim.Key
+			}
+		}
+		if w.RetryIn <= 0 {
+			w.RetryIn = time.Millisecond
+		}
+		return w, nil
+	}
+}
+
+// inWindow checks the send window in the recipient's time zone (an unknown
+// zone counts as Asia/Tokyo, the roster's default).
+func inWindow() func(*campaigns.Window, string, time.Time) (bool, time.Time) {
+	var zones sync.Map
+	return func(w *campaigns.Window, tz string, t time.Time) (bool, time.Time) {
+		loc, ok := zones.Load(tz)
+		if !ok {
+			l, err := time.LoadLocation(tz)
+			if err != nil || tz == "" {
+				l, err = time.LoadLocation("Asia/Tokyo")
+				if err != nil {
+					l = time.FixedZone("JST", 9*3600)
+				}
+			}
+			loc, _ = zones.LoadOrStore(tz, l)
+		}
+		zone := loc.(*time.Location)
+		if window.Allowed(w, zone, t) {
+			return true, t
+		}
+		next := window.Next(w, zone, t)
+		if next.IsZero() {
+			next = t.Add(24 * time.Hour)
+		}
+		return false, next
+	}
 }
 
 // renderer adapts a render.Prepared (safe for concurrent use).

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/kizuna-alumni/kizuna/campaigns"
 	"github.com/kizuna-alumni/kizuna/internal/runs"
@@ -86,11 +87,14 @@ func startRun(t testing.TB, db *testdb.DB, redisURL string, c *campaigns.Campaig
 // called (also at cleanup).
 func inProcess(t testing.TB, db *testdb.DB, redisURL, smtpURL string, tweak func(*worker.Options)) (stop func()) {
 	t.Helper()
-	deps, err := worker.NewDeps(worker.Setup{SMTPURL: smtpURL, BaseURL: "https://alumni.example.co.jp", Secret: []byte(testSecret), RetryBase: 200 * time.Millisecond})
+	opt, err := asynq.ParseRedisURI(redisURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	opt, err := asynq.ParseRedisURI(redisURL)
+	rdb := opt.MakeRedisClient().(redis.UniversalClient)
+	t.Cleanup(func() { rdb.Close() })
+	deps, err := worker.NewDeps(worker.Setup{SMTPURL: smtpURL, BaseURL: "https://alumni.example.co.jp", Secret: []byte(testSecret),
+		RetryBase: 200 * time.Millisecond, Redis: rdb})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kizuna-alumni/kizuna/campaigns"
 	"github.com/kizuna-alumni/kizuna/internal/runs"
 	"github.com/kizuna-alumni/kizuna/internal/smtptest"
 	"github.com/kizuna-alumni/kizuna/internal/store"
@@ -168,4 +169,77 @@ func TestSenderRejectionPausesTheRunWithoutFailingRecipients(t *testing.T) {
 	}
 }
 
-var _ = testdb.New
+func TestThrottledDeliveriesWaitWithoutUsingAnAttempt(t *testing.T) {
+	t.Parallel()
+	db := testdb.New(t)
+	rd := testredis.New(t)
+	srv := smtptest.Start(t)
+	seedAlumni(t, db, 40)
+	c := newsletter("slow")
+	c.Throttle.PerMinute = 7
+	run := startRun(t, db, rd.URL, c)
+	inProcess(t, db, rd.URL, srv.URL(), nil)
+	// Wait until the minute's budget is spent and every other delivery
+	// has been looked at and put back.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var waiting int
+		db.Get(&waiting, `SELECT count(*) FROM deliveries WHERE run_id = $1 AND state = 'pending' AND not_before > now() + interval '1 second'`, run.ID)
+		if srv.Accepted() >= 7 && waiting == 40-7 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("accepted %d, waiting %d; want 7 sent and 33 waiting", srv.Accepted(), waiting)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	if n := srv.Accepted(); n != 7 {
+		t.Fatalf("relay accepted %d messages within the minute, limit 7", n)
+	}
+	var charged int
+	db.Get(&charged, `SELECT count(*) FROM deliveries WHERE run_id = $1 AND state = 'pending' AND attempts <> 0`, run.ID)
+	if charged != 0 {
+		t.Fatalf("%d throttled deliveries were charged an attempt", charged)
+	}
+}
+
+func TestOutsideTheWindowDeliveriesWaitForItToOpen(t *testing.T) {
+	t.Parallel()
+	db := testdb.New(t)
+	rd := testredis.New(t)
+	srv := smtptest.Start(t)
+	seedAlumni(t, db, 10)
+	db.MustExec(`UPDATE alumni SET timezone = 'America/New_York' WHERE email = 'r0@example.jp'`)
+	// A window opening three hours from now (Tokyo time), one hour long.
+	tokyo, _ := time.LoadLocation("Asia/Tokyo")
+	now := time.Now().In(tokyo)
+	start := (now.Hour()*60 + now.Minute() + 180) % 1440
+	c := newsletter("later")
+	c.Schedule.Window = &campaigns.Window{StartMinute: start, EndMinute: (start + 60) % 1440}
+	run := startRun(t, db, rd.URL, c)
+	inProcess(t, db, rd.URL, srv.URL(), nil)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var waiting int
+		db.Get(&waiting, `SELECT count(*) FROM deliveries WHERE run_id = $1 AND state = 'pending' AND attempts = 0 AND not_before > now() + interval '2 hours'`, run.ID)
+		if waiting == 10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 10 deliveries wait for the window", waiting)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := srv.Accepted(); n != 0 {
+		t.Fatalf("%d messages sent outside the window", n)
+	}
+	var nb []time.Time
+	db.Select(&nb, `SELECT d.not_before FROM deliveries d JOIN alumni a ON a.id = d.alumni_id WHERE d.run_id = $1 AND a.timezone = 'Asia/Tokyo' ORDER BY 1`, run.ID)
+	want := time.Now().Add(3 * time.Hour).Truncate(time.Minute)
+	for _, at := range nb {
+		if at.Sub(want) > 2*time.Minute || want.Sub(at) > 2*time.Minute {
+			t.Fatalf("Tokyo delivery waits until %s, want about %s (when the window opens)", at, want)
+		}
+	}
+}

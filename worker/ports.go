@@ -85,10 +85,23 @@ type Deps struct {
 	// once per run per process (the result is cached).
 	Prepare func(c *campaigns.Campaign, run runs.Run) (Renderer, error)
 	// Throttle reserves one message of run to email under every limit
-	// (per run, per relay, per recipient domain), all or nothing. It
-	// returns 0 when the message may go now, or how long to wait.
-	Throttle func(ctx context.Context, c *campaigns.Campaign, run runs.Run, email string) (retryIn time.Duration, err error)
+	// (per run, per relay, per recipient domain), all or nothing.
+	Throttle func(ctx context.Context, c *campaigns.Campaign, run runs.Run, email string) (Wait, error)
 	// Window reports whether t is inside the send window w in time zone
 	// tz and, when it is not, the next moment it opens. nil: always open.
 	Window func(w *campaigns.Window, tz string, t time.Time) (ok bool, next time.Time)
+}
+
+// Wait is a throttle's answer: zero RetryIn means send now.
+type Wait struct {
+	// RetryIn is how long until the denying limit has room again.
+	RetryIn time.Duration
+	// WholeRun is true when the denying limit holds back every message of
+	// the run (its per-minute limit, the relay's daily quota), false when
+	// it is the recipient's domain.
+	WholeRun bool
+	// Spacing is the average gap between messages under the denying
+	// limit, used to spread released deliveries instead of bringing them
+	// all back at once.
+	Spacing time.Duration
 }

@@ -224,6 +224,7 @@ func (s *chunk) process(ctx context.Context, cl []claimed) (final bool) {
 		}
 	}()
 	leaseAt := time.Now()
+	domainHeld := 0 // deliveries of this chunk held back by their domain
 	for i, d := range cl {
 		if w.isStopping() || ctx.Err() != nil {
 			s.release(cl[i:], time.Time{})
@@ -248,7 +249,19 @@ func (s *chunk) process(ctx context.Context, cl []claimed) (final bool) {
 			}
 		}
 		if wait, ok := s.throttle(ctx, dlog, d); !ok {
-			s.submit(result{id: d.ID, alumni: d.AlumniID, state: statePending, notBefore: time.Now().Add(wait), attempts: -1})
+			if wait.WholeRun {
+				// Every other message of the run is held back too: give
+				// them all back, spaced out at the limit's pace so they
+				// do not all return at once.
+				for k, rest := range cl[i:] {
+					at := time.Now().Add(wait.RetryIn + time.Duration(k)*wait.Spacing)
+					s.submit(result{id: rest.ID, alumni: rest.AlumniID, state: statePending, notBefore: at, attempts: -1})
+				}
+				return final
+			}
+			domainHeld++
+			at := time.Now().Add(wait.RetryIn + time.Duration(domainHeld-1)*wait.Spacing)
+			s.submit(result{id: d.ID, alumni: d.AlumniID, state: statePending, notBefore: at, attempts: -1})
 			continue
 		}
 		rcp := Recipient{
@@ -322,26 +335,26 @@ func (s *chunk) process(ctx context.Context, cl []claimed) (final bool) {
 
 // throttle asks the shared limits for one message to d. Short waits are
 // taken here; a longer one releases the delivery (without using up an
-// attempt) for wait.
-func (s *chunk) throttle(ctx context.Context, log *slog.Logger, d claimed) (time.Duration, bool) {
+// attempt).
+func (s *chunk) throttle(ctx context.Context, log *slog.Logger, d claimed) (Wait, bool) {
 	th := s.w.opt.Deps.Throttle
 	if th == nil {
-		return 0, true
+		return Wait{}, true
 	}
 	for {
 		wait, err := th(ctx, s.c, s.run, d.Email.String)
 		if err != nil {
 			log.Warn("throttle check failed; delivery waits", "err", err)
-			return 5 * time.Second, false
+			return Wait{RetryIn: 5 * time.Second}, false
 		}
-		if wait <= 0 {
-			return 0, true
+		if wait.RetryIn <= 0 {
+			return Wait{}, true
 		}
-		if wait > time.Second {
+		if wait.RetryIn > time.Second {
 			return wait, false
 		}
 		select {
-		case <-time.After(wait):
+		case <-time.After(wait.RetryIn):
 		case <-s.w.stopping:
 			return wait, false
 		case <-ctx.Done():

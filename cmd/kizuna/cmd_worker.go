@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/kizuna-alumni/kizuna/internal/mailer"
@@ -69,7 +70,12 @@ func (a *App) newWorker(ctx context.Context, f workerFlags) (*worker.Worker, err
 	if err != nil {
 		return nil, invalidInput(fmt.Errorf("KIZUNA_REDIS_URL: %w", err))
 	}
+	rdb, ok := redisOpt.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return nil, invalidInput(fmt.Errorf("KIZUNA_REDIS_URL: unsupported Redis connection"))
+	}
 	deps, err := worker.NewDeps(worker.Setup{
+		Redis:   rdb,
 		SMTPURL: a.cfg.SMTPURL, BaseURL: a.cfg.BaseURL, InboundAddress: a.cfg.InboundAddress, Secret: a.cfg.Secret(),
 		RetryBase: f.retryBase,
 	})
