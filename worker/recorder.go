@@ -174,6 +174,14 @@ func (rc *recorder) flush(batch []result) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	if len(bounced) == 0 {
+		// The common case is one statement: no transaction round trips.
+		if _, err := rc.db.ExecContext(ctx, recordSQL, pq.Int64Array(ids), pq.StringArray(states), pq.StringArray(mids),
+			pq.StringArray(replies), pq.StringArray(nbs), pq.Int64Array(atts)); err != nil {
+			return fmt.Errorf("record deliveries: %w", err)
+		}
+		return nil
+	}
 	tx, err := rc.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("record deliveries: %w", err)
@@ -183,7 +191,7 @@ func (rc *recorder) flush(batch []result) error {
 		pq.StringArray(replies), pq.StringArray(nbs), pq.Int64Array(atts)); err != nil {
 		return fmt.Errorf("record deliveries: %w", err)
 	}
-	if len(bounced) > 0 {
+	{
 		// 5.1.1-type rejections: the address does not exist. Never mail it
 		// again, in any campaign.
 		if _, err := tx.ExecContext(ctx, `UPDATE alumni SET status = 'bounced', status_changed_at = now(), updated_at = now()
