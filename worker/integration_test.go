@@ -234,6 +234,16 @@ func TestOutsideTheWindowDeliveriesWaitForItToOpen(t *testing.T) {
 	if n := srv.Accepted(); n != 0 {
 		t.Fatalf("%d messages sent outside the window", n)
 	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		r, _ := runs.Get(t.Context(), db, run.ID)
+		if r.State == runs.StateWaiting {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run state %s while every delivery waits for the window, want waiting", r.State)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	var nb []time.Time
 	db.Select(&nb, `SELECT d.not_before FROM deliveries d JOIN alumni a ON a.id = d.alumni_id WHERE d.run_id = $1 AND a.timezone = 'Asia/Tokyo' ORDER BY 1`, run.ID)
 	want := time.Now().Add(3 * time.Hour).Truncate(time.Minute)

@@ -72,7 +72,9 @@ func (w *Worker) Reconcile(ctx context.Context, stale bool) error {
 		return err
 	}
 	if lost || stale {
-		cond := `queued_until < now()`
+		// Only due deliveries matter (those not due get a task when they
+		// are), which also lets the partial index on not_before serve.
+		cond := `queued_until < now() AND not_before <= now()`
 		if lost {
 			cond = `queued_until IS NOT NULL`
 		}
@@ -161,7 +163,24 @@ func (w *Worker) Reconcile(ctx context.Context, stale bool) error {
 		}
 	}
 
-	// 5. Mark runs done whose last delivery was recorded.
+	// 5. A run whose every remaining delivery waits for its window (or a
+	// long throttle) shows as waiting, and as sending again once some are
+	// due within the minute.
+	if _, err := conn.ExecContext(ctx, `
+		UPDATE runs r SET state = CASE r.state WHEN 'sending' THEN 'waiting' ELSE 'sending' END
+		FROM (
+			SELECT d.run_id, min(d.not_before) AS next
+			FROM deliveries d JOIN runs x ON x.id = d.run_id
+			WHERE x.state IN ('sending', 'waiting') AND x.expanded_at IS NOT NULL AND d.state IN ('pending', 'sending')
+			GROUP BY d.run_id
+		) o
+		WHERE r.id = o.run_id AND (
+			(r.state = 'sending' AND o.next > now() + interval '1 minute') OR
+			(r.state = 'waiting' AND o.next <= now() + interval '1 minute'))`); err != nil {
+		return fmt.Errorf("reconcile: waiting runs: %w", err)
+	}
+
+	// 6. Mark runs done whose last delivery was recorded.
 	var active []int64
 	if err := conn.SelectContext(ctx, &active, `SELECT id FROM runs WHERE state IN ('sending', 'waiting') AND expanded_at IS NOT NULL`); err != nil {
 		return fmt.Errorf("reconcile: %w", err)
