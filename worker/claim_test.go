@@ -72,7 +72,7 @@ func TestConcurrentClaimersNeverShareADelivery(t *testing.T) {
 			defer wg.Done()
 			for start := 0; start < len(f.ids); start += 50 {
 				end := min(start+100, len(f.ids))
-				cl, err := w.claim(ctx, f.ids[start:end])
+				cl, err := w.claim(ctx, f.run.ID, f.ids[start:end])
 				if err != nil {
 					t.Error(err)
 					return
@@ -108,7 +108,7 @@ func TestClaimSkipsLeasedPausedAndNotYetDue(t *testing.T) {
 	f.db.MustExec(`UPDATE deliveries SET state = 'sending', lease_until = now() + interval '1 minute' WHERE id = $1`, f.ids[1])
 	f.db.MustExec(`UPDATE deliveries SET state = 'sending', lease_until = now() - interval '1 second' WHERE id = $1`, f.ids[2])
 	f.db.MustExec(`UPDATE deliveries SET state = 'sent' WHERE id = $1`, f.ids[3])
-	cl, err := w.claim(ctx, f.ids)
+	cl, err := w.claim(ctx, f.run.ID, f.ids)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestClaimSkipsLeasedPausedAndNotYetDue(t *testing.T) {
 	if err := runs.Pause(ctx, f.db.DB, f.run.ID, "test"); err != nil {
 		t.Fatal(err)
 	}
-	if cl, _ := w.claim(ctx, f.ids); len(cl) != 0 {
+	if cl, _ := w.claim(ctx, f.run.ID, f.ids); len(cl) != 0 {
 		t.Fatalf("claimed %d deliveries of a paused run", len(cl))
 	}
 }

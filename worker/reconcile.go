@@ -84,7 +84,7 @@ func (w *Worker) Reconcile(ctx context.Context, stale bool) error {
 		}
 		if n, _ := res.RowsAffected(); n > 0 {
 			if lost {
-				w.log.Warn("Redis lost its queued tasks; enqueueing their deliveries again", "deliveries", n)
+				w.log.Warn("Redis holds no record of earlier send tasks (first start, FLUSHALL, or a restart without persistence); enqueueing pending deliveries again", "deliveries", n)
 			} else {
 				w.log.Warn("send tasks went missing; enqueueing their deliveries again", "deliveries", n)
 			}

@@ -50,7 +50,7 @@ WITH c AS (
 	UPDATE deliveries d SET state = 'sending', lease_until = now() + make_interval(secs => $2::float8),
 		attempts = d.attempts + 1, updated_at = now()
 	FROM runs r
-	WHERE d.id = ANY($1) AND r.id = d.run_id AND r.state IN ('expanding', 'sending', 'waiting')
+	WHERE d.id = ANY($1) AND d.run_id = $3 AND r.id = d.run_id AND r.state IN ('expanding', 'sending', 'waiting')
 	  AND d.not_before <= now()
 	  AND (d.state = 'pending' OR (d.state = 'sending' AND d.lease_until < now()))
 	RETURNING d.id, d.run_id, d.alumni_id, d.attempts, r.version_id, r.campaign_id, r.number, r.kind
@@ -62,12 +62,12 @@ FROM c JOIN alumni a ON a.id = c.alumni_id
 ORDER BY c.id`
 
 // claim leases the claimable deliveries among ids.
-func (w *Worker) claim(ctx context.Context, ids []int64) ([]claimed, error) {
+func (w *Worker) claim(ctx context.Context, run int64, ids []int64) ([]claimed, error) {
 	var out []claimed
 	var err error
 	for try := 0; try < 3; try++ {
 		out = out[:0]
-		err = sqlx.SelectContext(ctx, w.db, &out, claimSQL, pq.Int64Array(ids), w.opt.Lease.Seconds())
+		err = sqlx.SelectContext(ctx, w.db, &out, claimSQL, pq.Int64Array(ids), w.opt.Lease.Seconds(), run)
 		if !isDeadlock(err) {
 			break
 		}
@@ -103,7 +103,7 @@ func (w *Worker) handleSend(ctx context.Context, t *asynq.Task) error {
 		// Leave the chunk to another worker.
 		return w.unqueue(context.WithoutCancel(ctx), p.IDs)
 	}
-	cl, err := w.claim(ctx, p.IDs)
+	cl, err := w.claim(ctx, p.Run, p.IDs)
 	if err != nil {
 		return err
 	}
