@@ -253,3 +253,33 @@ func TestOutsideTheWindowDeliveriesWaitForItToOpen(t *testing.T) {
 		}
 	}
 }
+
+func TestReconcilerFinishesAnInterruptedExpansion(t *testing.T) {
+	t.Parallel()
+	db := testdb.New(t)
+	rd := testredis.New(t)
+	srv := smtptest.Start(t)
+	seedAlumni(t, db, 30)
+	ctx := t.Context()
+	v, err := runs.RegisterVersion(ctx, db.DB, newsletter("news"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, _, err := runs.Create(ctx, db.DB, v, "manual:crashed", runs.KindSend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The expander wrote ten deliveries, marked them queued, and died
+	// before enqueueing anything or finishing.
+	db.MustExec(`INSERT INTO deliveries (run_id, alumni_id, queued_until)
+		SELECT $1, id, now() + interval '1 hour' FROM alumni ORDER BY id LIMIT 10`, run.ID)
+	inProcess(t, db, rd.URL, srv.URL(), nil)
+	waitRun(t, db, run.ID, 30*time.Second)
+	if dups := checkEveryone(t, srv, 30); dups != 0 {
+		t.Fatalf("%d duplicates", dups)
+	}
+	r, _ := runs.Get(ctx, db, run.ID)
+	if r.ExpandedAt == nil {
+		t.Fatal("expansion not marked finished")
+	}
+}
