@@ -196,14 +196,27 @@ func (w *Worker) Reconcile(ctx context.Context, stale bool) error {
 }
 
 // redisLost reports whether Redis lost its data since the last pass: the
-// epoch key this reconciler sets is gone.
+// epoch key this reconciler sets is gone and no send task is queued either.
+// A missing key beside queued tasks is a Redis that never saw a reconciler
+// (the first start after campaign start enqueued work): the key is set then,
+// and nothing is enqueued again.
 func (w *Worker) redisLost(ctx context.Context) (bool, error) {
 	err := w.rdb.Get(ctx, tasks.EpochKey).Err()
-	if errors.Is(err, redis.Nil) {
+	if err == nil {
+		return false, nil
+	}
+	if !errors.Is(err, redis.Nil) {
+		return false, fmt.Errorf("reconcile: read %s: %w", tasks.EpochKey, err)
+	}
+	queued, err := w.rdb.Exists(ctx, tasks.QueueKeys()...).Result()
+	if err != nil {
+		return false, fmt.Errorf("reconcile: %w", err)
+	}
+	if queued == 0 {
 		return true, nil
 	}
-	if err != nil {
-		return false, fmt.Errorf("reconcile: read %s: %w", tasks.EpochKey, err)
+	if err := w.rdb.SetNX(ctx, tasks.EpochKey, strconv.FormatInt(time.Now().Unix(), 10), 0).Err(); err != nil {
+		return false, fmt.Errorf("reconcile: %w", err)
 	}
 	return false, nil
 }

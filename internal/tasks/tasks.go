@@ -121,3 +121,10 @@ func (e *Enqueuer) Deliveries(ctx context.Context, run int64, ids []int64, gen s
 // eviction) and every queued task with it, so every queued delivery must be
 // enqueued again at once.
 const EpochKey = "kizuna:epoch"
+
+// QueueKeys are the Redis keys in which asynq keeps the send queue's tasks
+// (waiting, scheduled, running, retrying); none exists when the queue is empty.
+func QueueKeys() []string {
+	prefix := "asynq:{" + QueueSend + "}:"
+	return []string{prefix + "pending", prefix + "scheduled", prefix + "active", prefix + "retry"}
+}
