@@ -17,6 +17,7 @@ import (
 	"github.com/kizuna-alumni/kizuna/internal/progress"
 	"github.com/kizuna-alumni/kizuna/internal/runs"
 	"github.com/kizuna-alumni/kizuna/internal/scheduler"
+	"github.com/kizuna-alumni/kizuna/internal/store"
 )
 
 var _ = func() bool {
@@ -33,11 +34,11 @@ var _ = func() bool {
 // campaignIDPattern is the id syntax of SPEC.md (Campaign files).
 var campaignIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
-// latestVersion returns the most recently registered version of a
-// campaign, or store-style not found (ok false) for an unknown id.
+// latestVersion returns the current version of a campaign (what its file
+// held when last registered), or ok false for an unknown id.
 func latestVersion(ctx context.Context, db *sqlx.DB, id string) (versionID int64, ok bool, err error) {
-	err = db.GetContext(ctx, &versionID, `SELECT id FROM campaign_versions WHERE campaign_id = $1 ORDER BY id DESC LIMIT 1`, id)
-	if errors.Is(err, sql.ErrNoRows) {
+	versionID, err = runs.CurrentVersion(ctx, db, id)
+	if errors.Is(err, store.ErrNotFound) {
 		return 0, false, nil
 	}
 	if err != nil {
@@ -138,7 +139,7 @@ func listCampaigns(ctx context.Context, db *sqlx.DB, now time.Time) ([]listEntry
 	}
 	if err := db.SelectContext(ctx, &rows, `
 		SELECT c.id, c.kind,
-		       (SELECT max(v.id) FROM campaign_versions v WHERE v.campaign_id = c.id) AS version_id,
+		       c.current_version_id AS version_id,
 		       (SELECT max(r.number) FROM runs r WHERE r.campaign_id = c.id) AS last_run
 		FROM campaigns c ORDER BY c.id`); err != nil {
 		return nil, fmt.Errorf("list campaigns: %w", err)

@@ -67,7 +67,12 @@ const runColumns = `id, campaign_id, version_id, number, kind, occurrence, state
 
 // RegisterVersion upserts the campaigns row and stores the campaign
 // definition as a campaign_versions row keyed by its digest (reused when the
-// campaign is unchanged). It returns the version id.
+// campaign is unchanged), and makes it the campaign's current version. It
+// returns the version id.
+//
+// For events it also keeps the iCalendar SEQUENCE: a version whose event
+// details (title, times, place, URL) differ from the current version's gets
+// the current sequence plus one, so calendars apply the update.
 func RegisterVersion(ctx context.Context, db *sqlx.DB, c *campaigns.Campaign) (int64, error) {
 	if c == nil || c.ID == "" {
 		return 0, errors.New("register campaign version: no campaign")
@@ -81,10 +86,6 @@ func RegisterVersion(ctx context.Context, db *sqlx.DB, c *campaigns.Campaign) (i
 		sum := sha256.Sum256(def)
 		digest = hex.EncodeToString(sum[:])
 	}
-	seq := 0
-	if c.Event != nil {
-		seq = c.Event.Sequence
-	}
 	tx, err := db.BeginTxx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("register campaign %s: %w", c.ID, err)
@@ -97,14 +98,43 @@ func RegisterVersion(ctx context.Context, db *sqlx.DB, c *campaigns.Campaign) (i
 		c.ID, c.Kind, c.File); err != nil {
 		return 0, fmt.Errorf("register campaign %s: %w", c.ID, err)
 	}
-	if _, err := tx.ExecContext(ctx, `
-		INSERT INTO campaign_versions (campaign_id, digest, definition, event_sequence)
-		VALUES ($1, $2, $3, $4) ON CONFLICT (campaign_id, digest) DO NOTHING`,
-		c.ID, digest, def, seq); err != nil {
-		return 0, fmt.Errorf("register campaign %s version: %w", c.ID, err)
+	// The row lock serialises registrations of one campaign.
+	var cur struct {
+		ID     sql.NullInt64  `db:"id"`
+		Digest sql.NullString `db:"digest"`
+		Seq    sql.NullInt64  `db:"event_sequence"`
+		Def    []byte         `db:"definition"`
+	}
+	if err := tx.GetContext(ctx, &cur, `
+		SELECT v.id, v.digest, v.event_sequence, v.definition
+		FROM campaigns c LEFT JOIN campaign_versions v ON v.id = c.current_version_id
+		WHERE c.id = $1 FOR UPDATE OF c`, c.ID); err != nil {
+		return 0, fmt.Errorf("register campaign %s: current version: %w", c.ID, err)
+	}
+	if cur.Digest.Valid && cur.Digest.String == digest {
+		return cur.ID.Int64, tx.Commit()
+	}
+	seq := int64(0)
+	if c.Event != nil && cur.ID.Valid {
+		var prev campaigns.Campaign
+		if err := json.Unmarshal(cur.Def, &prev); err != nil {
+			return 0, fmt.Errorf("register campaign %s: decode current version: %w", c.ID, err)
+		}
+		seq = cur.Seq.Int64
+		if eventChanged(prev.Event, c.Event) {
+			seq++
+		}
 	}
 	var id int64
-	if err := tx.GetContext(ctx, &id, `SELECT id FROM campaign_versions WHERE campaign_id = $1 AND digest = $2`, c.ID, digest); err != nil {
+	if err := tx.GetContext(ctx, &id, `
+		INSERT INTO campaign_versions (campaign_id, digest, definition, event_sequence)
+		VALUES ($1, $2, $3, $4)
+		ON CONFLICT (campaign_id, digest) DO UPDATE
+			SET event_sequence = GREATEST(campaign_versions.event_sequence, EXCLUDED.event_sequence)
+		RETURNING id`, c.ID, digest, def, seq); err != nil {
+		return 0, fmt.Errorf("register campaign %s version: %w", c.ID, err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE campaigns SET current_version_id = $2 WHERE id = $1`, c.ID, id); err != nil {
 		return 0, fmt.Errorf("register campaign %s version: %w", c.ID, err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -113,10 +143,38 @@ func RegisterVersion(ctx context.Context, db *sqlx.DB, c *campaigns.Campaign) (i
 	return id, nil
 }
 
-// LoadVersion returns the campaign exactly as it was at that version.
+// eventChanged reports whether an attendee's calendar entry would change
+// between two versions of an event.
+func eventChanged(prev, next *campaigns.Event) bool {
+	if prev == nil || next == nil {
+		return prev != next
+	}
+	return prev.Title != next.Title || !prev.StartsAt.Equal(next.StartsAt) || !prev.EndsAt.Equal(next.EndsAt) ||
+		prev.Location != next.Location || prev.URL != next.URL
+}
+
+// CurrentVersion returns the id of the version a campaign's file held when
+// it was last registered, or store.ErrNotFound for an unknown campaign.
+func CurrentVersion(ctx context.Context, db sqlx.QueryerContext, campaignID string) (int64, error) {
+	var id sql.NullInt64
+	err := sqlx.GetContext(ctx, db, &id, `SELECT current_version_id FROM campaigns WHERE id = $1`, campaignID)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && !id.Valid) {
+		return 0, fmt.Errorf("campaign %s: %w", campaignID, store.ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("campaign %s: %w", campaignID, err)
+	}
+	return id.Int64, nil
+}
+
+// LoadVersion returns the campaign exactly as it was at that version, with
+// the event's current iCalendar sequence.
 func LoadVersion(ctx context.Context, db sqlx.QueryerContext, versionID int64) (*campaigns.Campaign, error) {
-	var def []byte
-	err := sqlx.GetContext(ctx, db, &def, `SELECT definition FROM campaign_versions WHERE id = $1`, versionID)
+	var row struct {
+		Def []byte `db:"definition"`
+		Seq int    `db:"event_sequence"`
+	}
+	err := sqlx.GetContext(ctx, db, &row, `SELECT definition, event_sequence FROM campaign_versions WHERE id = $1`, versionID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("campaign version %d: %w", versionID, store.ErrNotFound)
 	}
@@ -124,8 +182,11 @@ func LoadVersion(ctx context.Context, db sqlx.QueryerContext, versionID int64) (
 		return nil, fmt.Errorf("campaign version %d: %w", versionID, err)
 	}
 	var c campaigns.Campaign
-	if err := json.Unmarshal(def, &c); err != nil {
+	if err := json.Unmarshal(row.Def, &c); err != nil {
 		return nil, fmt.Errorf("campaign version %d: decode: %w", versionID, err)
+	}
+	if c.Event != nil {
+		c.Event.Sequence = row.Seq
 	}
 	return &c, nil
 }
