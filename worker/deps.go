@@ -26,6 +26,8 @@ type Setup struct {
 	// RetryBase scales the retry backoff: the first retry waits about
 	// this long (default mailer.BackoffBase).
 	RetryBase time.Duration
+	// DKIM, when set, signs every message (render.Options.DKIM).
+	DKIM *render.DKIM
 	// Redis holds the shared throttle counters; nil disables throttles.
 	Redis redis.UniversalClient
 }
@@ -44,7 +46,7 @@ func NewDeps(s Setup) (Deps, error) {
 		Relay: mailRelay{relay: relay, base: s.RetryBase},
 		Prepare: func(c *campaigns.Campaign, run runs.Run) (Renderer, error) {
 			p, err := render.Prepare(c, render.Options{
-				BaseURL: s.BaseURL, Signer: signer, InboundAddress: s.InboundAddress, RunID: run.ID,
+				BaseURL: s.BaseURL, Signer: signer, InboundAddress: s.InboundAddress, RunID: run.ID, DKIM: s.DKIM,
 			})
 			if err != nil {
 				return nil, err

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/kizuna-alumni/kizuna/internal/config"
+	"github.com/kizuna-alumni/kizuna/internal/render"
 	"github.com/kizuna-alumni/kizuna/internal/store"
 )
 
@@ -216,6 +217,20 @@ func (a *App) DB(ctx context.Context) (*sqlx.DB, error) {
 	}
 	a.db = db
 	return db, nil
+}
+
+// dkim loads the DKIM signing key named by KIZUNA_DKIM_KEY_FILE, or returns
+// nil when none is configured. A key that cannot be read is invalid
+// configuration (exit 2).
+func (a *App) dkim() (*render.DKIM, error) {
+	if a.cfg.DKIMKeyFile == "" {
+		return nil, nil
+	}
+	d, err := render.LoadDKIM(a.cfg.DKIMDomain, a.cfg.DKIMSelector, a.cfg.DKIMKeyFile)
+	if err != nil {
+		return nil, invalidInput(fmt.Errorf("KIZUNA_DKIM_KEY_FILE: %w", err))
+	}
+	return d, nil
 }
 
 // isTerminal reports whether w is an interactive terminal (progress bars and

@@ -110,7 +110,11 @@ the web server does not count. Needs KIZUNA_SECRET and the database.`,
 			if err != nil {
 				return err
 			}
-			p, err := render.Prepare(c, render.Options{BaseURL: a.cfg.BaseURL, Signer: token.New(a.cfg.Secret()), InboundAddress: a.cfg.InboundAddress})
+			dkim, err := a.dkim()
+			if err != nil {
+				return err
+			}
+			p, err := render.Prepare(c, render.Options{BaseURL: a.cfg.BaseURL, Signer: token.New(a.cfg.Secret()), InboundAddress: a.cfg.InboundAddress, DKIM: dkim})
 			if err != nil {
 				return invalidInput(err)
 			}
@@ -177,7 +181,11 @@ database only with --as.`,
 				}
 			}
 			r.SendTo = strings.TrimSpace(to)
-			p, err := render.Prepare(c, render.Options{BaseURL: a.cfg.BaseURL, Signer: token.New(a.cfg.Secret()), InboundAddress: a.cfg.InboundAddress, Test: true})
+			dkim, err := a.dkim()
+			if err != nil {
+				return err
+			}
+			p, err := render.Prepare(c, render.Options{BaseURL: a.cfg.BaseURL, Signer: token.New(a.cfg.Secret()), InboundAddress: a.cfg.InboundAddress, Test: true, DKIM: dkim})
 			if err != nil {
 				return invalidInput(err)
 			}

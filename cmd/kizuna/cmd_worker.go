@@ -74,8 +74,13 @@ func (a *App) newWorker(ctx context.Context, f workerFlags) (*worker.Worker, err
 	if !ok {
 		return nil, invalidInput(fmt.Errorf("KIZUNA_REDIS_URL: unsupported Redis connection"))
 	}
+	dkim, err := a.dkim()
+	if err != nil {
+		return nil, err
+	}
 	deps, err := worker.NewDeps(worker.Setup{
 		Redis:   rdb,
+		DKIM:    dkim,
 		SMTPURL: a.cfg.SMTPURL, BaseURL: a.cfg.BaseURL, InboundAddress: a.cfg.InboundAddress, Secret: a.cfg.Secret(),
 		RetryBase: f.retryBase,
 	})

@@ -39,6 +39,12 @@ type Config struct {
 	InboundListen  string
 	IMAPURL        string
 	Campaigns      string
+	// DKIMKeyFile names a PEM private key that signs every message; empty:
+	// no DKIM signature. DKIMSelector is its selector, DKIMDomain the d=
+	// domain (empty: each campaign's From domain).
+	DKIMKeyFile  string
+	DKIMSelector string
+	DKIMDomain   string
 
 	secret     string
 	adminToken string
@@ -75,6 +81,9 @@ func Load(getenv func(string) string, f Flags) (*Config, error) {
 		InboundListen:  pick("", "KIZUNA_INBOUND_LISTEN", ""),
 		IMAPURL:        pick("", "KIZUNA_IMAP_URL", ""),
 		Campaigns:      pick(f.Campaigns, "KIZUNA_CAMPAIGNS", ""),
+		DKIMKeyFile:    pick("", "KIZUNA_DKIM_KEY_FILE", ""),
+		DKIMSelector:   pick("", "KIZUNA_DKIM_SELECTOR", "kizuna"),
+		DKIMDomain:     pick("", "KIZUNA_DKIM_DOMAIN", ""),
 		secret:         getenv("KIZUNA_SECRET"),
 		adminToken:     getenv("KIZUNA_ADMIN_TOKEN"),
 	}

@@ -49,7 +49,8 @@ type Options struct {
 	// Test renders a send-test copy: "[TEST] " subject, X-Kizuna-Test: 1,
 	// no open pixel, links not rewritten.
 	Test bool
-	// DKIM, when set, signs every message.
+	// DKIM, when set, signs every message; an empty Domain signs as the
+	// campaign's From domain.
 	DKIM *DKIM
 	// Now is the clock (Date header, DTSTAMP, YearsSinceLeft); default time.Now.
 	Now func() time.Time
@@ -151,7 +152,11 @@ func Prepare(c *campaigns.Campaign, opts Options) (*Prepared, error) {
 		}
 	}
 	if opts.DKIM != nil {
-		if p.dkim, err = newDKIMSigner(opts.DKIM); err != nil {
+		d := *opts.DKIM
+		if d.Domain == "" {
+			d.Domain = p.fromDomain // sign as the From domain (DMARC alignment)
+		}
+		if p.dkim, err = newDKIMSigner(&d); err != nil {
 			return nil, fmt.Errorf("prepare campaign %s: %w", c.ID, err)
 		}
 	}
