@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/kizuna-alumni/kizuna/internal/config"
+	"github.com/kizuna-alumni/kizuna/internal/mailer"
 	"github.com/kizuna-alumni/kizuna/internal/render"
 	"github.com/kizuna-alumni/kizuna/internal/store"
 )
@@ -231,6 +233,24 @@ func (a *App) dkim() (*render.DKIM, error) {
 		return nil, invalidInput(fmt.Errorf("KIZUNA_DKIM_KEY_FILE: %w", err))
 	}
 	return d, nil
+}
+
+// plainBaseURLWarning returns a warning when message links would use plain
+// http while mail leaves this machine: mail providers require an https URL for
+// one-click unsubscribe (RFC 8058). It returns "" when all is well, or when the
+// relay is local (file://, loopback) as in demos and tests.
+func plainBaseURLWarning(cfg *config.Config) string {
+	if strings.HasPrefix(strings.ToLower(cfg.BaseURL), "https://") {
+		return ""
+	}
+	relay, err := mailer.ParseRelay(cfg.SMTPURL)
+	if err != nil || relay.Scheme == "file" || relay.Host == "localhost" {
+		return ""
+	}
+	if ip := net.ParseIP(relay.Host); ip != nil && ip.IsLoopback() {
+		return ""
+	}
+	return "KIZUNA_BASE_URL is not https (" + cfg.BaseURL + "): Gmail and Yahoo require an https one-click unsubscribe link; serve the links over https"
 }
 
 // isTerminal reports whether w is an interactive terminal (progress bars and

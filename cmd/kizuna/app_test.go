@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kizuna-alumni/kizuna/internal/config"
 	"github.com/kizuna-alumni/kizuna/internal/testdb"
 )
 
@@ -88,5 +89,33 @@ func TestMigrateCommand(t *testing.T) {
 	code, out, errOut := runApp(t, env, "migrate")
 	if code != 0 || !strings.Contains(out, "up to date") {
 		t.Fatalf("migrate on a migrated database: exit %d, %q %q", code, out, errOut)
+	}
+}
+
+func TestPlainBaseURLWarning(t *testing.T) {
+	cases := []struct {
+		base, smtp string
+		warn       bool
+	}{
+		{"http://alumni.example.co.jp", "smtp://user:pw@email-smtp.example.com:587", true},
+		{"https://alumni.example.co.jp", "smtp://user:pw@email-smtp.example.com:587", false},
+		{"http://127.0.0.1:8080", "smtp://127.0.0.1:1025?tls=none", false},
+		{"http://127.0.0.1:8080", "smtp://localhost:1025?tls=none", false},
+		{"http://127.0.0.1:8080", "file:///tmp/outbox", false},
+	}
+	for _, c := range cases {
+		cfg, err := config.Load(func(k string) string {
+			return map[string]string{"KIZUNA_BASE_URL": c.base, "KIZUNA_SMTP_URL": c.smtp}[k]
+		}, config.Flags{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := plainBaseURLWarning(cfg)
+		if (w != "") != c.warn {
+			t.Errorf("base %s relay %s: warning %q, want warning %v", c.base, c.smtp, w, c.warn)
+		}
+		if strings.Contains(w, "pw") {
+			t.Errorf("warning leaks the relay password: %q", w)
+		}
 	}
 }

@@ -170,6 +170,9 @@ database only with --as.`,
 			if err != nil {
 				return invalidInput(fmt.Errorf("KIZUNA_SMTP_URL: %w", err))
 			}
+			if w := plainBaseURLWarning(a.cfg); w != "" {
+				a.log.Warn(w)
+			}
 			c, err := a.loadCampaignFile(args[0])
 			if err != nil {
 				return err

@@ -78,6 +78,9 @@ func (a *App) newWorker(ctx context.Context, f workerFlags) (*worker.Worker, err
 	if err != nil {
 		return nil, err
 	}
+	if w := plainBaseURLWarning(a.cfg); w != "" {
+		a.log.Warn(w)
+	}
 	deps, err := worker.NewDeps(worker.Setup{
 		Redis:   rdb,
 		DKIM:    dkim,
