@@ -15,11 +15,14 @@ import (
 	"net/url"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/kizuna-alumni/kizuna/internal/store"
 	"github.com/kizuna-alumni/kizuna/migrations"
@@ -56,7 +59,10 @@ func New(t testing.TB) *DB {
 	if err != nil {
 		t.Fatalf("testdb: %v", err)
 	}
-	name := "kizuna_test_" + randomHex(6)
+	sweepOnce.Do(func() { sweepAbandoned(ctx, admin) })
+	// The creation time in the name lets later runs drop databases that a
+	// killed test process left behind.
+	name := fmt.Sprintf("kizuna_test_%d_%s", time.Now().Unix(), randomHex(4))
 	var lastErr error
 	for attempt := 0; attempt < 20; attempt++ {
 		_, lastErr = admin.ExecContext(ctx, fmt.Sprintf(`CREATE DATABASE %s TEMPLATE %s`, name, template))
@@ -88,6 +94,30 @@ func New(t testing.TB) *DB {
 		}
 	})
 	return &DB{DB: db, URL: dbURL, Name: name}
+}
+
+var sweepOnce sync.Once
+
+// abandonedAfter is how old a test database must be before it counts as
+// left behind by a killed test process (no test runs this long).
+const abandonedAfter = 2 * time.Hour
+
+// sweepAbandoned drops test databases created more than abandonedAfter ago,
+// and those of an older naming without a creation time.
+func sweepAbandoned(ctx context.Context, admin *sqlx.DB) {
+	var names []string
+	if err := admin.SelectContext(ctx, &names, `SELECT datname FROM pg_database WHERE datname LIKE 'kizuna\_test\_%'`); err != nil {
+		return
+	}
+	for _, n := range names {
+		parts := strings.Split(n, "_") // kizuna, test, unix time, random
+		if len(parts) == 4 {
+			if created, err := strconv.ParseInt(parts[2], 10, 64); err == nil && time.Since(time.Unix(created, 0)) < abandonedAfter {
+				continue
+			}
+		}
+		admin.ExecContext(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, pq.QuoteIdentifier(n)))
+	}
 }
 
 // ensureTemplate creates (once per migration set) a migrated database to
