@@ -173,9 +173,22 @@ type proc struct {
 // when the test failed.
 func (e *env) start(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
+	return e.startWith(t, nil, name, args...)
+}
+
+// startWith is start with some variables of the environment replaced.
+func (e *env) startWith(t *testing.T, override map[string]string, name string, args ...string) *proc {
+	t.Helper()
+	vars := map[string]string{}
+	for k, v := range e.vars {
+		vars[k] = v
+	}
+	for k, v := range override {
+		vars[k] = v
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Env = environ(e.vars)
+	cmd.Env = environ(vars)
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 10 * time.Second
 	p := &proc{name: name, cmd: cmd, output: &syncBuffer{}, done: make(chan struct{})}
