@@ -167,10 +167,17 @@ func TestJourney(t *testing.T) {
 	if rej := imp.Rejected[0]; rej.Line != hostileLine || !strings.HasPrefix(rej.Email, "evil@example.jp") || rej.Reason == "" {
 		t.Errorf("rejection %+v; want line %d, the raw address and a reason", rej, hostileLine)
 	}
-	// Importing the same file again changes nothing.
-	r = kizuna(t, e.vars, "alumni", "import", roster, "--json")
-	if err := json.Unmarshal([]byte(r.stdout), &imp); err != nil || imp.Unchanged != len(journeyRoster) || imp.Imported != 0 || imp.Updated != 0 {
-		t.Errorf("second import of the same file: %+v, %v; want all %d unchanged\n%s", imp, err, len(journeyRoster), r)
+	// Importing the same file again changes nothing; without --json the
+	// summary names the encoding and the bad row is listed on stderr as
+	// FILE:LINE: EMAIL: REASON, on one line: the CR/LF it carries must not
+	// forge a line of its own.
+	r = kizuna(t, e.vars, "alumni", "import", roster)
+	summary := fmt.Sprintf("imported 0, updated 0, unchanged %d, rejected 1", len(journeyRoster))
+	if r.code != 2 || !strings.Contains(r.stdout, summary) || !strings.Contains(r.stdout, "cp932") {
+		t.Errorf("second import of the same file: want exit 2 and %q (cp932)\n%s", summary, r)
+	}
+	if !strings.HasPrefix(r.stderr, fmt.Sprintf("%s:%d: ", roster, hostileLine)) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+		t.Errorf("second import: want exactly one stderr line starting %s:%d:\n%s", roster, hostileLine, r)
 	}
 
 	var expected []alumnus
