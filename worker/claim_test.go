@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lib/pq"
 
 	"github.com/kizuna-alumni/kizuna/campaigns"
 	"github.com/kizuna-alumni/kizuna/internal/runs"
@@ -161,5 +164,40 @@ func TestRecordSentWinsButOtherResultsNeedTheClaim(t *testing.T) {
 	want := []row{{"sent", 0, false}, {"pending", 0, false}, {"pending", 0, true}}
 	if fmt.Sprint(rows) != fmt.Sprint(want) {
 		t.Fatalf("deliveries = %+v, want %+v", rows, want)
+	}
+}
+
+func TestClaimTakesOnlyTheTasksRun(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 5)
+	w := bareWorker(f)
+	cl, err := w.claim(context.Background(), f.run.ID+1000, f.ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cl) != 0 {
+		t.Fatalf("a task of another run claimed %d deliveries of run %d", len(cl), f.run.ID)
+	}
+	var sending int
+	f.db.Get(&sending, `SELECT count(*) FROM deliveries WHERE run_id = $1 AND state <> 'pending'`, f.run.ID)
+	if sending != 0 {
+		t.Fatalf("%d deliveries left pending state after a claim by another run's task", sending)
+	}
+}
+
+// A run just expanded has no statistics yet; the claim must still find its
+// chunk through the primary key, not by scanning the run's whole backlog in
+// the partial index of open deliveries.
+func TestClaimPlanUsesThePrimaryKey(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 20000)
+	var plan []string
+	if err := f.db.Select(&plan, `EXPLAIN `+claimSQL, pq.Int64Array(f.ids[10000:10100]), 60.0, f.run.ID); err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(plan, "\n")
+	if strings.Contains(text, "deliveries_open_idx") || strings.Contains(text, "deliveries_run_id_alumni_id_key") ||
+		!strings.Contains(text, "deliveries_pkey") {
+		t.Fatalf("claim plan does not go through the primary key:\n%s", text)
 	}
 }

@@ -45,14 +45,26 @@ type claimed struct {
 // and due; it raises their attempt count and leases them, all in one
 // statement, and returns what sending needs. Two workers claiming the same
 // IDs never both get one: the second sees the first's lease.
+//
+// Whether a row is claimable (of the task's run, pending or under an
+// expired lease) is one CASE on purpose: written as plain conditions,
+// "run_id = $3 AND state IN (pending, sending)" matches the partial index
+// deliveries_open_idx, and a planner without fresh statistics for a run
+// just expanded (autovacuum has not analysed it yet, or older runs say
+// almost every delivery is sent) estimates a handful of rows there and
+// scans the run's whole backlog for every chunk — 14 ms per 100 deliveries
+// at 100k instead of under 2 ms through the primary key.
 const claimSQL = `
 WITH c AS (
 	UPDATE deliveries d SET state = 'sending', lease_until = now() + make_interval(secs => $2::float8),
 		attempts = d.attempts + 1, updated_at = now()
 	FROM runs r
-	WHERE d.id = ANY($1) AND d.run_id = $3 AND r.id = d.run_id AND r.state IN ('expanding', 'sending', 'waiting')
+	WHERE d.id = ANY($1) AND r.id = d.run_id AND r.state IN ('expanding', 'sending', 'waiting')
 	  AND d.not_before <= now()
-	  AND (d.state = 'pending' OR (d.state = 'sending' AND d.lease_until < now()))
+	  AND CASE WHEN d.run_id <> $3 THEN false
+	           WHEN d.state = 'pending' THEN true
+	           WHEN d.state = 'sending' THEN d.lease_until < now()
+	           ELSE false END
 	RETURNING d.id, d.run_id, d.alumni_id, d.attempts, r.version_id, r.campaign_id, r.number, r.kind
 )
 SELECT c.*, a.email, a.family_name, a.given_name, a.department, a.joined_on, a.left_on,
