@@ -92,17 +92,50 @@ func (rc *recorder) loop(ctx context.Context) {
 				}
 			}
 		}
-	gather:
-		for len(batch) < maxBatch {
-			select {
-			case r := <-rc.in:
-				batch = append(batch, r)
-			default:
-				break gather
-			}
-		}
+		batch = rc.gather(ctx, batch)
 		rc.commit(batch)
 	}
+}
+
+// Group commit: a commit costs Postgres about as much for one row as for
+// dozens (parse, plan, WAL flush), so a small batch waits up to
+// recordLinger for more results before it is written. That lengthens the
+// "accepted, not yet recorded" window by at most recordLinger, and only
+// while results trickle in; a busy worker fills lingerBatch at once.
+const (
+	recordLinger = 5 * time.Millisecond
+	lingerBatch  = 64
+)
+
+// gather adds what is queued to batch, waiting up to recordLinger after
+// the first result while the batch is smaller than lingerBatch.
+func (rc *recorder) gather(ctx context.Context, batch []result) []result {
+	var deadline <-chan time.Time
+	for len(batch) < maxBatch {
+		select {
+		case r := <-rc.in:
+			batch = append(batch, r)
+			continue
+		default:
+		}
+		if len(batch) >= lingerBatch {
+			return batch
+		}
+		if deadline == nil {
+			t := time.NewTimer(recordLinger)
+			defer t.Stop()
+			deadline = t.C
+		}
+		select {
+		case r := <-rc.in:
+			batch = append(batch, r)
+		case <-deadline:
+			return batch
+		case <-ctx.Done():
+			return batch
+		}
+	}
+	return batch
 }
 
 // commit flushes batch, retrying briefly (a lost record means a duplicate
