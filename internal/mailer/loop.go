@@ -1,11 +1,15 @@
 package mailer
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
+
+	gomail "github.com/wneessen/go-mail"
 )
 
 // SendLoop sends the same pre-rendered message n times over conns parallel
@@ -31,6 +35,64 @@ func SendLoop(ctx context.Context, relay Relay, conns, n int, env Envelope, opts
 				e.To = fmt.Sprintf("alum%d@%s", i, domain)
 				if err := s.Send(ctx, e); err != nil {
 					errs <- fmt.Errorf("send loop message %d: %w", i, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(errs)
+	return elapsed, <-errs
+}
+
+// GoMailClientLoop is GUIDE.md's reference ceiling: the same pre-rendered
+// message sent n times through go-mail's high-level Client, one Client
+// (DialWithContext once, NOOP and RSET off) on each of conns connections, to
+// recipients alum<i>@<domain of env.To>. The message is parsed into a
+// go-mail Msg once per connection; each Send writes it out again, as a
+// program using go-mail's Client does. Only plain relays (tls=none) are
+// supported: it measures a loopback sink.
+func GoMailClientLoop(ctx context.Context, relay Relay, conns, n int, env Envelope) (time.Duration, error) {
+	if conns < 1 || n < 0 {
+		return 0, fmt.Errorf("go-mail loop: %d connections, %d messages", conns, n)
+	}
+	if relay.Scheme != "smtp" || relay.TLS != TLSNone {
+		return 0, errors.New("go-mail loop: only plain smtp:// relays with tls=none")
+	}
+	domain := env.To[strings.LastIndexByte(env.To, '@')+1:]
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, conns)
+	for g := range conns {
+		wg.Go(func() {
+			m, err := gomail.EMLToMsgFromReader(bytes.NewReader(env.Data))
+			if err != nil {
+				errs <- fmt.Errorf("go-mail loop: parse message: %w", err)
+				return
+			}
+			if err := m.EnvelopeFrom(env.From); err != nil {
+				errs <- fmt.Errorf("go-mail loop: %w", err)
+				return
+			}
+			c, err := gomail.NewClient(relay.Host, gomail.WithPort(relay.Port), gomail.WithTLSPolicy(gomail.NoTLS),
+				gomail.WithoutNoop(), gomail.WithoutRset())
+			if err != nil {
+				errs <- fmt.Errorf("go-mail loop: %w", err)
+				return
+			}
+			if err := c.DialWithContext(ctx); err != nil {
+				errs <- fmt.Errorf("go-mail loop: dial: %w", err)
+				return
+			}
+			defer c.Close()
+			for i := g; i < n; i += conns {
+				if err := m.To(fmt.Sprintf("alum%d@%s", i, domain)); err != nil {
+					errs <- fmt.Errorf("go-mail loop message %d: %w", i, err)
+					return
+				}
+				if err := c.Send(m); err != nil {
+					errs <- fmt.Errorf("go-mail loop message %d: %w", i, err)
 					return
 				}
 			}
