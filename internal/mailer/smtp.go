@@ -180,23 +180,16 @@ func writeDotted(w *bufio.Writer, data []byte) error {
 }
 
 // cleanCRLF reports whether data is non-empty and every CR and LF in it
-// belongs to a CRLF pair.
+// belongs to a CRLF pair: as many CRs and LFs as CRLF pairs (pairs cannot
+// overlap, so each CR is then followed by an LF and each LF preceded by a
+// CR). Three vectorised counts instead of a byte loop: this runs once per
+// message on the send path.
 func cleanCRLF(data []byte) bool {
 	if len(data) == 0 {
 		return false
 	}
-	for i := 0; i < len(data); i++ {
-		switch data[i] {
-		case '\r':
-			if i+1 >= len(data) || data[i+1] != '\n' {
-				return false
-			}
-			i++
-		case '\n':
-			return false
-		}
-	}
-	return true
+	pairs := bytes.Count(data, []byte("\r\n"))
+	return bytes.Count(data, []byte{'\r'}) == pairs && bytes.Count(data, []byte{'\n'}) == pairs
 }
 
 // stageErr is an error and the stage it belongs to.
