@@ -94,6 +94,7 @@ func (a *App) newWorker(ctx context.Context, f workerFlags) (*worker.Worker, err
 	if err != nil {
 		return nil, err
 	}
+	tuneSenderGC(a.Getenv)
 	return worker.New(worker.Options{
 		DB: db, Redis: redisOpt, Log: a.log, Deps: deps,
 		Concurrency: f.concurrency, Lease: f.lease,
