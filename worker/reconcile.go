@@ -165,14 +165,15 @@ func (w *Worker) Reconcile(ctx context.Context, stale bool) error {
 
 	// 5. A run whose every remaining delivery waits for its window (or a
 	// long throttle) shows as waiting, and as sending again once some are
-	// due within the minute.
+	// due within the minute. Its next due time is one probe of
+	// deliveries_open_idx (run_id, not_before) per active run.
 	if _, err := conn.ExecContext(ctx, `
 		UPDATE runs r SET state = CASE r.state WHEN 'sending' THEN 'waiting' ELSE 'sending' END
 		FROM (
-			SELECT d.run_id, min(d.not_before) AS next
-			FROM deliveries d JOIN runs x ON x.id = d.run_id
-			WHERE x.state IN ('sending', 'waiting') AND x.expanded_at IS NOT NULL AND d.state IN ('pending', 'sending')
-			GROUP BY d.run_id
+			SELECT x.id AS run_id,
+				(SELECT min(d.not_before) FROM deliveries d WHERE d.run_id = x.id AND d.state IN ('pending', 'sending')) AS next
+			FROM runs x
+			WHERE x.state IN ('sending', 'waiting') AND x.expanded_at IS NOT NULL
 		) o
 		WHERE r.id = o.run_id AND (
 			(r.state = 'sending' AND o.next > now() + interval '1 minute') OR
