@@ -32,8 +32,11 @@ func Queues() map[string]int { return map[string]int{QueueSend: 1} }
 // ChunkSize is how many deliveries one send task carries. At thousands of
 // messages a second a task per recipient would spend more on Redis than on
 // mail; a chunk is claimed and recorded in batches, while each delivery
-// keeps its own state, retries and throttling.
-const ChunkSize = 100
+// keeps its own state, retries and throttling. 200 rather than 100 halves
+// the per-task costs (Asynq dequeue and ack, the claim's planning, the done
+// check) at the price of a slightly longer tail: 100k start→last went from
+// 13.6–14.5 s to 13.3 s on a 2-core machine, 10k unchanged (1.4–1.6 s).
+const ChunkSize = 200
 
 // TaskTimeout bounds one send task; the handler releases what it has not
 // sent when it runs out.

@@ -35,7 +35,7 @@ func TestEnqueueChunksAndNeverBlocksANewGeneration(t *testing.T) {
 	defer insp.Close()
 	e := tasks.NewEnqueuer(client)
 	ctx := context.Background()
-	ids := make([]int64, 250)
+	ids := make([]int64, 2*tasks.ChunkSize+50)
 	for i := range ids {
 		ids[i] = int64(1000 + i)
 	}
@@ -51,7 +51,7 @@ func TestEnqueueChunksAndNeverBlocksANewGeneration(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(pending) != 3 {
-		t.Fatalf("%d tasks for 250 deliveries, want 3 chunks", len(pending))
+		t.Fatalf("%d tasks for %d deliveries, want 3 chunks", len(pending), len(ids))
 	}
 	seen := 0
 	for _, ti := range pending {
@@ -64,8 +64,8 @@ func TestEnqueueChunksAndNeverBlocksANewGeneration(t *testing.T) {
 		}
 		seen += len(s.IDs)
 	}
-	if seen != 250 {
-		t.Fatalf("tasks carry %d deliveries, want 250", seen)
+	if seen != len(ids) {
+		t.Fatalf("tasks carry %d deliveries, want %d", seen, len(ids))
 	}
 	// An archived task keeps its ID; the reconciler's next generation
 	// must still get through.
