@@ -151,6 +151,20 @@ func formatEventTime(t time.Time, locale string, loc *time.Location) string {
 	return t.Format("Mon, 2 Jan 2006 15:04 MST")
 }
 
+// formatEventEnd formats the end of an event that starts at start: only the
+// time (ja "21:00", en "21:00 JST") when it ends the same local day, so that
+// "{{.Event.Start}} 〜 {{.Event.End}}" reads naturally; the full form otherwise.
+func formatEventEnd(start, end time.Time, locale string, loc *time.Location) string {
+	s, e := start.In(loc), end.In(loc)
+	if s.Year() != e.Year() || s.YearDay() != e.YearDay() {
+		return formatEventTime(end, locale, loc)
+	}
+	if locale == "ja" {
+		return fmt.Sprintf("%02d:%02d", e.Hour(), e.Minute())
+	}
+	return e.Format("15:04 MST")
+}
+
 // formatDate formats a calendar date: ja "2015年4月1日", en "1 April 2015".
 func formatDate(t time.Time, locale string) string {
 	if t.IsZero() {

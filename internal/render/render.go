@@ -71,7 +71,7 @@ func (p *Prepared) begin(r Recipient) *state {
 	v[fYearsSinceLeft] = yearsSince(r.LeftOn, s.now.In(s.loc))
 	if e := p.c.Event; e != nil {
 		v[fEventStart] = formatEventTime(e.StartsAt, loc, s.loc)
-		v[fEventEnd] = formatEventTime(e.EndsAt, loc, s.loc)
+		v[fEventEnd] = formatEventEnd(e.StartsAt, e.EndsAt, loc, s.loc)
 	}
 	switch {
 	case full == "":
