@@ -234,7 +234,7 @@ func (a *App) printStatusTable(id string, st []runs.RunStatus) {
 		return
 	}
 	tw := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "RUN\tKIND\tSTARTED\tSTATE\tTOTAL\tPENDING\tSENT\tFAILED\tSUPPRESSED\tOPENED\tCLICKED\tUNSUBSCRIBED\tREPLIED\tBOUNCED\tYES\tNO\tMAYBE\tWAITLISTED\t")
+	fmt.Fprintln(tw, "RUN\tKIND\tSTARTED (JST)\tSTATE\tTOTAL\tPENDING\tSENT\tFAILED\tSUPPRESSED\tOPENED\tCLICKED\tUNSUBSCRIBED\tREPLIED\tBOUNCED\tYES\tNO\tMAYBE\tWAITLISTED\t")
 	for _, r := range st {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n",
 			r.Run, r.Kind, r.StartedAt.In(tokyo()).Format("2006-01-02 15:04"), r.State,
