@@ -66,6 +66,16 @@ func (a *App) writeJSON(v any) error {
 	return enc.Encode(v)
 }
 
+// failJSON prints err as the command's JSON failure document when asJSON
+// (stdout must hold one document also when a --json command fails) and
+// returns err.
+func (a *App) failJSON(asJSON bool, err error) error {
+	if asJSON {
+		a.jsonFailure(err, nil)
+	}
+	return err
+}
+
 // jsonFailure prints the JSON document of a failed command: its usual shape
 // where there is one (fields), plus "error".
 func (a *App) jsonFailure(err error, fields map[string]any) {
@@ -198,11 +208,7 @@ error at the first character CP932 cannot hold (export as utf-8 instead).`,
 			case "cp932", "shift_jis", "sjis":
 				enc = roster.EncodingCP932
 			default:
-				err := usageErr("unknown --encoding %q (utf-8 or cp932)", encoding)
-				if asJSON {
-					a.jsonFailure(err, nil)
-				}
-				return err
+				return a.failJSON(asJSON, usageErr("unknown --encoding %q (utf-8 or cp932)", encoding))
 			}
 			out := &countingWriter{w: a.Stdout}
 			s, err := a.rosterStore(cmd.Context())
@@ -249,10 +255,7 @@ func (a *App) alumniShowCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			doc, err := a.showAlumnus(cmd.Context(), args[0])
 			if err != nil {
-				if asJSON {
-					a.jsonFailure(err, nil)
-				}
-				return exitFor(err)
+				return a.failJSON(asJSON, exitFor(err))
 			}
 			if asJSON {
 				return a.writeJSON(doc)

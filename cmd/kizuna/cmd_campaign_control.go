@@ -81,19 +81,13 @@ future at, the next cron time or event reminder) and their last run.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			fail := func(err error) error {
-				if asJSON {
-					a.jsonFailure(err, nil)
-				}
-				return err
-			}
 			db, err := a.DB(ctx)
 			if err != nil {
-				return fail(err)
+				return a.failJSON(asJSON, err)
 			}
 			list, err := listCampaigns(ctx, db, time.Now())
 			if err != nil {
-				return fail(err)
+				return a.failJSON(asJSON, err)
 			}
 			if asJSON {
 				return a.writeJSON(list)
@@ -192,29 +186,23 @@ With --json, stdout holds one JSON document: the shape of SPEC.md, or
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			id := args[0]
-			fail := func(err error) error {
-				if asJSON {
-					a.jsonFailure(err, nil)
-				}
-				return err
-			}
 			db, err := a.DB(ctx)
 			if err != nil {
-				return fail(err)
+				return a.failJSON(asJSON, err)
 			}
 			ok, err := campaignExists(ctx, db, id)
 			if err != nil {
-				return fail(err)
+				return a.failJSON(asJSON, err)
 			}
 			if !ok {
-				return fail(unknownCampaign(id))
+				return a.failJSON(asJSON, unknownCampaign(id))
 			}
 			if watch {
 				return a.watchStatus(ctx, db, id, asJSON)
 			}
 			st, err := runs.Status(ctx, db, id)
 			if err != nil {
-				return fail(err)
+				return a.failJSON(asJSON, err)
 			}
 			if asJSON {
 				return a.writeJSON(statusDoc{ID: id, Runs: st})
@@ -270,10 +258,7 @@ func (a *App) watchStatus(ctx context.Context, db *sqlx.DB, id string, asJSON bo
 			if ctx.Err() != nil {
 				break
 			}
-			if asJSON {
-				a.jsonFailure(err, nil)
-			}
-			return err
+			return a.failJSON(asJSON, err)
 		}
 		last = st
 		now := time.Now()

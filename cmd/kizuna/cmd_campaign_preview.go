@@ -110,13 +110,9 @@ the web server does not count. Needs KIZUNA_SECRET and the database.`,
 			if err != nil {
 				return err
 			}
-			dkim, err := a.dkim()
+			p, err := a.prepare(c, false)
 			if err != nil {
 				return err
-			}
-			p, err := render.Prepare(c, render.Options{BaseURL: a.cfg.BaseURL, Signer: token.New(a.cfg.Secret()), InboundAddress: a.cfg.InboundAddress, DKIM: dkim})
-			if err != nil {
-				return invalidInput(err)
 			}
 			return writePreview(a.Stdout, p, r, format)
 		},
@@ -184,13 +180,9 @@ database only with --as.`,
 				}
 			}
 			r.SendTo = strings.TrimSpace(to)
-			dkim, err := a.dkim()
+			p, err := a.prepare(c, true)
 			if err != nil {
 				return err
-			}
-			p, err := render.Prepare(c, render.Options{BaseURL: a.cfg.BaseURL, Signer: token.New(a.cfg.Secret()), InboundAddress: a.cfg.InboundAddress, Test: true, DKIM: dkim})
-			if err != nil {
-				return invalidInput(err)
 			}
 			m, err := p.Render(r)
 			if err != nil {
@@ -210,4 +202,20 @@ database only with --as.`,
 	cmd.Flags().StringVar(&to, "to", "", "address to send the test copy to (required)")
 	cmd.Flags().StringVar(&as, "as", "", "personalise as the alumnus with this address (default: a sample alumnus)")
 	return cmd
+}
+
+// prepare renders campaign c once for preview (test false) or send-test
+// (test true: [TEST] subject, untracked links) with the configured base URL,
+// secret, inbound address and DKIM key.
+func (a *App) prepare(c *campaigns.Campaign, test bool) (*render.Prepared, error) {
+	dkim, err := a.dkim()
+	if err != nil {
+		return nil, err
+	}
+	p, err := render.Prepare(c, render.Options{BaseURL: a.cfg.BaseURL, Signer: token.New(a.cfg.Secret()),
+		InboundAddress: a.cfg.InboundAddress, Test: test, DKIM: dkim})
+	if err != nil {
+		return nil, invalidInput(err)
+	}
+	return p, nil
 }
