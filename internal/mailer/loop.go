@@ -23,27 +23,18 @@ func SendLoop(ctx context.Context, relay Relay, conns, n int, env Envelope, opts
 	}
 	relay.MaxPerConn = n + 1 // one connection per goroutine for the whole loop
 	domain := env.To[strings.LastIndexByte(env.To, '@')+1:]
-	start := time.Now()
-	var wg sync.WaitGroup
-	errs := make(chan error, conns)
-	for g := range conns {
-		wg.Go(func() {
-			s := NewSender(relay, opts...)
-			defer s.Close()
-			e := env
-			for i := g; i < n; i += conns {
-				e.To = fmt.Sprintf("alum%d@%s", i, domain)
-				if err := s.Send(ctx, e); err != nil {
-					errs <- fmt.Errorf("send loop message %d: %w", i, err)
-					return
-				}
+	return fanOut(conns, func(g int) error {
+		s := NewSender(relay, opts...)
+		defer s.Close()
+		e := env
+		for i := g; i < n; i += conns {
+			e.To = fmt.Sprintf("alum%d@%s", i, domain)
+			if err := s.Send(ctx, e); err != nil {
+				return fmt.Errorf("send loop message %d: %w", i, err)
 			}
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	close(errs)
-	return elapsed, <-errs
+		}
+		return nil
+	})
 }
 
 // GoMailClientLoop is GUIDE.md's reference ceiling: the same pre-rendered
@@ -61,40 +52,45 @@ func GoMailClientLoop(ctx context.Context, relay Relay, conns, n int, env Envelo
 		return 0, errors.New("go-mail loop: only plain smtp:// relays with tls=none")
 	}
 	domain := env.To[strings.LastIndexByte(env.To, '@')+1:]
+	return fanOut(conns, func(g int) error {
+		m, err := gomail.EMLToMsgFromReader(bytes.NewReader(env.Data))
+		if err != nil {
+			return fmt.Errorf("go-mail loop: parse message: %w", err)
+		}
+		if err := m.EnvelopeFrom(env.From); err != nil {
+			return fmt.Errorf("go-mail loop: %w", err)
+		}
+		c, err := gomail.NewClient(relay.Host, gomail.WithPort(relay.Port), gomail.WithTLSPolicy(gomail.NoTLS),
+			gomail.WithoutNoop(), gomail.WithoutRset())
+		if err != nil {
+			return fmt.Errorf("go-mail loop: %w", err)
+		}
+		if err := c.DialWithContext(ctx); err != nil {
+			return fmt.Errorf("go-mail loop: dial: %w", err)
+		}
+		defer c.Close()
+		for i := g; i < n; i += conns {
+			if err := m.To(fmt.Sprintf("alum%d@%s", i, domain)); err != nil {
+				return fmt.Errorf("go-mail loop message %d: %w", i, err)
+			}
+			if err := c.Send(m); err != nil {
+				return fmt.Errorf("go-mail loop message %d: %w", i, err)
+			}
+		}
+		return nil
+	})
+}
+
+// fanOut runs work(0) … work(conns-1) at once and returns how long they took
+// together and the first error any returned.
+func fanOut(conns int, work func(g int) error) (time.Duration, error) {
 	start := time.Now()
 	var wg sync.WaitGroup
 	errs := make(chan error, conns)
 	for g := range conns {
 		wg.Go(func() {
-			m, err := gomail.EMLToMsgFromReader(bytes.NewReader(env.Data))
-			if err != nil {
-				errs <- fmt.Errorf("go-mail loop: parse message: %w", err)
-				return
-			}
-			if err := m.EnvelopeFrom(env.From); err != nil {
-				errs <- fmt.Errorf("go-mail loop: %w", err)
-				return
-			}
-			c, err := gomail.NewClient(relay.Host, gomail.WithPort(relay.Port), gomail.WithTLSPolicy(gomail.NoTLS),
-				gomail.WithoutNoop(), gomail.WithoutRset())
-			if err != nil {
-				errs <- fmt.Errorf("go-mail loop: %w", err)
-				return
-			}
-			if err := c.DialWithContext(ctx); err != nil {
-				errs <- fmt.Errorf("go-mail loop: dial: %w", err)
-				return
-			}
-			defer c.Close()
-			for i := g; i < n; i += conns {
-				if err := m.To(fmt.Sprintf("alum%d@%s", i, domain)); err != nil {
-					errs <- fmt.Errorf("go-mail loop message %d: %w", i, err)
-					return
-				}
-				if err := c.Send(m); err != nil {
-					errs <- fmt.Errorf("go-mail loop message %d: %w", i, err)
-					return
-				}
+			if err := work(g); err != nil {
+				errs <- err
 			}
 		})
 	}
