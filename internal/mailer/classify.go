@@ -28,10 +28,18 @@ const (
 	// HardBounce: fail the delivery and suppress the address as bounced
 	// (5.1.1 no such mailbox, 5.1.2 no such host, 5.1.6 moved, 5.1.10 null MX).
 	HardBounce
-	// SenderRejected: the relay refused the sender or the session
-	// (authentication, sender policy, bad sender address, relay quota, TLS
-	// set-up). It is never the recipient's fault: pause the run and alert.
+	// SenderRejected: the relay refused the sender or the session for
+	// good (a 5xx to the login, the sender address or the sender's domain,
+	// an untrusted TLS certificate). It is never the recipient's fault and
+	// waiting does not fix it: pause the run and alert.
 	SenderRejected
+	// RelayUnavailable: the relay could not be reached or talked to, or
+	// it refuses every message for now (connection refused or timed out,
+	// a 4xx or 421 at the greeting, EHLO, STARTTLS or AUTH, a 421 closing
+	// the session, a 4xx rate-limit or quota reply). It is never the
+	// recipient's fault: the attempt does not count, and the run waits
+	// with backoff until the relay answers again.
+	RelayUnavailable
 )
 
 // String names the outcome for logs and delivery records.
@@ -47,6 +55,8 @@ func (o Outcome) String() string {
 		return "hard_bounce"
 	case SenderRejected:
 		return "sender_rejected"
+	case RelayUnavailable:
+		return "relay_unavailable"
 	}
 	return "outcome(" + strconv.Itoa(int(o)) + ")"
 }
@@ -137,12 +147,17 @@ var senderCodes = map[string]bool{
 	"5.7.9":  true,                                 // authentication mechanism too weak
 	"5.7.20": true, "5.7.21": true, "5.7.22": true, // no passing / acceptable / author-matched DKIM (RFC 7372)
 	"5.7.23": true, "5.7.24": true, "5.7.25": true, // SPF failed, SPF error, reverse DNS failed (RFC 7372)
-	"5.7.26": true,                                                 // multiple authentication checks failed: Gmail's DMARC rejection
-	"5.7.27": true,                                                 // sender address has null MX (RFC 7505)
-	"4.7.26": true, "4.7.27": true, "4.7.30": true, "5.7.30": true, // Gmail: unauthenticated sender
+	"5.7.26":  true, // multiple authentication checks failed: Gmail's DMARC rejection
+	"5.7.27":  true, // sender address has null MX (RFC 7505)
+	"5.7.30":  true, // Gmail: unauthenticated sender
 	"5.7.515": true, // Outlook.com: sending domain below the required authentication level
-	"4.7.28":  true, // Gmail: rate limited, stop for 10 minutes
 }
+
+// relayWideCodes are 4xx enhanced codes by which a provider defers every
+// message of the sender for a while (Gmail's "4.7.26/4.7.27/4.7.30
+// unauthenticated" and "4.7.28 rate limited, stop for 10 minutes"): the
+// run waits, no recipient is charged an attempt.
+var relayWideCodes = map[string]bool{"4.7.26": true, "4.7.27": true, "4.7.28": true, "4.7.30": true}
 
 // hardBounceCodes mean the address does not exist (research/domain.md §4,
 // sisimai IsHardBounce: userunknown, hostunknown, hasmoved).
@@ -171,44 +186,64 @@ var relayDeniedText = regexp.MustCompile(`(?i)relay(ing)? (access )?(denied|not 
 
 // classifyReply decides the outcome of an SMTP error reply.
 //
-//	stage          reply                                   outcome
-//	any            enhanced code in senderCodes            SenderRejected
-//	any            530, or relay-denied text               SenderRejected
-//	any            X.2.2 or mailbox-full text              Temporary (4xx) / Permanent (5xx)
-//	any 4xx/5xx    quota / rate-limit text                 SenderRejected
-//	CONNECT/TLS    5xx                                     SenderRejected
-//	AUTH           5xx (535 5.7.8, 534, 530 5.7.0, ...)    SenderRejected
-//	MAIL           5xx (550 5.7.1, 553 5.1.8, ...)         SenderRejected
-//	RCPT, DATA     5.1.1, 5.1.2, 5.1.6, 5.1.10             HardBounce
-//	RCPT, DATA     other 5xx (5.7.1 recipient policy,      Permanent
-//	               5.2.2 mailbox full, 552, 554, docomo's
-//	               DATA-stage "550 Unknown user" filter)
-//	any            4xx (421, 450, 451, 452 4.5.3, 454)     Temporary
+//	stage            reply                                   outcome
+//	any              421 (RFC 5321 §3.8: the relay closes     RelayUnavailable
+//	                 the session), whatever its text
+//	CONNECT/TLS/AUTH other 4xx (greeting, EHLO, 454 4.7.0)   RelayUnavailable
+//	any              4xx quota / rate-limit text, or a       RelayUnavailable
+//	                 relay-wide 4.7.x code (Gmail 4.7.28)
+//	any              X.2.2 or mailbox-full text              Temporary (4xx) / Permanent (5xx)
+//	MAIL/RCPT/DATA   other 4xx (450, 451, 452 4.5.3)         Temporary
+//	any              5xx enhanced code in senderCodes        SenderRejected
+//	any              530, or relay-denied text               SenderRejected
+//	any              5xx quota / rate-limit text (the        RelayUnavailable
+//	                 relay's own daily quota)
+//	CONNECT/TLS      5xx                                     SenderRejected
+//	AUTH             5xx (535 5.7.8, 534, 530 5.7.0, ...)    SenderRejected
+//	MAIL             5xx (550 5.7.1, 553 5.1.8, ...)         SenderRejected
+//	RCPT, DATA       5.1.1, 5.1.2, 5.1.6, 5.1.10             HardBounce
+//	RCPT, DATA       other 5xx (5.7.1 recipient policy,      Permanent
+//	                 5.2.2 mailbox full, 552, 554, docomo's
+//	                 DATA-stage "550 Unknown user" filter)
 //
-// DATA-stage 5.1.1 is a hard bounce too because each transaction carries a
-// single recipient; a DATA-stage rejection without an enhanced code stays
-// Permanent, not a bounce (sisimai classifies docomo's "550 Unknown user"
-// domain filter as "filtered", research/domain.md §3).
+// A 4xx never pauses a run (RFC 5321 §4.2.1: "the error condition is
+// temporary"): it either waits for the relay (RelayUnavailable, no attempt
+// used) or retries the delivery (Temporary). DATA-stage 5.1.1 is a hard
+// bounce because each transaction carries a single recipient; a
+// DATA-stage rejection without an enhanced code stays Permanent, not a
+// bounce (sisimai classifies docomo's "550 Unknown user" domain filter as
+// "filtered", research/domain.md §3).
 func classifyReply(stage Stage, code int, enhanced, text string) Outcome {
+	if code >= 400 && code < 500 {
+		switch {
+		case code == 421:
+			return RelayUnavailable
+		case stage == StageConnect || stage == StageStartTLS || stage == StageAuth:
+			return RelayUnavailable
+		case mailboxFull(enhanced, text):
+			// "quota" here is the recipient's mailbox, not the relay's.
+			return Temporary
+		case relayWideCodes[enhanced] || quotaText.MatchString(text):
+			return RelayUnavailable
+		}
+		return Temporary
+	}
+	if code >= 500 && !mailboxFull(enhanced, text) && quotaText.MatchString(text) {
+		// The relay's own sending quota ("550 5.4.5 Daily user sending
+		// quota exceeded"): it lifts by itself, so the run waits for it.
+		return RelayUnavailable
+	}
 	switch {
+	case code < 400:
+		// A reply outside 4xx/5xx where an error was expected (a protocol
+		// mix-up): retrying on a fresh connection is the safe answer.
+		return Temporary
 	case senderCodes[enhanced]:
 		return SenderRejected
 	case code == 530 || relayDeniedText.MatchString(text):
 		return SenderRejected
 	case mailboxFull(enhanced, text):
-		// "quota" here is the recipient's mailbox, not the relay's.
-		if code < 500 {
-			return Temporary
-		}
 		return Permanent
-	case code >= 400 && quotaText.MatchString(text):
-		return SenderRejected
-	case code >= 400 && code < 500:
-		return Temporary
-	case code < 500:
-		// A reply outside 4xx/5xx where an error was expected (a protocol
-		// mix-up): retrying on a fresh connection is the safe answer.
-		return Temporary
 	}
 	switch stage {
 	case StageConnect, StageStartTLS, StageAuth, StageMail:
@@ -245,8 +280,9 @@ func replyError(stage Stage, code int, msg string, err error) *SendError {
 }
 
 // sendError turns any error of a stage into a *SendError: SMTP replies are
-// parsed and classified, everything else (network, timeouts, a closed
-// connection) is Temporary.
+// parsed and classified; everything else (network, timeouts, a closed
+// connection) is RelayUnavailable while the session is being set up and
+// Temporary once a transaction is under way.
 func sendError(stage Stage, err error) *SendError {
 	var se *SendError
 	if errors.As(err, &se) {
@@ -256,7 +292,17 @@ func sendError(stage Stage, err error) *SendError {
 	if errors.As(err, &te) {
 		return replyError(stage, te.Code, te.Msg, err)
 	}
-	return &SendError{Stage: stage, Outcome: Temporary, Err: err}
+	return &SendError{Stage: stage, Outcome: noReplyOutcome(stage), Err: err}
+}
+
+// noReplyOutcome is the outcome of a failure without an SMTP reply: the
+// relay is unreachable when the session cannot even be set up.
+func noReplyOutcome(stage Stage) Outcome {
+	switch stage {
+	case StageConnect, StageStartTLS, StageAuth:
+		return RelayUnavailable
+	}
+	return Temporary
 }
 
 // isConnError reports whether err leaves the connection unusable: no reply

@@ -12,7 +12,10 @@ package mailer
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"net"
+	"os"
 	"strings"
 	"time"
 )
@@ -55,6 +58,8 @@ type options struct {
 	// noPipelining sends MAIL, RCPT and DATA one at a time even when the
 	// relay offers PIPELINING (tests of the plain path).
 	noPipelining bool
+	// hostname names this machine for EHLO (os.Hostname; tests replace it).
+	hostname func() (string, error)
 }
 
 // WithTLSConfig sets the TLS configuration for STARTTLS and smtps:// (for
@@ -69,7 +74,7 @@ func WithIdleLimit(d time.Duration) Option { return func(o *options) { o.idleLim
 // NewSender returns a Sender for relay: a file writer for file:// relays,
 // an SMTP client otherwise. It does not connect until the first Send.
 func NewSender(relay Relay, opts ...Option) Sender {
-	o := options{idleLimit: time.Minute, now: time.Now}
+	o := options{idleLimit: time.Minute, now: time.Now, hostname: os.Hostname}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -109,4 +114,80 @@ func checkEnvelope(env Envelope) error {
 		return &SendError{Stage: StageEnvelope, Outcome: Permanent, Err: fmt.Errorf("empty message to %s", env.To)}
 	}
 	return nil
+}
+
+// heloName is the name Kizuna gives in EHLO (RFC 5321 §4.1.1.1: the
+// client's fully qualified domain name, or an address literal when it has
+// none). Receivers write it into every Received: line and spam filters
+// score a "localhost" or a bare host name, so the order is: the relay URL's
+// helo=, this machine's host name when it is fully qualified, the domain of
+// the envelope sender (the company's own domain), and last the address
+// literal of the local end of the connection, e.g. "[192.0.2.7]".
+func heloName(configured string, hostname func() (string, error), envelopeFrom string, local net.Addr) string {
+	if configured != "" {
+		return configured
+	}
+	if h, err := hostname(); err == nil && isFQDN(h) {
+		return strings.TrimSuffix(strings.ToLower(h), ".")
+	}
+	if at := strings.LastIndexByte(envelopeFrom, '@'); at >= 0 && isFQDN(envelopeFrom[at+1:]) {
+		return strings.ToLower(envelopeFrom[at+1:])
+	}
+	if ta, ok := local.(*net.TCPAddr); ok {
+		if ta.IP.To4() != nil {
+			return "[" + ta.IP.String() + "]"
+		}
+		return "[IPv6:" + ta.IP.String() + "]"
+	}
+	return "[127.0.0.1]"
+}
+
+// isFQDN reports whether name is a dotted host name that is not a local
+// placeholder ("localhost", "*.localdomain", "*.local").
+func isFQDN(name string) bool {
+	name = strings.TrimSuffix(strings.ToLower(name), ".")
+	if !strings.Contains(name, ".") || net.ParseIP(name) != nil {
+		return false
+	}
+	for _, local := range []string{"localhost", ".localhost", ".localdomain", ".local", ".internal", ".lan"} {
+		if name == strings.TrimPrefix(local, ".") || strings.HasSuffix(name, local) {
+			return false
+		}
+	}
+	for _, r := range name {
+		if !(r == '.' || r == '-' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// Explain turns the error of a Send whose outcome stops a run
+// (SenderRejected) or holds it (RelayUnavailable) into a sentence for the
+// operator: what went wrong, in the relay's own words, without credentials.
+// Other errors are returned as their text.
+func Explain(err error) string {
+	var se *SendError
+	if !errors.As(err, &se) {
+		if err == nil {
+			return ""
+		}
+		return err.Error()
+	}
+	var ce *CertificateError
+	switch {
+	case errors.As(se, &ce):
+		return ce.Error()
+	case se.Outcome == RelayUnavailable && se.Code == 0:
+		return "the relay does not answer: " + se.Error()
+	case se.Outcome == RelayUnavailable:
+		return "the relay defers all mail for now: " + se.Error()
+	case se.Outcome != SenderRejected:
+		return se.Error()
+	case se.Stage == StageAuth:
+		return "the relay refused the login: " + se.Error()
+	case se.Stage == StageConnect || se.Stage == StageStartTLS:
+		return "the relay refused the connection: " + se.Error()
+	}
+	return "the relay rejected the sender: " + se.Error()
 }

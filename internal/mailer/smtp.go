@@ -36,6 +36,10 @@ type smtpSender struct {
 	pipelining bool
 	lastUsed   time.Time
 	reply      string
+	// learnedMax is how many messages the relay takes per session, learnt
+	// from a 421 that closed one (0: no limit seen).
+	learnedMax int
+	helo       string // the EHLO name, chosen at the first dial
 }
 
 // pastDeadline aborts any blocked read or write at once.
@@ -57,14 +61,14 @@ func (s *smtpSender) Send(ctx context.Context, env Envelope) error {
 	for attempt := 0; ; attempt++ {
 		reused := s.c != nil
 		if s.c == nil {
-			if err := s.dial(ctx); err != nil {
+			if err := s.dial(ctx, env); err != nil {
 				return err
 			}
 		}
 		err := s.transaction(ctx, env)
 		s.lastUsed = s.opts.now()
 		if err == nil {
-			if s.sent >= s.relay.MaxPerConn {
+			if s.sent >= s.maxPerConn() {
 				s.quit()
 			}
 			return nil
@@ -73,16 +77,44 @@ func (s *smtpSender) Send(ctx context.Context, env Envelope) error {
 			s.reset(ctx)
 			return err
 		}
+		started := s.sent
 		s.drop()
-		// A kept connection the relay has closed in the meantime (idle
-		// timeout, "421 too many messages") fails before DATA; nothing was
-		// delivered, so one fresh connection is tried before giving up.
-		if reused && attempt == 0 && err.Outcome == Temporary && ctx.Err() == nil &&
-			(err.Stage == StageMail || err.Stage == StageRcpt) {
+		if attempt >= maxReconnects || ctx.Err() != nil {
+			return err
+		}
+		switch {
+		case err.Code == 421 && err.Stage != StageConnect:
+			// The relay closed the session before taking the message
+			// ("421 4.7.0 Too many messages in this connection", an idle
+			// or per-session limit): RFC 5321 §3.8 says nothing of this
+			// transaction was accepted, so it is sent again on a fresh
+			// connection. A relay that ends every session after k
+			// messages is sent at most k per connection from now on.
+			if started > 1 {
+				s.learnedMax = started - 1
+			}
+			continue
+		case reused && attempt == 0 && err.Code == 0 && (err.Stage == StageMail || err.Stage == StageRcpt):
+			// A kept connection the relay has dropped in the meantime
+			// fails before DATA; nothing was delivered.
 			continue
 		}
 		return err
 	}
+}
+
+// maxReconnects bounds the fresh connections one Send opens after the relay
+// closed a session before taking the message.
+const maxReconnects = 2
+
+// maxPerConn is the number of messages sent over one connection before it
+// is closed: the relay URL's max_per_conn, or fewer when the relay was seen
+// to close sessions after fewer messages.
+func (s *smtpSender) maxPerConn() int {
+	if s.learnedMax > 0 && s.learnedMax < s.relay.MaxPerConn {
+		return s.learnedMax
+	}
+	return s.relay.MaxPerConn
 }
 
 // guard bounds the coming exchange by the relay timeout and ctx's deadline
@@ -272,12 +304,17 @@ func isASCII(s string) bool {
 	return true
 }
 
-// dial opens, greets, secures and authenticates a new session.
-func (s *smtpSender) dial(ctx context.Context) *SendError {
+// dial opens, greets, secures and authenticates a new session; env is the
+// message about to be sent (its sender's domain may name us in EHLO).
+func (s *smtpSender) dial(ctx context.Context, env Envelope) *SendError {
 	d := net.Dialer{Timeout: s.relay.Timeout}
 	conn, err := d.DialContext(ctx, "tcp", s.relay.Addr())
 	if err != nil {
-		return &SendError{Stage: StageConnect, Outcome: Temporary, Err: fmt.Errorf("dial %s: %w", s.relay.Addr(), err)}
+		out := RelayUnavailable
+		if ctxErr(ctx) != nil {
+			out = Temporary
+		}
+		return &SendError{Stage: StageConnect, Outcome: out, Err: fmt.Errorf("dial %s: %w", s.relay.Addr(), err)}
 	}
 	stop := s.guard(ctx, conn)
 	defer stop()
@@ -300,11 +337,10 @@ func (s *smtpSender) dial(ctx context.Context) *SendError {
 	if err != nil {
 		return fail(sendError(StageConnect, fmt.Errorf("greeting from %s: %w", s.relay.Addr(), err)))
 	}
-	helo := s.relay.HELO
-	if helo == "" {
-		helo = "localhost"
+	if s.helo == "" {
+		s.helo = heloName(s.relay.HELO, s.opts.hostname, env.From, conn.LocalAddr())
 	}
-	if err := c.Hello(helo); err != nil {
+	if err := c.Hello(s.helo); err != nil {
 		return fail(sendError(StageConnect, fmt.Errorf("EHLO to %s: %w", s.relay.Addr(), err)))
 	}
 	if s.relay.TLS == TLSStartTLS || s.relay.TLS == TLSOpportunistic {
@@ -363,9 +399,10 @@ func (s *smtpSender) auth(c *smtp.Client) *SendError {
 	return nil
 }
 
-// tlsError classifies a TLS set-up failure: a certificate or protocol
-// mismatch is a configuration problem (pause and alert), a broken network
-// is temporary.
+// tlsError classifies a TLS set-up failure: a certificate the system does
+// not trust, a name mismatch or a protocol mismatch is a configuration
+// problem (pause and alert, saying what to fix), a broken network means the
+// relay is unavailable for now.
 func tlsError(stage Stage, addr string, err error) *SendError {
 	var (
 		cve *tls.CertificateVerificationError
@@ -375,8 +412,10 @@ func tlsError(stage Stage, addr string, err error) *SendError {
 		rh  tls.RecordHeaderError
 		ae  tls.AlertError
 	)
-	if errors.As(err, &cve) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci) ||
-		errors.As(err, &rh) || errors.As(err, &ae) {
+	switch {
+	case errors.As(err, &cve) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci):
+		return &SendError{Stage: stage, Outcome: SenderRejected, Err: &CertificateError{Addr: addr, Err: err}}
+	case errors.As(err, &rh) || errors.As(err, &ae):
 		return &SendError{Stage: stage, Outcome: SenderRejected, Err: fmt.Errorf("TLS with %s: %w", addr, err)}
 	}
 	se := sendError(stage, err)
@@ -385,6 +424,28 @@ func tlsError(stage Stage, addr string, err error) *SendError {
 	}
 	return se
 }
+
+// CertificateError is a relay certificate that this machine does not
+// trust or that names another host.
+type CertificateError struct {
+	Addr string // the relay's host:port
+	Err  error  // the crypto/x509 or crypto/tls verification error
+}
+
+// Error says what is wrong and how to fix it.
+func (e *CertificateError) Error() string {
+	var he x509.HostnameError
+	if errors.As(e.Err, &he) {
+		return fmt.Sprintf("the TLS certificate of the relay %s is for another host name (%v); "+
+			"use the host name the certificate names in KIZUNA_SMTP_URL", e.Addr, e.Err)
+	}
+	return fmt.Sprintf("the TLS certificate of the relay %s is not trusted (%v); "+
+		"if the relay uses a private certificate authority, set SSL_CERT_FILE to its PEM file "+
+		"(or SSL_CERT_DIR to a directory of them)", e.Addr, e.Err)
+}
+
+// Unwrap returns the verification error.
+func (e *CertificateError) Unwrap() error { return e.Err }
 
 // reset sends RSET after a failed transaction so the session can carry the
 // next message; a session that cannot be reset is dropped.

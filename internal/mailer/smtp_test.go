@@ -156,8 +156,8 @@ func TestReplies(t *testing.T) {
 		{smtptest.StageData, 554, "5.6.0", "content rejected", Permanent},
 		{smtptest.StageData, 550, "5.7.26", "unauthenticated email from example.co.jp is not accepted due to DMARC", SenderRejected},
 		{smtptest.StageRcpt, 452, "4.5.3", "too many recipients", Temporary},
-		{smtptest.StageRcpt, 550, "5.4.5", "Daily user sending quota exceeded", SenderRejected},
-		{smtptest.StageMail, 421, "4.7.28", "rate limited", SenderRejected},
+		{smtptest.StageRcpt, 550, "5.4.5", "Daily user sending quota exceeded", RelayUnavailable},
+		{smtptest.StageMail, 421, "4.7.28", "rate limited", RelayUnavailable},
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%s_%d_%s", c.stage, c.code, c.enhanced), func(t *testing.T) {
@@ -286,7 +286,7 @@ func TestOpportunisticFallsBackToPlain(t *testing.T) {
 	sendAll(t, s, 1)
 }
 
-func TestConnectionRefusedIsTemporary(t *testing.T) {
+func TestConnectionRefusedMeansTheRelayIsUnavailable(t *testing.T) {
 	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -295,8 +295,134 @@ func TestConnectionRefusedIsTemporary(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there any more
 	s := newSender(t, "smtp://"+addr+"?tls=none")
-	if err := s.Send(context.Background(), env(1)); Classify(err) != Temporary {
+	if err := s.Send(context.Background(), env(1)); Classify(err) != RelayUnavailable {
 		t.Fatalf("refused connection: %v", err)
+	}
+}
+
+// TestReconnectsAfter421ClosesTheSession: a relay that ends every session
+// after a few messages with "421 4.7.0 Too many messages in this
+// connection" gets a fresh connection and every message, and Kizuna learns
+// the cap (it quits before the relay has to say it again).
+func TestReconnectsAfter421ClosesTheSession(t *testing.T) {
+	t.Parallel()
+	for _, pipelined := range []bool{true, false} {
+		t.Run(fmt.Sprintf("pipelining=%v", pipelined), func(t *testing.T) {
+			t.Parallel()
+			srv := smtptest.Start(t)
+			srv.SetSessionLimit(3)
+			var opts []Option
+			if !pipelined {
+				opts = append(opts, func(o *options) { o.noPipelining = true })
+			}
+			s := newSender(t, srv.URL(), opts...)
+			sendAll(t, s, 20) // fails the test on any error
+			if srv.Accepted() != 20 {
+				t.Fatalf("accepted %d of 20", srv.Accepted())
+			}
+			if dups := len(srv.Messages()) - 20; dups != 0 {
+				t.Fatalf("%d duplicates", dups)
+			}
+			// 1 session ended by the relay, then sessions of 3 that Kizuna
+			// closes itself: 1 + ceil(17/3) = 7.
+			if got := srv.Connections(); got != 7 {
+				t.Errorf("sessions = %d, want 7 (the cap learnt after the first 421)", got)
+			}
+		})
+	}
+}
+
+// TestPersistent421IsRelayUnavailable: a relay that answers 421 to every
+// message, on fresh connections too, holds the run (RelayUnavailable), it
+// does not fail the delivery or pause the run.
+func TestPersistent421IsRelayUnavailable(t *testing.T) {
+	t.Parallel()
+	srv := smtptest.Start(t)
+	srv.SetFault(func(stage smtptest.Stage, _ string, _ []string) error {
+		if stage == smtptest.StageRcpt {
+			return smtptest.Reply(421, "4.7.0", "Too many messages in this connection")
+		}
+		return nil
+	})
+	s := newSender(t, srv.URL())
+	err := s.Send(context.Background(), env(1))
+	if Classify(err) != RelayUnavailable {
+		t.Fatalf("421 on every connection: %v, want relay_unavailable", err)
+	}
+	if got := srv.Connections(); got != 1+maxReconnects {
+		t.Errorf("sessions = %d, want %d (one try and %d fresh connections)", got, 1+maxReconnects, maxReconnects)
+	}
+}
+
+// Test421AtGreetingIsRelayUnavailable: a relay that turns sessions away
+// at EHLO is unavailable, not a sender problem and not a delivery failure.
+func Test421AtGreetingIsRelayUnavailable(t *testing.T) {
+	t.Parallel()
+	srv := smtptest.Start(t)
+	srv.SetGreetingFault(smtptest.Reply(421, "4.3.2", "Service not available, closing transmission channel"))
+	s := newSender(t, srv.URL())
+	err := s.Send(context.Background(), env(1))
+	var se *SendError
+	if !errors.As(err, &se) || se.Outcome != RelayUnavailable || se.Stage != StageConnect {
+		t.Fatalf("421 at greeting: %v, want CONNECT relay_unavailable", err)
+	}
+	srv.SetGreetingFault(nil)
+	sendAll(t, s, 2)
+}
+
+// TestStoppedRelayComesBack: while the relay is stopped every Send is
+// RelayUnavailable; once it listens again the same Sender delivers.
+func TestStoppedRelayComesBack(t *testing.T) {
+	t.Parallel()
+	srv := smtptest.Start(t)
+	s := newSender(t, srv.URL())
+	sendAll(t, s, 2)
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := s.Send(context.Background(), env(10+i)); Classify(err) != RelayUnavailable {
+			t.Fatalf("relay stopped, send %d: %v, want relay_unavailable", i, err)
+		}
+	}
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	sendAll(t, s, 2)
+	if srv.Accepted() != 4 {
+		t.Errorf("accepted %d, want 4", srv.Accepted())
+	}
+}
+
+// TestHELONeverSaysLocalhost: the EHLO name is the relay URL's helo=, else
+// this machine's fully qualified name, else the envelope sender's domain.
+func TestHELONeverSaysLocalhost(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		helo, hostname, want string
+	}{
+		{"", "mx1.example.co.jp", "mx1.example.co.jp"},
+		{"", "kizuna-7f9c", "example.co.jp"}, // container names are not FQDNs
+		{"", "localhost", "example.co.jp"},
+		{"", "build.localdomain", "example.co.jp"},
+		{"out.example.co.jp", "mx1.example.co.jp", "out.example.co.jp"},
+	}
+	for _, c := range cases {
+		srv := smtptest.Start(t)
+		u := srv.URL()
+		if c.helo != "" {
+			u += "&helo=" + c.helo
+		}
+		host := c.hostname
+		s := newSender(t, u, func(o *options) { o.hostname = func() (string, error) { return host, nil } })
+		sendAll(t, s, 1)
+		if got := srv.Helos(); len(got) != 1 || got[0] != c.want {
+			t.Errorf("helo=%q hostname=%q: EHLO %v, want %q", c.helo, c.hostname, got, c.want)
+		}
+	}
+	// Without any name at all: an address literal, never "localhost".
+	if got := heloName("", func() (string, error) { return "localhost", nil }, "", &net.TCPAddr{IP: net.IPv4(192, 0, 2, 7)}); got != "[192.0.2.7]" {
+		t.Errorf("no name: %q, want [192.0.2.7]", got)
 	}
 }
 

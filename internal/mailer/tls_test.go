@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/kizuna-alumni/kizuna/internal/smtptest"
@@ -42,6 +43,16 @@ func TestStartTLSUntrustedCertificate(t *testing.T) {
 	var se *SendError
 	if !errors.As(err, &se) || se.Stage != StageStartTLS || se.Outcome != SenderRejected {
 		t.Fatalf("untrusted certificate: %v, want STARTTLS sender_rejected", err)
+	}
+	// Reported as what it is, with the fix; never as a rejected sender.
+	why := Explain(err)
+	for _, want := range []string{"certificate", "not trusted", "SSL_CERT_FILE", "SSL_CERT_DIR"} {
+		if !strings.Contains(why, want) {
+			t.Errorf("explanation %q lacks %q", why, want)
+		}
+	}
+	if strings.Contains(why, "rejected the sender") {
+		t.Errorf("explanation %q blames the sender", why)
 	}
 	if srv.Accepted() != 0 {
 		t.Error("sent over an unverified connection")

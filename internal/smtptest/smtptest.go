@@ -78,6 +78,10 @@ type Server struct {
 	connections int
 	authUser    string // RequireAuth: "" means no AUTH
 	authPass    string
+	perSession  int   // SetSessionLimit: 0 means no limit
+	greeting    error // SetGreetingFault
+	helos       []string
+	tlsConfig   *tls.Config
 	srv         *smtp.Server
 	ln          net.Listener
 	notify      chan struct{}
@@ -96,23 +100,72 @@ func Start(t testing.TB) *Server {
 
 // Listen runs a server on addr until Close (for benchmarks and demos).
 func Listen(addr string) (*Server, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
+	s := &Server{notify: make(chan struct{}, 1)}
+	if err := s.listen(addr); err != nil {
 		return nil, err
 	}
-	s := &Server{ln: ln, notify: make(chan struct{}, 1)}
-	tcp := ln.Addr().(*net.TCPAddr)
+	tcp := s.ln.Addr().(*net.TCPAddr)
 	s.Addr, s.Host, s.Port = tcp.String(), tcp.IP.String(), tcp.Port
-	s.srv = smtp.NewServer(smtp.BackendFunc(s.newSession))
-	s.srv.Domain = "smtptest.localhost"
-	s.srv.AllowInsecureAuth = true
-	s.srv.MaxMessageBytes = 50 << 20
-	s.srv.MaxRecipients = 1000
-	s.srv.ReadTimeout = time.Minute
-	s.srv.WriteTimeout = time.Minute
-	s.srv.ErrorLog = quietLog{}
-	go s.srv.Serve(ln)
 	return s, nil
+}
+
+// listen starts a fresh go-smtp server on addr.
+func (s *Server) listen(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
+	srv.Domain = "smtptest.localhost"
+	srv.AllowInsecureAuth = true
+	srv.MaxMessageBytes = 50 << 20
+	srv.MaxRecipients = 1000
+	srv.ReadTimeout = time.Minute
+	srv.WriteTimeout = time.Minute
+	srv.ErrorLog = quietLog{}
+	s.mu.Lock()
+	srv.TLSConfig = s.tlsConfig
+	s.srv, s.ln = srv, ln
+	s.mu.Unlock()
+	go srv.Serve(ln)
+	return nil
+}
+
+// Stop closes the listener and every open session, as a relay that was
+// shut down: connections to Addr are refused until Restart.
+func (s *Server) Stop() error {
+	s.mu.Lock()
+	srv := s.srv
+	s.mu.Unlock()
+	return srv.Close()
+}
+
+// Restart listens on the same address again after Stop, keeping faults,
+// limits and the messages received so far.
+func (s *Server) Restart() error { return s.listen(s.Addr) }
+
+// SetSessionLimit makes the server end each session after n messages, as
+// relays with a per-connection cap do: the next MAIL gets "421 4.7.0 Too
+// many messages in this connection". 0 removes the limit.
+func (s *Server) SetSessionLimit(n int) {
+	s.mu.Lock()
+	s.perSession = n
+	s.mu.Unlock()
+}
+
+// SetGreetingFault makes every new session fail at EHLO with err (for
+// example Reply(421, "4.3.2", "Service not available")); nil removes it.
+func (s *Server) SetGreetingFault(err error) {
+	s.mu.Lock()
+	s.greeting = err
+	s.mu.Unlock()
+}
+
+// Helos returns the names clients gave in EHLO/HELO, one per session.
+func (s *Server) Helos() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.helos...)
 }
 
 // URL is the relay URL (KIZUNA_SMTP_URL) of this server.
@@ -168,7 +221,10 @@ func (s *Server) EnableStartTLS() (*x509.CertPool, error) {
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
-	s.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+	s.mu.Lock()
+	s.tlsConfig = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+	s.srv.TLSConfig = s.tlsConfig
+	s.mu.Unlock()
 	return pool, nil
 }
 
@@ -211,12 +267,16 @@ func (s *Server) WaitFor(n int, timeout time.Duration) bool {
 }
 
 // Close stops the server.
-func (s *Server) Close() error { return s.srv.Close() }
+func (s *Server) Close() error { return s.Stop() }
 
 func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.connections++
-	s.mu.Unlock()
+	s.helos = append(s.helos, c.Hostname())
+	if s.greeting != nil {
+		return nil, s.greeting
+	}
 	return &session{srv: s, conn: c}, nil
 }
 
@@ -241,6 +301,7 @@ type session struct {
 	from   string
 	to     []string
 	authed bool
+	count  int // messages accepted in this session
 }
 
 func (s *session) AuthMechanisms() []string {
@@ -271,6 +332,12 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 	if user, _ := s.srv.credentials(); user != "" && !s.authed {
 		return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "authentication required"}
 	}
+	s.srv.mu.Lock()
+	limit := s.srv.perSession
+	s.srv.mu.Unlock()
+	if limit > 0 && s.count >= limit {
+		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Too many messages in this connection"}
+	}
 	if err := s.srv.check(s.conn, StageMail, from, nil); err != nil {
 		return err
 	}
@@ -294,6 +361,7 @@ func (s *session) Data(r io.Reader) error {
 	if err := s.srv.check(s.conn, StageData, s.from, s.to); err != nil {
 		return err
 	}
+	s.count++
 	s.srv.mu.Lock()
 	s.srv.accepted++
 	if !s.srv.Discard {
