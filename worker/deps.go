@@ -71,14 +71,19 @@ func throttle(l *ratelimit.Limiter, account string) func(context.Context, *campa
 		relayLim := ratelimit.Limit{Key: relayKey, Count: c.Throttle.PerDay, Per: 24 * time.Hour}
 		domLim := ratelimit.DomainLimitFor(email, c.Throttle.Domains)
 		dec, err := l.AllowAll(ctx, time.Time{}, runLim, relayLim, domLim)
-		if err != nil || dec.OK {
+		if err != nil {
 			return Wait{}, err
+		}
+		if dec.OK {
+			res := dec.Reservation
+			return Wait{Cancel: func(ctx context.Context) error { return l.Cancel(ctx, res) }}, nil
 		}
 		w := Wait{RetryIn: dec.RetryIn}
 		for _, lim := range []ratelimit.Limit{runLim, relayLim, domLim} {
 			if lim.Key == dec.Denied && lim.Count > 0 {
 				w.Spacing = lim.Per / time.Duration(lim.Count)
 				w.WholeRun = lim.Key != domLim.Key
+				w.Quota = lim.Key == relayKey
 			}
 		}
 		if w.RetryIn <= 0 {
@@ -148,6 +153,8 @@ func (m mailRelay) Classify(err error) Outcome {
 		return HardBounce
 	case mailer.SenderRejected:
 		return SenderRejected
+	case mailer.RelayUnavailable:
+		return RelayUnavailable
 	default:
 		return Permanent
 	}
@@ -161,6 +168,8 @@ func (m mailRelay) Backoff(attempt int) time.Duration {
 	return d
 }
 
+func (m mailRelay) Explain(err error) string { return mailer.Explain(err) }
+
 type mailSender struct{ s mailer.Sender }
 
 func (s mailSender) Send(ctx context.Context, m *Message) error {
@@ -169,3 +178,23 @@ func (s mailSender) Send(ctx context.Context, m *Message) error {
 
 func (s mailSender) LastReply() string { return s.s.LastReply() }
 func (s mailSender) Close() error      { return s.s.Close() }
+
+// zoneName is the recipient's IANA time zone as the send window uses it:
+// an empty or unknown zone counts as Asia/Tokyo, the roster's default.
+func zoneName(tz string) string {
+	if tz == "" {
+		return "Asia/Tokyo"
+	}
+	if _, err := time.LoadLocation(tz); err != nil {
+		return "Asia/Tokyo"
+	}
+	return tz
+}
+
+// loadZone loads a zone named by zoneName (JST when even that fails).
+func loadZone(name string) *time.Location {
+	if l, err := time.LoadLocation(name); err == nil {
+		return l
+	}
+	return time.FixedZone("JST", 9*3600)
+}

@@ -54,10 +54,15 @@ const (
 	// HardBounce: the address does not exist (5.1.1, 5.1.2, 5.1.10);
 	// the delivery fails and the address is suppressed.
 	HardBounce
-	// SenderRejected: the relay refuses the sender or the session
-	// (authentication, 5.7.x policy, 5.1.7/5.1.8, a quota); not the
-	// recipient's fault: the run pauses.
+	// SenderRejected: the relay refuses the sender or the session for
+	// good (authentication, 5.7.x policy, 5.1.7/5.1.8, an untrusted
+	// certificate); not the recipient's fault: the run pauses.
 	SenderRejected
+	// RelayUnavailable: the relay cannot be reached or defers all mail
+	// for now (connection refused, 421, a relay-wide 4xx or quota); not
+	// the recipient's fault: no attempt is used and the run waits with
+	// backoff until the relay answers again.
+	RelayUnavailable
 )
 
 // Sender sends messages over one relay connection that it keeps between
@@ -76,6 +81,9 @@ type Relay interface {
 	// Backoff is the wait before attempt+1 after a temporary failure
 	// (exponential, with jitter).
 	Backoff(attempt int) time.Duration
+	// Explain says in a sentence why a send error stops or holds a run
+	// (for the pause reason, campaign status and the log).
+	Explain(err error) string
 }
 
 // Deps are the worker's collaborators.
@@ -104,4 +112,11 @@ type Wait struct {
 	// limit, used to spread released deliveries instead of bringing them
 	// all back at once.
 	Spacing time.Duration
+	// Quota is true when the denying limit is the relay account's daily
+	// quota (the run is held until RetryIn, and says so).
+	Quota bool
+	// Cancel, set when the message was allowed, takes the reservation
+	// back from every limit: limits count only messages the relay
+	// accepted.
+	Cancel func(context.Context) error
 }

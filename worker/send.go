@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -153,7 +155,11 @@ func (w *Worker) handleSend(ctx context.Context, t *asynq.Task) error {
 	}
 	s := &chunk{w: w, log: log, run: run, c: prep.c, r: prep.r, acks: make(chan error, len(cl))}
 	final := s.process(ctx, cl)
-	return w.finish(ctx, log, run, s.wait(), final)
+	err = s.wait()
+	if err == nil {
+		s.afterRecord(ctx)
+	}
+	return w.finish(ctx, log, run, err, final)
 }
 
 // finish waits for nothing more than the outcome err of recording, and
@@ -206,6 +212,15 @@ type chunk struct {
 	r    Renderer
 	acks chan error
 	n    int // results submitted
+
+	// window is the earliest moment the send window opens again for a
+	// delivery this chunk held back, and that delivery's time zone.
+	window     time.Time
+	windowZone string
+	// tripped holds the replies that tripped the sender circuit breaker:
+	// the run is paused once this chunk's results are recorded.
+	tripped       []string
+	trippedReason string
 }
 
 func (s *chunk) submit(r result) {
@@ -223,6 +238,29 @@ func (s *chunk) wait() error {
 		}
 	}
 	return first
+}
+
+// afterRecord does what must follow the chunk's recorded results: pause
+// the run when the circuit breaker tripped (its failed deliveries are now
+// in Postgres to be put back), and say that the run waits for its window.
+func (s *chunk) afterRecord(ctx context.Context) {
+	ctx = context.WithoutCancel(ctx)
+	w := s.w
+	if s.tripped != nil {
+		s.log.Error("ALERT: pausing run: "+s.trippedReason, "run", s.run.Number)
+		if err := runs.PauseForSender(ctx, w.db, s.run.ID, s.trippedReason, s.tripped); err != nil && !errors.Is(err, runs.ErrState) {
+			s.log.Error("could not pause run", "err", err)
+		}
+	}
+	if !s.window.IsZero() {
+		if err := runs.SetHold(ctx, w.db, s.run.ID, runs.Hold{Reason: runs.HoldWindow, Detail: s.windowZone, Until: s.window}); err != nil {
+			s.log.Warn("could not record the run's wait for its window", "err", err)
+		}
+		if w.holdLog.take("window:"+strconv.FormatInt(s.run.ID, 10), time.Now()) {
+			s.log.Info("deliveries wait for the send window", "run", s.run.Number,
+				"opens", s.window.In(loadZone(s.windowZone)).Format("2006-01-02 15:04 MST"), "time_zone", s.windowZone)
+		}
+	}
 }
 
 // process sends the claimed deliveries; it reports whether any reached a
@@ -256,12 +294,26 @@ func (s *chunk) process(ctx context.Context, cl []claimed) (final bool) {
 		}
 		if win := s.c.Schedule.Window; win != nil && w.opt.Deps.Window != nil {
 			if ok, next := w.opt.Deps.Window(win, d.TimeZone, time.Now()); !ok {
+				if s.window.IsZero() || next.Before(s.window) {
+					s.window, s.windowZone = next, zoneName(d.TimeZone)
+				}
 				s.submit(result{id: d.ID, alumni: d.AlumniID, state: statePending, notBefore: next, attempts: -1})
 				continue
 			}
 		}
-		if wait, ok := s.throttle(ctx, dlog, d); !ok {
+		// While the relay does not answer, one goroutine of the process
+		// tries it at a time; the others give their deliveries back.
+		if ok, at := w.gate.admit(time.Now()); !ok {
+			s.release(cl[i:], at)
+			return final
+		}
+		wait, ok := s.throttle(ctx, dlog, d)
+		if !ok {
+			w.gate.abandoned()
 			if wait.WholeRun {
+				if wait.Quota {
+					s.heldByQuota(ctx, time.Now().Add(wait.RetryIn))
+				}
 				// Every other message of the run is held back too: give
 				// them all back, spaced out at the limit's pace so they
 				// do not all return at once.
@@ -288,6 +340,8 @@ func (s *chunk) process(ctx context.Context, cl []claimed) (final bool) {
 		}
 		msg, err := s.r.Render(rcp)
 		if err != nil {
+			w.gate.abandoned()
+			s.cancelReservation(ctx, wait)
 			dlog.Warn("cannot render message; delivery failed", "err", err)
 			s.submit(result{id: d.ID, alumni: d.AlumniID, state: stateFailed, reply: "render: " + err.Error()})
 			final = true
@@ -305,7 +359,22 @@ func (s *chunk) process(ctx context.Context, cl []claimed) (final bool) {
 		} else {
 			sendErr = snd.Send(ctx, msg)
 		}
-		switch out := w.opt.Deps.Relay.Classify(sendErr); out {
+		out := w.opt.Deps.Relay.Classify(sendErr)
+		if out != Accepted {
+			// Limits and quotas count what the relay accepted.
+			s.cancelReservation(ctx, wait)
+		}
+		if out == RelayUnavailable {
+			s.relayUnavailable(ctx, cl[i:], sendErr)
+			return final
+		}
+		if ended, lasted := w.gate.answered(time.Now()); ended {
+			s.log.Info("the relay answers again; sending carries on", "outage", lasted.Round(time.Second).String())
+			if err := runs.ClearHolds(context.WithoutCancel(ctx), w.db, runs.HoldRelay); err != nil {
+				s.log.Warn("could not clear the relay holds", "err", err)
+			}
+		}
+		switch out {
 		case Accepted:
 			// Record at once, even if the task is being cancelled: the
 			// relay has the message.
@@ -314,10 +383,11 @@ func (s *chunk) process(ctx context.Context, cl []claimed) (final bool) {
 				reply = lr.LastReply()
 			}
 			s.submit(result{id: d.ID, alumni: d.AlumniID, state: stateSent, messageID: msg.MessageID, reply: reply})
+			w.breaker.accepted(s.run.ID)
 			final = true
 		case Temporary:
 			if d.Attempts >= w.opt.MaxAttempts {
-				dlog.Warn("delivery failed after its last attempt", "attempts", d.Attempts, "err", sendErr)
+				s.logFailure(dlog, "delivery failed after its last attempt", sendErr, "attempts", d.Attempts)
 				s.submit(result{id: d.ID, alumni: d.AlumniID, state: stateFailed, reply: errText(sendErr)})
 				final = true
 			} else {
@@ -325,15 +395,28 @@ func (s *chunk) process(ctx context.Context, cl []claimed) (final bool) {
 				s.submit(result{id: d.ID, alumni: d.AlumniID, state: statePending, reply: errText(sendErr), notBefore: next})
 			}
 		case Permanent:
-			s.submit(result{id: d.ID, alumni: d.AlumniID, state: stateFailed, reply: errText(sendErr)})
+			reply := errText(sendErr)
+			if replies := w.breaker.failed(s.run.ID, emailDomain(d.Email.String), reply); replies != nil {
+				// The relay refuses everyone alike: a sender problem
+				// that looks like a recipient's. This delivery and the
+				// rest go back; the run pauses once they are recorded.
+				s.tripped = replies
+				s.trippedReason = fmt.Sprintf("the relay refused %d messages in a row to %d or more domains with the same reply, "+
+					"which points at the sender, not the recipients: %s (fix the sender or relay account, then kizuna campaign resume %s)",
+					w.opt.BreakerFailures, w.opt.BreakerDomains, reply, s.run.CampaignID)
+				s.release(cl[i:], time.Time{})
+				return final
+			}
+			s.logFailure(dlog, "delivery failed", sendErr)
+			s.submit(result{id: d.ID, alumni: d.AlumniID, state: stateFailed, reply: reply})
 			final = true
 		case HardBounce:
-			dlog.Info("hard bounce: address suppressed", "reply", errText(sendErr))
+			s.logFailure(dlog, "hard bounce: address suppressed", sendErr)
 			s.submit(result{id: d.ID, alumni: d.AlumniID, state: stateFailed, reply: errText(sendErr), bounce: true, email: d.Email.String})
 			final = true
 		case SenderRejected:
-			reason := "the relay rejected the sender: " + errText(sendErr)
-			s.log.Error("ALERT: pausing run: "+reason+" (fix the relay account or sender, then kizuna campaign resume)",
+			reason := w.opt.Deps.Relay.Explain(sendErr)
+			s.log.Error("ALERT: pausing run: "+reason+" (fix the relay account or sender, then kizuna campaign resume "+s.run.CampaignID+")",
 				"run", s.run.Number, "delivery_id", d.ID)
 			if err := runs.Pause(context.WithoutCancel(ctx), w.db, s.run.ID, reason); err != nil && !errors.Is(err, runs.ErrState) {
 				s.log.Error("could not pause run", "err", err)
@@ -343,6 +426,77 @@ func (s *chunk) process(ctx context.Context, cl []claimed) (final bool) {
 		}
 	}
 	return final
+}
+
+// relayUnavailable gives cl back without using up an attempt, to be tried
+// when the relay gate next lets a probe through, and says so: in the run's
+// hold (campaign status) and in the log at most once a minute, with an
+// ALERT once the outage lasts longer than Options.RelayAlertAfter.
+func (s *chunk) relayUnavailable(ctx context.Context, cl []claimed, sendErr error) {
+	w := s.w
+	why := w.opt.Deps.Relay.Explain(sendErr)
+	o := w.gate.failed(time.Now(), why)
+	s.release(cl, o.nextTry)
+	if err := runs.SetHold(context.WithoutCancel(ctx), w.db, s.run.ID,
+		runs.Hold{Reason: runs.HoldRelay, Detail: why, Since: o.since, Until: o.nextTry}); err != nil {
+		s.log.Warn("could not record the relay outage on the run", "err", err)
+	}
+	down := time.Since(o.since).Round(time.Second)
+	if o.log || o.first {
+		s.log.Warn("the relay is unavailable; deliveries wait without using an attempt and sending carries on by itself when it answers",
+			"reason", why, "down_for", down.String(), "next_try", o.nextTry.Format(time.RFC3339), "run", s.run.Number)
+	}
+	if o.alert {
+		s.log.Error("ALERT: the relay has not answered for "+down.String()+"; check KIZUNA_SMTP_URL and the relay", "reason", why)
+	}
+}
+
+// heldByQuota says that the relay account's daily quota holds the run
+// until at: in the run's hold and, once a minute, in the log.
+func (s *chunk) heldByQuota(ctx context.Context, at time.Time) {
+	w := s.w
+	if err := runs.SetHold(context.WithoutCancel(ctx), w.db, s.run.ID, runs.Hold{Reason: runs.HoldQuota, Until: at}); err != nil {
+		s.log.Warn("could not record the quota hold on the run", "err", err)
+	}
+	if w.holdLog.take("quota:"+strconv.FormatInt(s.run.ID, 10), time.Now()) {
+		s.log.Warn("the relay account's daily quota (throttle per_day) is used up; the run waits",
+			"run", s.run.Number, "resumes_at", at.Format(time.RFC3339))
+	}
+}
+
+// cancelReservation takes back the room a throttle reserved for a message
+// the relay did not accept.
+func (s *chunk) cancelReservation(ctx context.Context, wait Wait) {
+	if wait.Cancel == nil {
+		return
+	}
+	if err := wait.Cancel(context.WithoutCancel(ctx)); err != nil {
+		s.log.Warn("could not return an unused throttle reservation", "err", err)
+	}
+}
+
+// logFailure logs a failed or bounced delivery with the relay's reply,
+// at most a few dozen lines a minute during a storm (the rest are counted
+// and the count is logged with the next line). The address is not logged:
+// logs cannot be erased by forget.
+func (s *chunk) logFailure(dlog *slog.Logger, msg string, err error, args ...any) {
+	ok, skipped := s.w.failLog.take(time.Now())
+	if !ok {
+		return
+	}
+	args = append(args, "run", s.run.Number, "reply", errText(err))
+	if skipped > 0 {
+		args = append(args, "not_logged_before", skipped)
+	}
+	dlog.Warn(msg, args...)
+}
+
+// emailDomain is the part of an address after its last @.
+func emailDomain(addr string) string {
+	if at := strings.LastIndexByte(addr, '@'); at >= 0 {
+		return strings.ToLower(addr[at+1:])
+	}
+	return addr
 }
 
 // throttle asks the shared limits for one message to d. Short waits are

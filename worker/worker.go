@@ -49,6 +49,17 @@ type Options struct {
 	MaxAttempts int
 	// ReconcileEvery is the reconciler's period.
 	ReconcileEvery time.Duration
+	// RelayRetryBase and RelayRetryMax bound the wait between tries of a
+	// relay that does not answer (default 5 s doubling up to 5 min).
+	RelayRetryBase, RelayRetryMax time.Duration
+	// RelayAlertAfter is how long the relay may be unreachable before an
+	// ALERT is logged (default 15 min; KIZUNA_RELAY_ALERT_AFTER).
+	RelayAlertAfter time.Duration
+	// BreakerFailures and BreakerDomains trip the sender circuit breaker:
+	// that many deliveries in a row failing with the same permanent reply
+	// across at least that many recipient domains pause the run (defaults
+	// 10 and 3; a negative BreakerFailures disables it).
+	BreakerFailures, BreakerDomains int
 }
 
 // Worker processes send tasks and reconciles deliveries with Redis.
@@ -62,6 +73,12 @@ type Worker struct {
 	rec     *recorder
 	senders chan Sender
 	cache   *prepCache
+	gate    *relayGate
+	breaker *senderBreaker
+	// failLog bounds the log lines about failed deliveries; holdLog
+	// those about runs held by a quota or a send window.
+	failLog *logBudget
+	holdLog *onceEvery
 
 	stopping chan struct{} // closed when the worker stops claiming
 	stopOnce sync.Once
@@ -90,6 +107,21 @@ func New(opt Options) (*Worker, error) {
 	if opt.ReconcileEvery <= 0 {
 		opt.ReconcileEvery = DefaultReconcileEvery
 	}
+	if opt.RelayRetryBase <= 0 {
+		opt.RelayRetryBase = DefaultRelayRetryBase
+	}
+	if opt.RelayRetryMax <= 0 {
+		opt.RelayRetryMax = max(DefaultRelayRetryMax, opt.RelayRetryBase)
+	}
+	if opt.RelayAlertAfter <= 0 {
+		opt.RelayAlertAfter = DefaultRelayAlertAfter
+	}
+	if opt.BreakerFailures == 0 {
+		opt.BreakerFailures = DefaultBreakerFailures
+	}
+	if opt.BreakerDomains <= 0 {
+		opt.BreakerDomains = DefaultBreakerDomains
+	}
 	rdb, ok := opt.Redis.MakeRedisClient().(redis.UniversalClient)
 	if !ok {
 		return nil, errors.New("worker: unsupported Redis connection")
@@ -104,6 +136,10 @@ func New(opt Options) (*Worker, error) {
 		enq:      tasks.NewEnqueuer(client),
 		senders:  make(chan Sender, opt.Concurrency),
 		cache:    newPrepCache(16),
+		gate:     newRelayGate(opt.RelayRetryBase, opt.RelayRetryMax, opt.RelayAlertAfter),
+		breaker:  newSenderBreaker(opt.BreakerFailures, opt.BreakerDomains),
+		failLog:  newLogBudget(20, time.Minute),
+		holdLog:  newOnceEvery(time.Minute),
 		stopping: make(chan struct{}),
 	}
 	w.rec = newRecorder(opt.DB, opt.Log)

@@ -65,6 +65,15 @@ type Decision struct {
 	RetryIn time.Duration
 	// Denied is the key of that limit ("" when OK).
 	Denied string
+	// Reservation is the event recorded when OK; Cancel takes it back.
+	Reservation Reservation
+}
+
+// Reservation is one event recorded by AllowAll in every window it
+// checked. The zero Reservation records nothing.
+type Reservation struct {
+	keys   []string // full keys, Prefix included
+	member string
 }
 
 // Limiter checks and records events in Redis. It is safe for concurrent
@@ -160,7 +169,7 @@ func (l *Limiter) AllowAll(ctx context.Context, now time.Time, limits ...Limit) 
 		return Decision{}, fmt.Errorf("rate limit %s: empty script reply", keys[0])
 	}
 	if res[0] == 1 {
-		return Decision{OK: true}, nil
+		return Decision{OK: true, Reservation: Reservation{keys: keys, member: args[1].(string)}}, nil
 	}
 	if len(res) != 3 || res[2] < 1 || int(res[2]) > len(keys) {
 		return Decision{}, fmt.Errorf("rate limit %s: unexpected script reply %v", keys[0], res)
@@ -169,4 +178,24 @@ func (l *Limiter) AllowAll(ctx context.Context, now time.Time, limits ...Limit) 
 		RetryIn: time.Duration(res[1]) * time.Microsecond,
 		Denied:  keys[res[2]-1][len(Prefix):],
 	}, nil
+}
+
+// Cancel takes back an event AllowAll recorded, in every window, so that
+// limits count only what really happened: the delivery engine reserves room
+// before it hands a message to the relay and cancels the reservation when
+// the relay did not accept the message (a relay quota counts accepted
+// messages, README "Throttles"). Cancelling twice, or after the window
+// expired, does nothing.
+func (l *Limiter) Cancel(ctx context.Context, r Reservation) error {
+	if len(r.keys) == 0 {
+		return nil
+	}
+	pipe := l.rdb.Pipeline()
+	for _, k := range r.keys {
+		pipe.ZRem(ctx, k, r.member)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("rate limit %s: cancel: %w", r.keys[0], err)
+	}
+	return nil
 }

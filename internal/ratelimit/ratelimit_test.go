@@ -210,3 +210,45 @@ func TestDomainLimit(t *testing.T) {
 		t.Errorf("DomainLimitFor = %+v", lim)
 	}
 }
+
+// TestCancelledReservationFreesItsRoom: a quota of 3 a day, 3 reservations
+// of which the relay accepted only one: the two cancelled ones give their
+// room back, in every window they were recorded in.
+func TestCancelledReservationFreesItsRoom(t *testing.T) {
+	t.Parallel()
+	r := testredis.New(t)
+	l := New(r.Client)
+	ctx := context.Background()
+	day := Limit{Key: RelayKey("hr@example.co.jp@smtp.example.jp"), Count: 3, Per: 24 * time.Hour}
+	minute := Limit{Key: RunKey(99), Count: 3, Per: time.Minute}
+	var held []Reservation
+	for i := range 3 {
+		d, err := l.AllowAll(ctx, time.Time{}, day, minute)
+		if err != nil || !d.OK {
+			t.Fatalf("reservation %d: %+v %v", i, d, err)
+		}
+		held = append(held, d.Reservation)
+	}
+	if d, _ := l.AllowAll(ctx, time.Time{}, day, minute); d.OK {
+		t.Fatal("a fourth message passed a quota of 3")
+	}
+	for _, res := range held[1:] {
+		if err := l.Cancel(ctx, res); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Cancel(ctx, held[1]); err != nil { // twice: no effect
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if d, err := l.AllowAll(ctx, time.Time{}, day, minute); err != nil || !d.OK {
+			t.Fatalf("after cancelling two, message %d denied: %+v %v", i, d, err)
+		}
+	}
+	if d, _ := l.AllowAll(ctx, time.Time{}, day, minute); d.OK {
+		t.Fatal("the quota let a fourth accepted message through")
+	}
+	if err := l.Cancel(ctx, Reservation{}); err != nil {
+		t.Fatalf("zero reservation: %v", err)
+	}
+}

@@ -276,7 +276,9 @@ func Pause(ctx context.Context, db *sqlx.DB, runID int64, reason string) error {
 }
 
 // Resume lets a paused run send again. Its waiting deliveries are handed
-// to the reconciler at once, not when their queue slack runs out.
+// to the reconciler at once, not when their queue slack runs out, and the
+// deliveries a circuit-breaker pause (PauseForSender) marked for it go back
+// to pending.
 func Resume(ctx context.Context, db *sqlx.DB, runID int64) error {
 	tx, err := db.BeginTxx(ctx, nil)
 	if err != nil {
@@ -295,6 +297,12 @@ func Resume(ctx context.Context, db *sqlx.DB, runID int64) error {
 	if _, err := tx.ExecContext(ctx, `
 		UPDATE deliveries SET queued_until = NULL
 		WHERE run_id = $1 AND state = 'pending' AND queued_until IS NOT NULL`, runID); err != nil {
+		return fmt.Errorf("resume run %d: %w", runID, err)
+	}
+	if _, err := requeueFailed(ctx, tx, runID); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM run_requeue_replies WHERE run_id = $1`, runID); err != nil {
 		return fmt.Errorf("resume run %d: %w", runID, err)
 	}
 	if err := tx.Commit(); err != nil {

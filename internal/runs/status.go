@@ -30,16 +30,30 @@ type RunStatus struct {
 	RSVPMaybe    int64     `db:"rsvp_maybe" json:"rsvp_maybe"`
 	Waitlisted   int64     `db:"waitlisted" json:"waitlisted"`
 
+	// Hold says why an active run is not sending now and until when
+	// (relay unreachable, quota used up, send window closed); null when
+	// it is not held. A key beyond SPEC.md's.
+	Hold *Hold `db:"-" json:"hold"`
+
 	// Not in the JSON: the run's id and why it is paused, for the
 	// commands that show more than the contract.
 	ID          int64  `db:"id" json:"-"`
 	PauseReason string `db:"pause_reason" json:"-"`
+
+	HoldReason string     `db:"hold_reason" json:"-"` // "" unless the hold is current
+	HoldDetail string     `db:"hold_detail" json:"-"`
+	HoldSince  *time.Time `db:"hold_since" json:"-"`
+	HoldUntil  *time.Time `db:"hold_until" json:"-"`
 }
 
 // statusQuery counts per run in one statement. Opens count only those not
 // flagged as machine opens (privacy proxies, scanners).
 const statusQuery = `
 SELECT r.id, r.number, r.kind, r.started_at, r.state, r.pause_reason,
+       CASE WHEN r.state IN ('expanding', 'sending', 'waiting')
+             AND h.until > now() - CASE h.reason WHEN 'relay' THEN make_interval(secs => $2::float8) ELSE interval '0' END
+            THEN h.reason ELSE '' END AS hold_reason,
+       coalesce(h.detail, '') AS hold_detail, h.since AS hold_since, h.until AS hold_until,
        coalesce(d.total, 0) AS total, coalesce(d.pending, 0) AS pending, coalesce(d.sent, 0) AS sent,
        coalesce(d.failed, 0) AS failed, coalesce(d.suppressed, 0) AS suppressed,
        coalesce(e.opened, 0) AS opened, coalesce(e.clicked, 0) AS clicked,
@@ -48,6 +62,7 @@ SELECT r.id, r.number, r.kind, r.started_at, r.state, r.pause_reason,
        coalesce(v.yes, 0) AS rsvp_yes, coalesce(v.no, 0) AS rsvp_no, coalesce(v.maybe, 0) AS rsvp_maybe,
        coalesce(v.waitlisted, 0) AS waitlisted
 FROM runs r
+LEFT JOIN run_holds h ON h.run_id = r.id
 LEFT JOIN LATERAL (
 	SELECT count(*) AS total,
 	       count(*) FILTER (WHERE state IN ('pending', 'sending')) AS pending,
@@ -80,11 +95,15 @@ ORDER BY r.number`
 // runs numbered from 1, oldest first; an empty slice before the first run.
 func Status(ctx context.Context, db *sqlx.DB, campaignID string) ([]RunStatus, error) {
 	out := []RunStatus{}
-	if err := db.SelectContext(ctx, &out, statusQuery, campaignID); err != nil {
+	if err := db.SelectContext(ctx, &out, statusQuery, campaignID, relayHoldGrace.Seconds()); err != nil {
 		return nil, fmt.Errorf("status of %s: %w", campaignID, err)
 	}
 	for i := range out {
-		out[i].StartedAt = out[i].StartedAt.UTC().Truncate(time.Second)
+		r := &out[i]
+		r.StartedAt = r.StartedAt.UTC().Truncate(time.Second)
+		if r.HoldReason != "" && r.HoldSince != nil && r.HoldUntil != nil {
+			r.Hold = &Hold{Reason: r.HoldReason, Detail: r.HoldDetail, Since: r.HoldSince.UTC(), Until: r.HoldUntil.UTC()}
+		}
 	}
 	return out, nil
 }

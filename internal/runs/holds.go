@@ -1,0 +1,114 @@
+package runs
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+)
+
+// Reasons a run is held back (run_holds.reason, migrations/0009).
+const (
+	// HoldRelay: the relay does not answer or defers all mail; the run
+	// tries again with backoff and carries on by itself.
+	HoldRelay = "relay"
+	// HoldQuota: the relay account's daily quota (kizuna.yaml throttle
+	// per_day) is used up until Until.
+	HoldQuota = "quota"
+	// HoldWindow: the recipients' send window is closed until Until.
+	HoldWindow = "window"
+)
+
+// relayHoldGrace keeps a relay hold visible for a while after its next try
+// was due: the try itself may take up to the relay timeout.
+const relayHoldGrace = 2 * time.Minute
+
+// Hold says why an active run is not sending now and until when.
+type Hold struct {
+	Reason string `json:"reason"` // HoldRelay, HoldQuota or HoldWindow
+	// Detail is the relay's error (HoldRelay) or the IANA time zone whose
+	// window is closed (HoldWindow); "" for HoldQuota.
+	Detail string    `json:"detail"`
+	Since  time.Time `json:"since"` // when the run was first held for this reason
+	Until  time.Time `json:"until"` // the next try, or when the quota or window opens
+}
+
+// SetHold records that run runID is held for h.Reason until h.Until. The
+// time it was first held is kept while the reason stays the same; h.Since
+// is used when the run was not held for that reason before (zero: now).
+func SetHold(ctx context.Context, db sqlx.ExecerContext, runID int64, h Hold) error {
+	var since any
+	if !h.Since.IsZero() {
+		since = h.Since
+	}
+	if _, err := db.ExecContext(ctx, `
+		INSERT INTO run_holds AS h (run_id, reason, detail, until, since) VALUES ($1, $2, $3, $4, coalesce($5, now()))
+		ON CONFLICT (run_id) DO UPDATE SET reason = excluded.reason, detail = excluded.detail, until = excluded.until,
+			since = CASE WHEN h.reason = excluded.reason THEN h.since ELSE excluded.since END`,
+		runID, h.Reason, h.Detail, h.Until, since); err != nil {
+		return fmt.Errorf("hold run %d: %w", runID, err)
+	}
+	return nil
+}
+
+// ClearHolds forgets every run's hold for reason (the relay answers again).
+func ClearHolds(ctx context.Context, db sqlx.ExecerContext, reason string) error {
+	if _, err := db.ExecContext(ctx, `DELETE FROM run_holds WHERE reason = $1`, reason); err != nil {
+		return fmt.Errorf("clear %s holds: %w", reason, err)
+	}
+	return nil
+}
+
+// PauseForSender pauses a run whose relay refused the sender the same way
+// for many recipients (the worker's circuit breaker, README "Guarantees")
+// and remembers the replies: the deliveries that already failed with one of
+// them go back to pending now and again on Resume (those recorded in the
+// meantime by other workers), with their attempts reset, so that everyone
+// is sent the message once the sender is fixed. Hard bounces are never put
+// back. Returns ErrState when the run is no longer active.
+func PauseForSender(ctx context.Context, db *sqlx.DB, runID int64, reason string, replies []string) error {
+	tx, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("pause run %d: %w", runID, err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `
+		UPDATE runs SET state = 'paused', pause_reason = $2
+		WHERE id = $1 AND state IN ('expanding', 'sending', 'waiting')`, runID, reason)
+	if err != nil {
+		return fmt.Errorf("pause run %d: %w", runID, err)
+	}
+	if err := affected(res, runID, "pause"); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO run_requeue_replies (run_id, reply) SELECT $1, unnest($2::text[])
+		ON CONFLICT DO NOTHING`, runID, pq.StringArray(replies)); err != nil {
+		return fmt.Errorf("pause run %d: %w", runID, err)
+	}
+	if _, err := requeueFailed(ctx, tx, runID); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("pause run %d: %w", runID, err)
+	}
+	return nil
+}
+
+// requeueFailed puts the run's deliveries that failed with one of its
+// run_requeue_replies back to pending, attempts reset, and reports how many.
+func requeueFailed(ctx context.Context, tx sqlx.ExecerContext, runID int64) (int64, error) {
+	res, err := tx.ExecContext(ctx, `
+		UPDATE deliveries d SET state = 'pending', attempts = 0, not_before = now(), queued_until = NULL,
+			lease_until = NULL, updated_at = now()
+		FROM run_requeue_replies q
+		WHERE q.run_id = $1 AND d.run_id = $1 AND d.state = 'failed' AND d.smtp_reply = q.reply
+		  AND NOT EXISTS (SELECT 1 FROM delivery_events e WHERE e.delivery_id = d.id AND e.kind = 'bounce')`, runID)
+	if err != nil {
+		return 0, fmt.Errorf("requeue failed deliveries of run %d: %w", runID, err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
