@@ -244,6 +244,15 @@ func TestOutsideTheWindowDeliveriesWaitForItToOpen(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// campaign status says why and until when, in the recipient's zone.
+	st, err := runs.Status(t.Context(), db.DB, "later")
+	if err != nil || len(st) != 1 {
+		t.Fatal(st, err)
+	}
+	if h := st[0].Hold; h == nil || h.Reason != runs.HoldWindow || h.Detail != "Asia/Tokyo" ||
+		h.Until.Sub(time.Now().Add(3*time.Hour)) > 2*time.Minute || time.Now().Add(3*time.Hour).Sub(h.Until) > 2*time.Minute {
+		t.Errorf("status hold %+v, want the window opening in about 3 h in Asia/Tokyo", st[0].Hold)
+	}
 	var nb []time.Time
 	db.Select(&nb, `SELECT d.not_before FROM deliveries d JOIN alumni a ON a.id = d.alumni_id WHERE d.run_id = $1 AND a.timezone = 'Asia/Tokyo' ORDER BY 1`, run.ID)
 	want := time.Now().Add(3 * time.Hour).Truncate(time.Minute)

@@ -514,7 +514,7 @@ func (s *chunk) throttle(ctx context.Context, log *slog.Logger, d claimed) (Wait
 			return Wait{RetryIn: 5 * time.Second}, false
 		}
 		if wait.RetryIn <= 0 {
-			return Wait{}, true
+			return wait, true
 		}
 		if wait.RetryIn > time.Second {
 			return wait, false

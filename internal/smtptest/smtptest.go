@@ -135,9 +135,16 @@ func (s *Server) listen(addr string) error {
 // shut down: connections to Addr are refused until Restart.
 func (s *Server) Stop() error {
 	s.mu.Lock()
-	srv := s.srv
+	srv, ln := s.srv, s.ln
 	s.mu.Unlock()
-	return srv.Close()
+	// The listener is closed here too: Server.Close only knows listeners
+	// its Serve goroutine has registered, which may not have run yet.
+	ln.Close()
+	err := srv.Close()
+	if errors.Is(err, smtp.ErrServerClosed) {
+		err = nil
+	}
+	return err
 }
 
 // Restart listens on the same address again after Stop, keeping faults,
