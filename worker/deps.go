@@ -46,7 +46,7 @@ func NewDeps(s Setup) (Deps, error) {
 		Relay: mailRelay{relay: relay, base: s.RetryBase},
 		Prepare: func(c *campaigns.Campaign, run runs.Run) (Renderer, error) {
 			p, err := render.Prepare(c, render.Options{
-				BaseURL: s.BaseURL, Signer: signer, InboundAddress: s.InboundAddress, RunID: run.ID, DKIM: s.DKIM,
+				BaseURL: s.BaseURL, Signer: signer, InboundAddress: s.InboundAddress, RunNumber: run.Number, DKIM: s.DKIM,
 			})
 			if err != nil {
 				return nil, err

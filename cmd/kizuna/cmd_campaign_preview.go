@@ -206,14 +206,16 @@ database only with --as.`,
 
 // prepare renders campaign c once for preview (test false) or send-test
 // (test true: [TEST] subject, untracked links) with the configured base URL,
-// secret, inbound address and DKIM key.
+// secret, inbound address and DKIM key. A preview or test copy belongs to
+// no run: it renders as run 0 (Feedback-ID CAMPAIGN-ID:0:kizuna:DOMAIN,
+// Message-ID d0.0.RANDOM@DOMAIN, new for every copy).
 func (a *App) prepare(c *campaigns.Campaign, test bool) (*render.Prepared, error) {
 	dkim, err := a.dkim()
 	if err != nil {
 		return nil, err
 	}
 	p, err := render.Prepare(c, render.Options{BaseURL: a.cfg.BaseURL, Signer: token.New(a.cfg.Secret()),
-		InboundAddress: a.cfg.InboundAddress, Test: test, DKIM: dkim})
+		InboundAddress: a.cfg.InboundAddress, Test: test, DKIM: dkim, RunNumber: 0})
 	if err != nil {
 		return nil, invalidInput(err)
 	}

@@ -100,7 +100,7 @@ func smith() Recipient {
 }
 
 func testOptions() Options {
-	return Options{BaseURL: "https://alumni.example.co.jp", Signer: token.New(testSecret), RunID: 7, Now: fixedNow}
+	return Options{BaseURL: "https://alumni.example.co.jp", Signer: token.New(testSecret), RunNumber: 7, Now: fixedNow}
 }
 
 func mustPrepare(t testing.TB, c *campaigns.Campaign, o Options) *Prepared {

@@ -70,7 +70,9 @@ func (p *Prepared) buildSkeleton(lt *localeTemplate) (*skeleton, error) {
 	m.SetGenHeaderPreformatted(gomail.HeaderListUnsubscribe, mk(mListUnsubscribe))
 	m.SetListUnsubscribePost()
 	m.SetGenHeaderPreformatted("List-Id", "<"+p.c.ID+"."+p.fromDomain+">")
-	m.SetGenHeaderPreformatted("Feedback-ID", p.c.ID+":"+strconv.FormatInt(p.opts.RunID, 10)+":kizuna:"+p.fromDomain)
+	// CAMPAIGN-ID:RUN-NUMBER:kizuna:FROM-DOMAIN (SPEC.md, Messages): Gmail's
+	// Postmaster Tools report complaints per Feedback-ID identifier.
+	m.SetGenHeaderPreformatted("Feedback-ID", p.c.ID+":"+strconv.Itoa(p.opts.RunNumber)+":kizuna:"+p.fromDomain)
 	if p.opts.Test {
 		m.SetGenHeaderPreformatted("X-Kizuna-Test", "1")
 	} else {

@@ -44,8 +44,11 @@ type Options struct {
 	// reply+TOKEN@, the envelope sender reply+b.TOKEN@ (VERP), and
 	// List-Unsubscribe gains a mailto: reply+u.TOKEN@ address.
 	InboundAddress string
-	// RunID goes into Message-ID and Feedback-ID.
-	RunID int64
+	// RunNumber is the run's number within its campaign, as `kizuna
+	// campaign status` shows it (runs.Run.Number, 1, 2, …); it goes into
+	// Message-ID and Feedback-ID. Previews and test sends have no run and
+	// use 0.
+	RunNumber int
 	// Test renders a send-test copy: "[TEST] " subject, X-Kizuna-Test: 1,
 	// no open pixel, links not rewritten.
 	Test bool

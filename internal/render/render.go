@@ -163,11 +163,24 @@ func (p *Prepared) Render(r Recipient) (*Message, error) {
 
 var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
-// messageID is unique per message: d{delivery}.{run}.{random}@from-domain.
+// messageID is d{delivery}.{run number}.{digest}@from-domain, derived from
+// the delivery, not the attempt: every attempt, in any process, gives a
+// delivery the same Message-ID, so a copy sent again after a crash can be
+// folded with the first by receiving systems (RFC 5322 §3.6.4: the same
+// message keeps its identifier). The digest is a keyed HMAC of the
+// delivery ID (token.Signer.Digest), so two installations sending from
+// the same domain never collide. A preview or test copy (delivery 0) is
+// a new message each time: its digest part is random.
 func (p *Prepared) messageID(delivery int64) string {
-	var rnd [10]byte
-	rand.Read(rnd[:])
-	return "d" + strconv.FormatInt(delivery, 10) + "." + strconv.FormatInt(p.opts.RunID, 10) + "." + idEncoding.EncodeToString(rnd[:]) + "@" + p.fromDomain
+	var tag string
+	if delivery == 0 {
+		var rnd [10]byte
+		rand.Read(rnd[:])
+		tag = idEncoding.EncodeToString(rnd[:])
+	} else {
+		tag = p.opts.Signer.Digest(token.Claims{Purpose: token.MessageID, DeliveryID: delivery})
+	}
+	return "d" + strconv.FormatInt(delivery, 10) + "." + strconv.Itoa(p.opts.RunNumber) + "." + tag + "@" + p.fromDomain
 }
 
 // inboundAddr is local+sep+TOKEN@inbound-domain.

@@ -196,9 +196,6 @@ func TestNewsletterMessage(t *testing.T) {
 	if err != nil || id != m.MessageID || !regexp.MustCompile(`^d4242\.7\.[a-z2-7]{16}@example\.co\.jp$`).MatchString(id) {
 		t.Errorf("Message-ID = %q (%v), Message.MessageID %q", id, err, m.MessageID)
 	}
-	if again := mustRender(t, p, yamada()); again.MessageID == m.MessageID {
-		t.Error("two renders share a Message-ID")
-	}
 	if mt, _, _ := h.ContentType(); mt != "multipart/alternative" {
 		t.Errorf("Content-Type %q", mt)
 	}
@@ -687,5 +684,38 @@ func TestMultiLineSignature(t *testing.T) {
 	}
 	if !strings.Contains(pt.Text, "株式会社サンプル 人事部\nアルムナイ担当 佐藤 <sato@example.co.jp>") {
 		t.Errorf("text signature lines not kept:\n%s", pt.Text)
+	}
+}
+
+// The Message-ID is derived from the delivery, not the attempt: a copy sent
+// again after a crash (another attempt, another process) carries the same
+// one, so receiving systems fold the two. Other deliveries, other
+// installations (secrets) and every preview or test copy (delivery 0) get
+// their own.
+func TestMessageIDStablePerDelivery(t *testing.T) {
+	t.Parallel()
+	first := mustRender(t, mustPrepare(t, newsletter(), testOptions()), yamada())
+	if !regexp.MustCompile(`^d4242\.7\.[a-z2-7]{16}@example\.co\.jp$`).MatchString(first.MessageID) {
+		t.Fatalf("Message-ID %q, want d4242.7.DIGEST@example.co.jp", first.MessageID)
+	}
+	again := mustPrepare(t, newsletter(), testOptions()) // as in another worker process
+	for i := 0; i < 2; i++ {
+		if m := mustRender(t, again, yamada()); m.MessageID != first.MessageID {
+			t.Errorf("attempt %d of delivery 4242: Message-ID %q, first attempt %q", i+2, m.MessageID, first.MessageID)
+		}
+	}
+	if m := mustRender(t, again, smith()); m.MessageID == first.MessageID || !strings.HasPrefix(m.MessageID, "d4243.7.") {
+		t.Errorf("delivery 4243: Message-ID %q (delivery 4242: %q)", m.MessageID, first.MessageID)
+	}
+	o := testOptions()
+	o.Signer = token.New([]byte("another installation's secret, 32+ bytes"))
+	if m := mustRender(t, mustPrepare(t, newsletter(), o), yamada()); m.MessageID == first.MessageID {
+		t.Errorf("another secret gives the same Message-ID %q", m.MessageID)
+	}
+	preview := yamada()
+	preview.DeliveryID = 0
+	a, b := mustRender(t, again, preview), mustRender(t, again, preview)
+	if a.MessageID == b.MessageID || !strings.HasPrefix(a.MessageID, "d0.7.") {
+		t.Errorf("two copies without a delivery: Message-IDs %q and %q, want distinct d0.7.…", a.MessageID, b.MessageID)
 	}
 }

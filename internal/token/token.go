@@ -44,6 +44,7 @@ const (
 	RSVP        Purpose = 4 // /r/TOKEN?a=yes|no|maybe; the answer is not signed
 	Reply       Purpose = 5 // Reply-To reply+TOKEN@
 	Bounce      Purpose = 6 // VERP envelope sender reply+b.TOKEN@
+	MessageID   Purpose = 7 // keys Signer.Digest in a Message-ID; never a token
 )
 
 // String names the purpose.
@@ -61,6 +62,8 @@ func (p Purpose) String() string {
 		return "reply"
 	case Bounce:
 		return "bounce"
+	case MessageID:
+		return "message-id"
 	}
 	return fmt.Sprintf("purpose(%d)", byte(p))
 }
@@ -126,6 +129,21 @@ func (s *Signer) AppendSign(dst []byte, c Claims) []byte {
 	var buf [128]byte
 	b := s.seal(buf[:0], c)
 	return urlEncoding.AppendEncode(dst, b)
+}
+
+// digestLen is the bytes of MAC a Digest keeps: 80 bits, 16 base32 characters.
+const digestLen = 10
+
+// Digest returns a short keyed digest of c: the first 80 bits of the MAC
+// of c's token payload as 16 characters of lower-case base32 ([a-z2-7]).
+// The same secret and claims always give the same digest, in any process;
+// without the secret it cannot be predicted, so two installations never
+// share one. It is not a token: Verify and VerifyAddress never accept it.
+// Render keys Message-IDs with it (Purpose MessageID).
+func (s *Signer) Digest(c Claims) string {
+	var buf [128]byte
+	b := s.seal(buf[:0], c)
+	return addrEncoding.EncodeToString(b[len(b)-macLen : len(b)-macLen+digestLen])
 }
 
 // Verify checks a URL-form token and returns its claims when it is intact,

@@ -2,6 +2,7 @@ package token
 
 import (
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -188,6 +189,35 @@ func TestParseLocalPart(t *testing.T) {
 	for _, local := range []string{"reply", "reply+", "other+abc", "reply+b.", "replyabc"} {
 		if _, _, ok := ParseLocalPart(local, "reply"); ok {
 			t.Errorf("ParseLocalPart(%q) accepted", local)
+		}
+	}
+}
+
+// A Digest is stable for one secret and claims (also across Signers, as
+// across processes), differs for another delivery or secret, is short
+// lower-case base32, and is never accepted as a token.
+func TestDigest(t *testing.T) {
+	t.Parallel()
+	c := Claims{Purpose: MessageID, DeliveryID: 4242}
+	d := New(secret).Digest(c)
+	if !regexp.MustCompile(`^[a-z2-7]{16}$`).MatchString(d) {
+		t.Fatalf("Digest = %q, want 16 characters of lower-case base32", d)
+	}
+	if again := New(secret).Digest(c); again != d {
+		t.Errorf("Digest changed with a new Signer: %q, then %q", d, again)
+	}
+	for name, other := range map[string]string{
+		"another delivery": New(secret).Digest(Claims{Purpose: MessageID, DeliveryID: 4243}),
+		"another secret":   New([]byte("another installation's secret, 32+ bytes")).Digest(c),
+		"another purpose":  New(secret).Digest(Claims{Purpose: Reply, DeliveryID: 4242}),
+	} {
+		if other == d {
+			t.Errorf("%s gives the same digest %q", name, d)
+		}
+	}
+	for _, p := range []Purpose{MessageID, Reply, Bounce, Unsubscribe} {
+		if _, err := New(secret).VerifyAddress(d, p); err == nil {
+			t.Errorf("a digest verifies as a %v token", p)
 		}
 	}
 }
