@@ -327,7 +327,7 @@ func (a *App) printAlumnus(doc alumnusJSON) {
 	for _, h := range doc.History {
 		at := "-"
 		if h.At != nil {
-			at = h.At.In(time.Local).Format("2006-01-02 15:04")
+			at = h.At.In(tokyo()).Format("2006-01-02 15:04 MST")
 		}
 		what := h.CampaignID
 		if h.Run != nil {
@@ -336,6 +336,9 @@ func (a *App) printAlumnus(doc alumnusJSON) {
 		detail := strings.TrimSpace(strings.Join([]string{h.State, h.Classification, h.Target, h.Answer}, " "))
 		if h.Waitlisted != nil && *h.Waitlisted {
 			detail += " (waiting list)"
+		}
+		if h.Reply != "" {
+			detail += ": " + oneLine(h.Reply)
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", at, h.Type, what, detail)
 	}

@@ -172,16 +172,22 @@ type statusDoc struct {
 
 func (a *App) campaignStatusCommand() *cobra.Command {
 	var asJSON, watch bool
+	var view statusView
 	cmd := &cobra.Command{
 		Use:   "status ID",
 		Short: "Show the counts of each run of a campaign",
 		Long: `Show, per run, how many deliveries are pending, sent, failed or suppressed,
 and what recipients did (opened, clicked, unsubscribed, replied, bounced,
 RSVPs). --watch refreshes every second with a progress bar, the rate and the
-time left, until no run is expanding, sending or waiting.
+time left, until no run is expanding, sending or waiting. --failures lists,
+under each run, its failed deliveries (the first 1000): address ("(forgotten)"
+for a person since forgotten), when it failed, attempts, whether it was a
+hard bounce, and the relay's reply. --run N shows run N only.
 
 With --json, stdout holds one JSON document: the shape of SPEC.md, or
-{"error": "..."} when the command fails (an unknown id exits 2).`,
+{"error": "..."} when the command fails (an unknown id exits 2). With
+--failures each run also carries "failures": [{"delivery", "email" (null
+when forgotten), "at" (RFC 3339 UTC), "attempts", "reply", "hard_bounce"}].`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -197,22 +203,26 @@ With --json, stdout holds one JSON document: the shape of SPEC.md, or
 			if !ok {
 				return a.failJSON(asJSON, unknownCampaign(id))
 			}
-			if watch {
-				return a.watchStatus(ctx, db, id, asJSON)
+			if cmd.Flags().Changed("run") && view.run <= 0 {
+				return a.failJSON(asJSON, usageErr("--run %d: runs are numbered from 1", view.run))
 			}
 			st, err := runs.Status(ctx, db, id)
 			if err != nil {
 				return a.failJSON(asJSON, err)
 			}
-			if asJSON {
-				return a.writeJSON(statusDoc{ID: id, Runs: st})
+			if _, err := view.selectRun(id, st); err != nil {
+				return a.failJSON(asJSON, err)
 			}
-			a.printStatusTable(id, st)
-			return nil
+			if watch {
+				return a.watchStatus(ctx, db, id, asJSON, view)
+			}
+			return a.showStatus(ctx, db, id, st, asJSON, view)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (with --watch: the final status)")
 	cmd.Flags().BoolVar(&watch, "watch", false, "refresh until the active runs finish")
+	cmd.Flags().BoolVar(&view.failures, "failures", false, "list each run's failed deliveries (address, time, attempts, the relay's reply)")
+	cmd.Flags().IntVar(&view.run, "run", 0, "show run N only")
 	return cmd
 }
 
@@ -244,7 +254,7 @@ func runIsActive(state string) bool {
 // watchStatus refreshes the status every second until no run is active or
 // ctx ends (Ctrl-C). On a terminal it redraws a progress line per active
 // run; elsewhere it prints a status line every few seconds.
-func (a *App) watchStatus(ctx context.Context, db *sqlx.DB, id string, asJSON bool) error {
+func (a *App) watchStatus(ctx context.Context, db *sqlx.DB, id string, asJSON bool, view statusView) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 	defer stop()
 	tty := !asJSON && isTerminal(a.Stdout)
@@ -310,11 +320,7 @@ func (a *App) watchStatus(ctx context.Context, db *sqlx.DB, id string, asJSON bo
 			break
 		}
 	}
-	if asJSON {
-		return a.writeJSON(statusDoc{ID: id, Runs: last})
-	}
-	a.printStatusTable(id, last)
-	return nil
+	return a.showStatus(context.WithoutCancel(ctx), db, id, last, asJSON, view)
 }
 
 // ---- pause / resume / cancel ----

@@ -146,10 +146,15 @@ type HistoryEntry struct {
 	Target         string     `json:"target,omitempty"`         // clicks
 	Answer         string     `json:"answer,omitempty"`         // RSVPs
 	Waitlisted     *bool      `json:"waitlisted,omitempty"`     // RSVPs
+	// Reply is a delivery's last reply from the relay ("250 2.0.0 OK",
+	// "550 5.1.1 ..."), or why it was not sent; absent when there is none.
+	Reply string `json:"reply,omitempty"`
 }
 
-// History lists what happened with an alumnus, oldest first. A delivery
-// not sent yet has no date and sorts last.
+// History lists what happened with an alumnus, oldest first. A delivery's
+// time is when it was sent, or when it ended otherwise (failed,
+// suppressed, cancelled); one still pending or being sent has no date and
+// sorts last.
 func (s *Store) History(ctx context.Context, alumniID int64) ([]HistoryEntry, error) {
 	rows, err := s.db.QueryContext(ctx, sqlHistory, alumniID)
 	if err != nil {
@@ -161,7 +166,7 @@ func (s *Store) History(ctx context.Context, alumniID int64) ([]HistoryEntry, er
 		var e HistoryEntry
 		var run sql.NullInt64
 		var waitlisted sql.NullBool
-		if err := rows.Scan(&e.Type, &e.At, &e.CampaignID, &run, &e.State, &e.Classification, &e.Target, &e.Answer, &waitlisted); err != nil {
+		if err := rows.Scan(&e.Type, &e.At, &e.CampaignID, &run, &e.State, &e.Classification, &e.Target, &e.Answer, &waitlisted, &e.Reply); err != nil {
 			return nil, fmt.Errorf("alumnus history: %w", err)
 		}
 		if run.Valid {
@@ -178,19 +183,22 @@ func (s *Store) History(ctx context.Context, alumniID int64) ([]HistoryEntry, er
 }
 
 const sqlHistory = `
-SELECT type, at, campaign_id, run, state, classification, target, answer, waitlisted FROM (
-    SELECT 'delivery' AS type, d.sent_at AS at, r.campaign_id, r.number AS run, d.state,
-           '' AS classification, '' AS target, '' AS answer, NULL::boolean AS waitlisted, d.id AS ord
+SELECT type, at, campaign_id, run, state, classification, target, answer, waitlisted, reply FROM (
+    SELECT 'delivery' AS type,
+           CASE WHEN d.state = 'sent' THEN d.sent_at
+                WHEN d.state IN ('failed', 'suppressed', 'cancelled') THEN d.updated_at END AS at,
+           r.campaign_id, r.number AS run, d.state,
+           '' AS classification, '' AS target, '' AS answer, NULL::boolean AS waitlisted, d.smtp_reply AS reply, d.id AS ord
     FROM deliveries d JOIN runs r ON r.id = d.run_id
     WHERE d.alumni_id = $1
     UNION ALL
     SELECT e.kind, e.created_at, r.campaign_id, r.number, '',
            CASE WHEN e.kind IN ('open', 'click') THEN e.classification ELSE '' END,
-           e.target, '', NULL, e.id
+           e.target, '', NULL, '', e.id
     FROM delivery_events e JOIN deliveries d ON d.id = e.delivery_id JOIN runs r ON r.id = d.run_id
     WHERE d.alumni_id = $1
     UNION ALL
-    SELECT 'rsvp', v.answered_at, v.campaign_id, NULL, '', '', '', v.answer, v.waitlisted, 0
+    SELECT 'rsvp', v.answered_at, v.campaign_id, NULL, '', '', '', v.answer, v.waitlisted, '', 0
     FROM rsvps v WHERE v.alumni_id = $1
 ) h
 ORDER BY at NULLS LAST, ord`

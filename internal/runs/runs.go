@@ -342,6 +342,12 @@ func Cancel(ctx context.Context, db *sqlx.DB, runID int64) error {
 // FinishIfDone marks an active run done when none of its deliveries is
 // pending or being sent any more, and its expansion is complete. It
 // reports whether it did.
+//
+// The check reads the deliveries as they were when the statement began;
+// if Retry held the run row meanwhile (it locks it before putting failed
+// deliveries back to pending), the run would be closed over deliveries
+// nobody sends. A second statement, which sees Retry's commit, reopens
+// such a run. db must not be a transaction above READ COMMITTED.
 func FinishIfDone(ctx context.Context, db sqlx.ExecerContext, runID int64) (bool, error) {
 	res, err := db.ExecContext(ctx, `
 		UPDATE runs SET state = 'done', finished_at = now()
@@ -350,8 +356,18 @@ func FinishIfDone(ctx context.Context, db sqlx.ExecerContext, runID int64) (bool
 	if err != nil {
 		return false, fmt.Errorf("finish run %d: %w", runID, err)
 	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return false, nil
+	}
+	res, err = db.ExecContext(ctx, `
+		UPDATE runs SET state = 'sending', finished_at = NULL
+		WHERE id = $1 AND state = 'done'
+		  AND EXISTS (SELECT 1 FROM deliveries WHERE run_id = $1 AND state IN ('pending', 'sending'))`, runID)
+	if err != nil {
+		return false, fmt.Errorf("finish run %d: recheck: %w", runID, err)
+	}
 	n, _ := res.RowsAffected()
-	return n > 0, nil
+	return n == 0, nil
 }
 
 // affected turns "no row changed" into ErrState or store.ErrNotFound.
