@@ -243,8 +243,61 @@ func (p *Plan) matchesWall(local time.Time) bool {
 	return p.wall.Next(w.Add(-time.Second)).Equal(w)
 }
 
-// maxTransitions bounds the zone transitions one gapsBetween call walks.
-const maxTransitions = 64
+// maxTransitions bounds the zone transitions one zoneChanges call walks.
+const maxTransitions = 256
+
+// zoneChange is a change of the cron zone's offset over a wall time the
+// spec names.
+type zoneChange struct {
+	At   time.Time     // the instant of the change
+	Jump time.Duration // > 0: clocks skip forward (a gap); < 0: they go back (a repeat)
+	// Wall is the first named wall-clock reading (a time in time.UTC read as
+	// a local clock) that the change skips or repeats.
+	Wall time.Time
+	// Span is the first wall-clock reading the change skips or repeats
+	// (02:00 when 02:00-03:00 is skipped).
+	Span time.Time
+}
+
+// zoneChanges calls fn, in time order, with each change of the cron zone's
+// offset in (after, upTo] that skips or repeats a wall time the spec names,
+// until fn returns false.
+func (p *Plan) zoneChanges(after, upTo time.Time, fn func(zoneChange) bool) {
+	t := after
+	for i := 0; i < maxTransitions; i++ {
+		_, end := t.In(p.loc).ZoneBounds()
+		if end.IsZero() || end.After(upTo) || !end.After(t) {
+			return
+		}
+		t = end
+		_, before := end.Add(-time.Nanosecond).In(p.loc).Zone()
+		_, now := end.In(p.loc).Zone()
+		jump := time.Duration(now-before) * time.Second
+		if jump == 0 {
+			continue
+		}
+		// The new zone reads end as wall: a jump forward skipped the wall
+		// times [wall-jump, wall); a jump back repeats [wall, wall-jump).
+		l := end.In(p.loc)
+		wall := time.Date(l.Year(), l.Month(), l.Day(), l.Hour(), l.Minute(), l.Second(), 0, time.UTC)
+		from, to := wall.Add(-jump), wall
+		if jump < 0 {
+			from, to = wall, wall.Add(-jump)
+		}
+		m := from.Truncate(time.Minute)
+		if m.Before(from) {
+			m = m.Add(time.Minute)
+		}
+		for ; m.Before(to); m = m.Add(time.Minute) {
+			if p.wall.Next(m.Add(-time.Second)).Equal(m) {
+				if !fn(zoneChange{At: end, Jump: jump, Wall: m, Span: from}) {
+					return
+				}
+				break
+			}
+		}
+	}
+}
 
 // gapsBetween calls fn, in time order, with each instant in (after, upTo]
 // at which the cron's zone skips forward (a daylight-saving gap) over a wall
@@ -256,36 +309,48 @@ const maxTransitions = 64
 // skipped will be run immediately"). robfig/cron alone drops them (its
 // PR #541).
 func (p *Plan) gapsBetween(after, upTo time.Time, fn func(time.Time) bool) {
-	t := after
-	for i := 0; i < maxTransitions; i++ {
-		_, end := t.In(p.loc).ZoneBounds()
-		if end.IsZero() || end.After(upTo) || !end.After(t) {
-			return
+	p.zoneChanges(after, upTo, func(z zoneChange) bool {
+		if z.Jump < 0 {
+			return true
 		}
-		t = end
-		_, before := end.Add(-time.Nanosecond).In(p.loc).Zone()
-		_, now := end.In(p.loc).Zone()
-		jump := time.Duration(now-before) * time.Second
-		if jump <= 0 {
-			continue
-		}
-		// The skipped wall times are [wall-jump, wall), wall being the
-		// new zone's reading of end.
-		l := end.In(p.loc)
-		wall := time.Date(l.Year(), l.Month(), l.Day(), l.Hour(), l.Minute(), l.Second(), 0, time.UTC)
-		m := wall.Add(-jump).Truncate(time.Minute)
-		if m.Before(wall.Add(-jump)) {
-			m = m.Add(time.Minute)
-		}
-		for ; m.Before(wall); m = m.Add(time.Minute) {
-			if p.wall.Next(m.Add(-time.Second)).Equal(m) {
-				if !fn(end) {
-					return
-				}
-				break
-			}
-		}
+		return fn(z.At)
+	})
+}
+
+// DaylightSavingNotes describes, for a cron schedule, the first day in
+// [from, to] on which its zone's clocks skip a time the spec names, and the
+// first on which they repeat one: at most two sentences, none for a plan
+// without cron or a zone without daylight saving. Skipped times are sent
+// once at the end of the gap and repeated ones once, at their first
+// instance (see gapsBetween and repeatedWallTime).
+func (p *Plan) DaylightSavingNotes(from, to time.Time) []string {
+	if p.cron == nil {
+		return nil
 	}
+	var gap, repeat *zoneChange
+	p.zoneChanges(from.Add(-time.Nanosecond), to, func(z zoneChange) bool {
+		switch {
+		case z.Jump > 0 && gap == nil:
+			gap = &z
+		case z.Jump < 0 && repeat == nil:
+			repeat = &z
+		}
+		return gap == nil || repeat == nil
+	})
+	src := strings.TrimPrefix(p.cronSrc, "cron:")
+	at := strings.LastIndex(src, "@")
+	spec := fmt.Sprintf("%q in %s", src[:at], src[at+1:])
+	var out []string
+	if gap != nil {
+		after := gap.At.In(p.loc)
+		out = append(out, fmt.Sprintf("cron %s names %s, which does not exist on %s (clocks skip forward %s at %s): that day it is sent once, at %s",
+			spec, gap.Wall.Format("15:04"), gap.Wall.Format(time.DateOnly), FormatOffset(gap.Jump), gap.Span.Format("15:04"), after.Format("15:04 MST")))
+	}
+	if repeat != nil {
+		out = append(out, fmt.Sprintf("cron %s names %s, which happens twice on %s (clocks go back %s at %s): it is sent once, at the first %s",
+			spec, repeat.Wall.Format("15:04"), repeat.Wall.Format(time.DateOnly), FormatOffset(-repeat.Jump), repeat.Span.Add(-repeat.Jump).Format("15:04"), repeat.Wall.Format("15:04")))
+	}
+	return out
 }
 
 // repeatedWallTime reports whether t is the second instance of a local

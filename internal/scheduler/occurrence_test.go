@@ -273,3 +273,36 @@ func TestPlanCronInsideTheSkippedHourFiresOnceAfterTheGap(t *testing.T) {
 		}
 	}
 }
+
+func TestPlanDaylightSavingNotes(t *testing.T) {
+	t.Parallel()
+	from, to := mustTime(t, "2026-11-29T00:00:00Z"), mustTime(t, "2054-11-29T00:00:00Z")
+	notes := func(spec, tz string) []string {
+		p, err := NewPlan(&campaigns.Campaign{ID: "c", Schedule: campaigns.Schedule{Cron: spec, Timezone: tz}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.DaylightSavingNotes(from, to)
+	}
+	got := notes("30 2 * * *", "America/New_York")
+	if len(got) != 1 || !strings.Contains(got[0], "02:30, which does not exist on 2027-03-14") || !strings.Contains(got[0], "sent once, at 03:00 EDT") {
+		t.Errorf("New York 02:30: %q", got)
+	}
+	got = notes("30 1 * * *", "America/New_York")
+	if len(got) != 1 || !strings.Contains(got[0], "01:30, which happens twice on 2027-11-07 (clocks go back 1h at 02:00)") {
+		t.Errorf("New York 01:30: %q", got)
+	}
+	// Berlin changes at 02:00 and 03:00: a */30 in hours 2 and 3 meets both.
+	if got = notes("*/30 2 * * *", "Europe/Berlin"); len(got) != 2 {
+		t.Errorf("Berlin 02:xx: %q, want a gap and a repeat", got)
+	}
+	// Sundays only in March: the US change falls on a Sunday; the 1st never does in March.
+	if got = notes("30 2 * 3 0", "America/New_York"); len(got) != 1 {
+		t.Errorf("Sundays of March at 02:30: %q, want the gap", got)
+	}
+	for _, c := range [][2]string{{"30 2 1 3 *", "America/New_York"}, {"0 9 * * *", "America/New_York"}, {"30 2 * * *", "Asia/Tokyo"}, {"30 2 * * *", "UTC"}} {
+		if got := notes(c[0], c[1]); len(got) != 0 {
+			t.Errorf("%s in %s: %q, want no note", c[0], c[1], got)
+		}
+	}
+}
