@@ -244,6 +244,56 @@ func TestCronMissedOccurrencesAreSkippedAndLogged(t *testing.T) {
 			t.Errorf("missed occurrence %s not logged:\n%s", k, logs)
 		}
 	}
+	// Recorded for `campaign list` and `status`, as missed by a running scheduler.
+	skipped, err := ListSkipped(ctx, f.db.DB, "daily")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec []string
+	for _, s := range skipped {
+		rec = append(rec, s.Occurrence+" "+s.Reason)
+	}
+	if want := "cron:2026-12-03T00:00:00Z late,cron:2026-12-02T00:00:00Z late"; strings.Join(rec, ",") != want {
+		t.Errorf("recorded %v, want %s", rec, want)
+	}
+}
+
+func TestCronAcrossDaylightSavingStartsOneRunPerDay(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, c := range []struct {
+		name, spec string
+		from, to   time.Time
+		want       string
+	}{
+		// 02:30 does not exist on 2026-03-08 in New York: sent at 03:00 EDT.
+		{"gap", "30 2 * * *", time.Date(2026, 3, 8, 5, 0, 0, 0, time.UTC), time.Date(2026, 3, 8, 9, 0, 0, 0, time.UTC), "cron:2026-03-08T07:00:00Z"},
+		// 01:30 happens twice on 2026-11-01: sent at the first.
+		{"repeat", "30 1 * * *", time.Date(2026, 11, 1, 4, 0, 0, 0, time.UTC), time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC), "cron:2026-11-01T05:30:00Z"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, c.from)
+			f.put(&campaigns.Campaign{ID: "nightly", Kind: campaigns.KindNewsletter, Digest: "v1",
+				Schedule: campaigns.Schedule{Cron: c.spec, Timezone: "America/New_York", MaxLate: 10 * time.Minute}})
+			s := f.scheduler()
+			s.Reload(ctx)
+			for now := c.from; !now.After(c.to); now = now.Add(5 * time.Minute) {
+				f.clock.Set(now)
+				s.Tick(ctx)
+			}
+			var got []string
+			for _, r := range f.runs("nightly") {
+				got = append(got, r.Occurrence)
+			}
+			if strings.Join(got, " ") != c.want {
+				t.Errorf("runs %v, want exactly %s", got, c.want)
+			}
+			if strings.Contains(f.logs.String(), "skipped") {
+				t.Errorf("nothing should be skipped:\n%s", f.logs.String())
+			}
+		})
+	}
 }
 
 func TestTwoSchedulersStartOneRunPerOccurrence(t *testing.T) {
