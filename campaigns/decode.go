@@ -343,6 +343,15 @@ func (d *decoder) decodeCampaign(root *node, file string) *Campaign {
 
 	c.Audience = d.audience(r.get("audience"))
 	c.Schedule = d.schedule(r.get("schedule"))
+	for _, key := range []string{"at", "cron"} {
+		if n := r.get("schedule").get(key); present(n) {
+			line, col := n.at()
+			if c.pos == nil {
+				c.pos = map[string]Problem{}
+			}
+			c.pos["schedule."+key] = Problem{File: n.file, Line: line, Col: col}
+		}
+	}
 	c.Tracking = d.tracking(r.get("tracking"))
 	c.Company = d.company(r)
 	c.From, c.ReplyTo = d.addresses(r)

@@ -30,6 +30,23 @@ type Campaign struct {
 	// Digest identifies this exact content (SHA-256 of the canonical JSON of
 	// the merged campaign): a new digest is a new campaign version.
 	Digest string
+	// pos remembers where some values were written (by path, such as
+	// "schedule.at"), for notes about a valid campaign (At). Unexported, so
+	// it is not content: the digest ignores it.
+	pos map[string]Problem
+}
+
+// At returns a Problem carrying message at the place the value at path
+// ("schedule.at", "schedule.cron") was written — in the campaign file, or
+// in the kizuna.yaml it inherited the value from. Where the position is
+// unknown (the campaign was not loaded from a file) the problem names the
+// campaign's file with line and column 0.
+func (c *Campaign) At(path, message string) Problem {
+	if p, ok := c.pos[path]; ok {
+		p.Message = message
+		return p
+	}
+	return Problem{File: c.File, Message: message}
 }
 
 // Company is the sender identity the Japanese law on commercial email

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/spf13/cobra"
@@ -64,6 +65,9 @@ type App struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string
+	// Now is the clock of the commands that judge times (validate's past
+	// at); nil means time.Now. Tests set it.
+	Now func() time.Time
 
 	flags config.Flags
 	cfg   *config.Config
@@ -74,6 +78,14 @@ type App struct {
 // NewApp builds the program around its standard streams and environment.
 func NewApp(stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) *App {
 	return &App{Stdin: stdin, Stdout: stdout, Stderr: stderr, Getenv: getenv}
+}
+
+// now reads the App's clock.
+func (a *App) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
 }
 
 // Run executes one command line and returns the exit status.

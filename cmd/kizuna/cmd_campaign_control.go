@@ -68,6 +68,54 @@ type listEntry struct {
 	Kind    string  `json:"kind"`
 	NextAt  *string `json:"next_at"`
 	LastRun *int    `json:"last_run"`
+	// Skipped (added to SPEC.md's shape): the occurrences skipped since the
+	// campaign was last started by hand, newest first.
+	Skipped []skippedEntry `json:"skipped"`
+	// lastManual is when the campaign was last started by hand.
+	lastManual *time.Time
+}
+
+// skippedEntry is an occurrence no scheduler started within max_late, as
+// `campaign list --json` and `campaign status --json` show it.
+type skippedEntry struct {
+	DueAt      string `json:"due_at"` // RFC 3339 UTC
+	Kind       string `json:"kind"`   // send | reminder
+	Occurrence string `json:"occurrence"`
+	Reason     string `json:"reason"`  // no_scheduler | late
+	Command    string `json:"command"` // what sends it now; "" for a reminder
+}
+
+// skippedEntries converts skipped occurrences; hasRuns decides whether the
+// command needs --again.
+func skippedEntries(id string, list []scheduler.Skipped, hasRuns bool) []skippedEntry {
+	out := make([]skippedEntry, 0, len(list))
+	for _, s := range list {
+		out = append(out, skippedEntry{DueAt: s.DueAt.UTC().Format(time.RFC3339), Kind: s.Kind, Occurrence: s.Occurrence,
+			Reason: s.Reason, Command: scheduler.SendCommand(id, s.Kind, hasRuns)})
+	}
+	return out
+}
+
+// maxSkippedShown bounds the skipped occurrences printed per campaign.
+const maxSkippedShown = 10
+
+// printSkipped writes one line per skipped occurrence ("skipped: 2026-11-01
+// 09:00 JST, missed while no scheduler ran — send it with: kizuna campaign
+// start ID"), each prefixed with prefix, at most maxSkippedShown of them.
+func (a *App) printSkipped(prefix string, list []skippedEntry) {
+	for i, s := range list {
+		if i == maxSkippedShown {
+			fmt.Fprintf(a.Stdout, "%sand %d more skipped occurrence(s) (kizuna campaign status --json lists them)\n", prefix, len(list)-i)
+			break
+		}
+		due, _ := time.Parse(time.RFC3339, s.DueAt)
+		why := scheduler.Skipped{Reason: s.Reason}.Why()
+		how := "send it with: " + s.Command
+		if s.Command == "" {
+			how = "a missed reminder is not sent late"
+		}
+		fmt.Fprintf(a.Stdout, "%sskipped: %s, %s — %s\n", prefix, due.In(tokyo()).Format("2006-01-02 15:04 MST"), why, how)
+	}
 }
 
 func (a *App) campaignListCommand() *cobra.Command {
@@ -109,7 +157,13 @@ future at, the next cron time or event reminder) and their last run.`,
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.ID, e.Kind, next, last)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			for _, e := range list {
+				a.printSkipped(e.ID+" ", e.Skipped)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -126,21 +180,38 @@ func tokyo() *time.Location {
 
 func listCampaigns(ctx context.Context, db *sqlx.DB, now time.Time) ([]listEntry, error) {
 	var rows []struct {
-		ID        string        `db:"id"`
-		Kind      string        `db:"kind"`
-		VersionID sql.NullInt64 `db:"version_id"`
-		LastRun   sql.NullInt64 `db:"last_run"`
+		ID         string        `db:"id"`
+		Kind       string        `db:"kind"`
+		VersionID  sql.NullInt64 `db:"version_id"`
+		LastRun    sql.NullInt64 `db:"last_run"`
+		LastManual sql.NullTime  `db:"last_manual"`
 	}
 	if err := db.SelectContext(ctx, &rows, `
 		SELECT c.id, c.kind,
 		       c.current_version_id AS version_id,
-		       (SELECT max(r.number) FROM runs r WHERE r.campaign_id = c.id) AS last_run
+		       (SELECT max(r.number) FROM runs r WHERE r.campaign_id = c.id) AS last_run,
+		       (SELECT max(r.started_at) FROM runs r WHERE r.campaign_id = c.id AND r.occurrence LIKE 'manual:%') AS last_manual
 		FROM campaigns c ORDER BY c.id`); err != nil {
 		return nil, fmt.Errorf("list campaigns: %w", err)
+	}
+	skipped, err := scheduler.ListSkipped(ctx, db, "")
+	if err != nil {
+		return nil, err
+	}
+	byID := map[string][]scheduler.Skipped{}
+	for _, s := range skipped {
+		byID[s.CampaignID] = append(byID[s.CampaignID], s)
 	}
 	out := make([]listEntry, 0, len(rows))
 	for _, r := range rows {
 		e := listEntry{ID: r.ID, Kind: r.Kind}
+		var open []scheduler.Skipped
+		for _, s := range byID[r.ID] {
+			if !r.LastManual.Valid || s.RecordedAt.After(r.LastManual.Time) {
+				open = append(open, s)
+			}
+		}
+		e.Skipped = skippedEntries(r.ID, open, r.LastRun.Valid)
 		if r.LastRun.Valid {
 			n := int(r.LastRun.Int64)
 			e.LastRun = &n
@@ -168,6 +239,18 @@ func listCampaigns(ctx context.Context, db *sqlx.DB, now time.Time) ([]listEntry
 type statusDoc struct {
 	ID   string           `json:"id"`
 	Runs []runs.RunStatus `json:"runs"`
+	// Skipped (added to SPEC.md's shape): every occurrence no scheduler
+	// started within max_late, newest first.
+	Skipped []skippedEntry `json:"skipped"`
+}
+
+// statusSkipped returns the skipped occurrences of campaign id for status.
+func statusSkipped(ctx context.Context, db *sqlx.DB, id string, st []runs.RunStatus) ([]skippedEntry, error) {
+	list, err := scheduler.ListSkipped(ctx, db, id)
+	if err != nil {
+		return nil, err
+	}
+	return skippedEntries(id, list, len(st) > 0), nil
 }
 
 func (a *App) campaignStatusCommand() *cobra.Command {

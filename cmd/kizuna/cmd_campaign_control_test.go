@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/kizuna-alumni/kizuna/campaigns"
 	"github.com/kizuna-alumni/kizuna/internal/runs"
+	"github.com/kizuna-alumni/kizuna/internal/scheduler"
 	"github.com/kizuna-alumni/kizuna/internal/testdb"
 )
 
@@ -216,5 +219,96 @@ func TestCampaignStatusWatchEndsWhenNoRunIsActive(t *testing.T) {
 		if strings.Contains(out, "\x1b[") || !strings.Contains(out, "run 1") || !strings.Contains(out, "0/3") || !strings.Contains(out, "cancelled") {
 			t.Errorf("watch output:\n%s", out)
 		}
+	}
+}
+
+// TestCampaignListAndStatusShowSkippedOccurrences runs the real scheduler
+// twice with a gap of two days between: the occurrence of the day nobody
+// ran is shown by list and status with the command that sends it.
+func TestCampaignListAndStatusShowSkippedOccurrences(t *testing.T) {
+	t.Parallel()
+	db, env := controlEnv(t)
+	ctx := context.Background()
+	daily := &campaigns.Campaign{ID: "daily", Kind: campaigns.KindNewsletter, Digest: "d1",
+		Audience: campaigns.Audience{Locales: []string{"ja", "en"}, Consent: "required"},
+		Schedule: campaigns.Schedule{Cron: "0 9 * * *", Timezone: "Asia/Tokyo", MaxLate: 30 * time.Minute}}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "daily.yaml"), []byte("id: daily\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runScheduler := func(now time.Time) {
+		t.Helper()
+		s, err := scheduler.New(scheduler.Options{Dir: dir, DB: db.DB, Now: func() time.Time { return now },
+			Load:     func(string) ([]*campaigns.Campaign, []string) { return []*campaigns.Campaign{daily}, nil },
+			Start:    scheduler.RunStarter(db.DB, nil),
+			Register: scheduler.RegisterWith(db.DB)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Reload(ctx); err != nil {
+			t.Fatal(err)
+		}
+		s.Tick(ctx)
+	}
+	runScheduler(time.Date(2026, 11, 30, 23, 59, 0, 0, time.UTC)) // first sight of the schedule
+	runScheduler(time.Date(2026, 12, 1, 0, 1, 0, 0, time.UTC))    // 09:01 JST on the 1st: run 1
+	runScheduler(time.Date(2026, 12, 3, 0, 10, 0, 0, time.UTC))   // the 2nd was missed; run 2
+
+	line := "skipped: 2026-12-02 09:00 JST, missed while no scheduler ran — send it with: kizuna campaign start daily --again"
+	code, out, errOut := runApp(t, env, "campaign", "status", "daily")
+	if code != 0 || !strings.Contains(out, line) {
+		t.Errorf("status: exit %d, want the line %q:\n%s%s", code, line, out, errOut)
+	}
+	code, out, _ = runApp(t, env, "campaign", "list")
+	if code != 0 || !strings.Contains(out, "daily "+line) {
+		t.Errorf("list: exit %d, want the line %q:\n%s", code, "daily "+line, out)
+	}
+
+	var doc struct {
+		ID      string            `json:"id"`
+		Runs    []json.RawMessage `json:"runs"`
+		Skipped []map[string]any  `json:"skipped"`
+	}
+	code, out, _ = runApp(t, env, "campaign", "status", "daily", "--json")
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || code != 0 || len(doc.Runs) != 2 || len(doc.Skipped) != 1 {
+		t.Fatalf("status --json: exit %d, %v\n%s", code, err, out)
+	}
+	sk := doc.Skipped[0]
+	if sk["due_at"] != "2026-12-02T00:00:00Z" || sk["reason"] != "no_scheduler" || sk["command"] != "kizuna campaign start daily --again" || sk["kind"] != "send" {
+		t.Errorf("skipped = %v", sk)
+	}
+	code, out, _ = runApp(t, env, "campaign", "status", "sent-news", "--json")
+	if code != 0 || !strings.Contains(strings.Join(strings.Fields(out), ""), `"skipped":[]`) {
+		t.Errorf("no skipped occurrence: want \"skipped\": [], got %s", out)
+	}
+	var list []map[string]any
+	code, out, _ = runApp(t, env, "campaign", "list", "--json")
+	if err := json.Unmarshal([]byte(out), &list); err != nil || code != 0 {
+		t.Fatalf("list --json: %v\n%s", err, out)
+	}
+	for _, e := range list {
+		for _, k := range []string{"id", "kind", "next_at", "last_run", "skipped"} {
+			if _, ok := e[k]; !ok {
+				t.Errorf("%v lacks key %q", e, k)
+			}
+		}
+		if n := len(e["skipped"].([]any)); (e["id"] == "daily") != (n == 1) {
+			t.Errorf("%v: %d skipped", e["id"], n)
+		}
+	}
+
+	// Once sent by hand, list stops reminding; status keeps the history.
+	vid, err := runs.CurrentVersion(ctx, db.DB, "daily")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runs.Create(ctx, db.DB, vid, "manual:"+time.Now().Add(time.Second).UTC().Format(time.RFC3339Nano), runs.KindSend); err != nil {
+		t.Fatal(err)
+	}
+	if _, out, _ = runApp(t, env, "campaign", "list"); strings.Contains(out, "skipped:") {
+		t.Errorf("list after a manual run still shows the skipped occurrence:\n%s", out)
+	}
+	if _, out, _ = runApp(t, env, "campaign", "status", "daily"); !strings.Contains(out, line) {
+		t.Errorf("status after a manual run lost the skipped occurrence:\n%s", out)
 	}
 }

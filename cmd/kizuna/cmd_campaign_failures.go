@@ -35,8 +35,9 @@ type runFailures struct {
 }
 
 type statusFailuresDoc struct {
-	ID   string        `json:"id"`
-	Runs []runFailures `json:"runs"`
+	ID      string         `json:"id"`
+	Runs    []runFailures  `json:"runs"`
+	Skipped []skippedEntry `json:"skipped"`
 }
 
 // selectRun keeps only run v.run of st, or returns a usage error when the
@@ -56,18 +57,23 @@ func (v statusView) selectRun(id string, st []runs.RunStatus) ([]runs.RunStatus,
 // showStatus prints the status st of campaign id as v asks: the table or
 // the SPEC.md document, with the failed deliveries when v.failures.
 func (a *App) showStatus(ctx context.Context, db *sqlx.DB, id string, st []runs.RunStatus, asJSON bool, v statusView) error {
-	st, err := v.selectRun(id, st)
+	skipped, err := statusSkipped(ctx, db, id, st)
+	if err != nil {
+		return a.failJSON(asJSON, err)
+	}
+	st, err = v.selectRun(id, st)
 	if err != nil {
 		return a.failJSON(asJSON, err)
 	}
 	if !v.failures {
 		if asJSON {
-			return a.writeJSON(statusDoc{ID: id, Runs: st})
+			return a.writeJSON(statusDoc{ID: id, Runs: st, Skipped: skipped})
 		}
 		a.printStatusTable(id, st)
+		a.printSkipped("", skipped)
 		return nil
 	}
-	doc := statusFailuresDoc{ID: id, Runs: make([]runFailures, 0, len(st))}
+	doc := statusFailuresDoc{ID: id, Runs: make([]runFailures, 0, len(st)), Skipped: skipped}
 	for _, r := range st {
 		f := []runs.Failure{}
 		if r.Failed > 0 {
@@ -81,6 +87,7 @@ func (a *App) showStatus(ctx context.Context, db *sqlx.DB, id string, st []runs.
 		return a.writeJSON(doc)
 	}
 	a.printStatusTable(id, st)
+	a.printSkipped("", skipped)
 	for _, r := range doc.Runs {
 		a.printFailures(r)
 	}

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kizuna-alumni/kizuna/internal/testdb"
 )
@@ -21,8 +23,10 @@ func TestCampaignValidateExamplesWithReach(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := map[string]string{"KIZUNA_DATABASE_URL": db.URL}
+	// Before the examples' at times, so that none is past (a warning).
+	before := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 
-	code, out, errOut := runApp(t, env, "campaign", "validate", examplesCampaigns)
+	code, out, errOut := runAppAt(t, before, env, "campaign", "validate", examplesCampaigns)
 	if code != 0 || errOut != "" {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
@@ -35,7 +39,7 @@ func TestCampaignValidateExamplesWithReach(t *testing.T) {
 		t.Errorf("%d lines, want one per campaign:\n%s", n, out)
 	}
 
-	code, out, _ = runApp(t, env, "campaign", "validate", "--json", examplesCampaigns)
+	code, out, _ = runAppAt(t, before, env, "campaign", "validate", "--json", examplesCampaigns)
 	var rep validateReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 {
 		t.Fatalf("exit %d, %v: %s", code, err, out)
@@ -143,5 +147,79 @@ template: { body: { ja: { intros: [a] }, en: { intros: [b] } } }
 	}
 	if code, _, _ := runApp(t, env, "campaign", "validate"); code != 2 {
 		t.Errorf("no argument: exit %d", code)
+	}
+}
+
+// runAppAt is runApp with the program's clock set to now.
+func runAppAt(t *testing.T, now time.Time, env map[string]string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	app := NewApp(strings.NewReader(""), &out, &errOut, func(k string) string { return env[k] })
+	app.Now = func() time.Time { return now }
+	defer app.Close()
+	code = app.Run(context.Background(), args)
+	return code, out.String(), errOut.String()
+}
+
+func TestCampaignValidateWarnsAboutDaylightSavingAndPastAt(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	defaults, err := os.ReadFile(filepath.Join(examplesCampaigns, "kizuna.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := "template:\n  body:\n    ja: { intros: [\"こんにちは\"] }\n    en: { intros: [\"Hello\"] }\n"
+	files := map[string]string{
+		"kizuna.yaml": string(defaults),
+		"night.yaml":  "id: night\nkind: newsletter\nsubject: { ja: \"お知らせ\", en: \"News\" }\nschedule:\n  cron: \"30 2 * * *\"\n  timezone: America/New_York\n" + body,
+		"gone.yaml":   "id: gone\nkind: newsletter\nsubject: { ja: \"お知らせ\", en: \"News\" }\nschedule:\n    at: 2026-11-01T09:00:00+09:00\n" + body,
+		"fine.yaml":   "id: fine\nkind: newsletter\nsubject: { ja: \"お知らせ\", en: \"News\" }\nschedule:\n  cron: \"30 2 * * *\"\n" + body,
+		"later.yaml":  "id: later\nkind: newsletter\nsubject: { ja: \"お知らせ\", en: \"News\" }\nschedule:\n  at: 2026-12-01T09:00:00+09:00\n" + body,
+	}
+	for name, src := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	env := map[string]string{"KIZUNA_DATABASE_URL": "postgres://kizuna@127.0.0.1:1/nowhere?sslmode=disable"}
+	code, out, errOut := runAppAt(t, now, env, "campaign", "validate", dir)
+	if code != 0 {
+		t.Fatalf("warnings only: exit %d, want 0\n%s", code, errOut)
+	}
+	night, gone := filepath.Join(dir, "night.yaml"), filepath.Join(dir, "gone.yaml")
+	for _, want := range []string{
+		night + ":5:9: warning: cron \"30 2 * * *\" in America/New_York names 02:30, which does not exist on 2027-03-14",
+		gone + ":5:9: warning: schedule.at 2026-11-01T09:00:00+09:00 is already past",
+		"kizuna campaign start gone",
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	if n := strings.Count(errOut, "warning:"); n != 2 {
+		t.Errorf("%d warnings, want 2 (Tokyo has no daylight saving; a future at is fine):\n%s", n, errOut)
+	}
+	if !strings.Contains(out, "night") || !strings.Contains(out, "gone") {
+		t.Errorf("the campaigns are valid and listed:\n%s", out)
+	}
+
+	code, out, _ = runAppAt(t, now, env, "campaign", "validate", "--json", dir)
+	var rep struct {
+		OK       bool              `json:"ok"`
+		Errors   []validateError   `json:"errors"`
+		Warnings []validateError   `json:"warnings"`
+		Camps    []json.RawMessage `json:"campaigns"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 {
+		t.Fatalf("exit %d, %v: %s", code, err, out)
+	}
+	if !rep.OK || len(rep.Errors) != 0 || len(rep.Camps) != 4 || len(rep.Warnings) != 2 {
+		t.Fatalf("report %s", out)
+	}
+	for _, w := range rep.Warnings {
+		if w.Line != 5 || w.Col != 9 || strings.HasPrefix(w.Message, "warning") {
+			t.Errorf("warning %+v: want line 5 col 9 and a bare message", w)
+		}
 	}
 }

@@ -49,6 +49,7 @@ type Occurrence struct {
 type Plan struct {
 	oneOffs []Occurrence // at and reminders, sorted by time
 	cron    cron.Schedule
+	wall    *cron.SpecSchedule // the cron read on wall-clock time (see matchesWall)
 	cronSrc string
 	loc     *time.Location // the cron's time zone
 	// MaxLate is how late an occurrence may still be started.
@@ -92,7 +93,9 @@ func NewPlan(c *campaigns.Campaign) (*Plan, error) {
 			return nil, fmt.Errorf("campaign %s: schedule cron %q: not a 5-field spec", c.ID, s.Cron)
 		}
 		spec.Location = loc
-		p.cron, p.loc = spec, loc
+		wall := *spec
+		wall.Location = time.UTC
+		p.cron, p.wall, p.loc = spec, &wall, loc
 		p.cronSrc = "cron:" + strings.Join(strings.Fields(s.Cron), " ") + "@" + tz
 	}
 	if c.Event != nil && !c.Event.StartsAt.IsZero() {
@@ -142,21 +145,31 @@ func (p *Plan) Between(from, to time.Time) ([]Occurrence, bool) {
 		// Next returns times strictly after its argument, rounded to whole
 		// seconds, so start one second early and filter.
 		t := from.Add(-time.Second)
+		last := to
+		seen := map[int64]bool{} // Unix seconds: map keys of time.Time compare zones too
 		for n := 0; ; n++ {
 			if n == maxEnumerate {
 				complete = false
+				last = t
 				break
 			}
 			t = p.cron.Next(t)
 			if t.IsZero() || t.After(to) {
 				break
 			}
-			if t.Before(from) || p.repeatedWallTime(t) {
+			if t.Before(from) || !p.validCron(t) {
 				continue
 			}
-			at := t.UTC()
-			out = append(out, Occurrence{Key: "cron:" + at.Format(time.RFC3339), Kind: KindSend, At: at, Source: p.cronSrc})
+			seen[t.Unix()] = true
+			out = append(out, p.cronOccurrence(t))
 		}
+		p.gapsBetween(from.Add(-time.Nanosecond), last, func(g time.Time) bool {
+			if !g.Before(from) && !seen[g.Unix()] {
+				seen[g.Unix()] = true
+				out = append(out, p.cronOccurrence(g))
+			}
+			return true
+		})
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
 	return out, complete
@@ -173,24 +186,178 @@ func (p *Plan) Next(t time.Time) (Occurrence, bool) {
 		}
 	}
 	if p.cron != nil {
-		n := p.cron.Next(t)
-		for i := 0; i < 4 && !n.IsZero() && p.repeatedWallTime(n); i++ {
-			n = p.cron.Next(n)
-		}
-		if !n.IsZero() && (!found || n.Before(best.At)) {
-			at := n.UTC()
-			best, found = Occurrence{Key: "cron:" + at.Format(time.RFC3339), Kind: KindSend, At: at, Source: p.cronSrc}, true
+		if n := p.nextCron(t); !n.IsZero() && (!found || n.Before(best.At)) {
+			best, found = p.cronOccurrence(n), true
 		}
 	}
 	return best, found
+}
+
+func (p *Plan) cronOccurrence(t time.Time) Occurrence {
+	at := t.UTC()
+	return Occurrence{Key: "cron:" + at.Format(time.RFC3339), Kind: KindSend, At: at, Source: p.cronSrc}
+}
+
+// nextCron returns the cron's first occurrence strictly after t (zero if
+// none within robfig/cron's five-year horizon), the moment after a
+// daylight-saving gap included (see gapsBetween).
+func (p *Plan) nextCron(t time.Time) time.Time {
+	n := t
+	for i := 0; ; i++ {
+		n = p.cron.Next(n)
+		if n.IsZero() || p.validCron(n) {
+			break
+		}
+		if i == 8 {
+			n = time.Time{}
+			break
+		}
+	}
+	limit := n
+	if limit.IsZero() {
+		limit = t.AddDate(5, 0, 0)
+	}
+	var gap time.Time
+	p.gapsBetween(t, limit, func(g time.Time) bool { gap = g; return false })
+	if !gap.IsZero() && (n.IsZero() || gap.Before(n)) {
+		return gap
+	}
+	return n
+}
+
+// validCron reports whether a time robfig/cron returned is an occurrence:
+// its local wall time matches the spec (robfig/cron's walk through a
+// daylight-saving change can land elsewhere), and it is not the second
+// instance of a repeated wall time.
+func (p *Plan) validCron(t time.Time) bool {
+	return p.matchesWall(t.In(p.loc)) && !p.repeatedWallTime(t)
+}
+
+// matchesWall reports whether the wall-clock reading of local (its date,
+// hour and minute, whatever its offset) is a time the cron spec names.
+func (p *Plan) matchesWall(local time.Time) bool {
+	if local.Second() != 0 || local.Nanosecond() != 0 {
+		return false
+	}
+	w := time.Date(local.Year(), local.Month(), local.Day(), local.Hour(), local.Minute(), 0, 0, time.UTC)
+	return p.wall.Next(w.Add(-time.Second)).Equal(w)
+}
+
+// maxTransitions bounds the zone transitions one zoneChanges call walks.
+const maxTransitions = 256
+
+// zoneChange is a change of the cron zone's offset over a wall time the
+// spec names.
+type zoneChange struct {
+	At   time.Time     // the instant of the change
+	Jump time.Duration // > 0: clocks skip forward (a gap); < 0: they go back (a repeat)
+	// Wall is the first named wall-clock reading (a time in time.UTC read as
+	// a local clock) that the change skips or repeats.
+	Wall time.Time
+	// Span is the first wall-clock reading the change skips or repeats
+	// (02:00 when 02:00-03:00 is skipped).
+	Span time.Time
+}
+
+// zoneChanges calls fn, in time order, with each change of the cron zone's
+// offset in (after, upTo] that skips or repeats a wall time the spec names,
+// until fn returns false.
+func (p *Plan) zoneChanges(after, upTo time.Time, fn func(zoneChange) bool) {
+	t := after
+	for i := 0; i < maxTransitions; i++ {
+		_, end := t.In(p.loc).ZoneBounds()
+		if end.IsZero() || end.After(upTo) || !end.After(t) {
+			return
+		}
+		t = end
+		_, before := end.Add(-time.Nanosecond).In(p.loc).Zone()
+		_, now := end.In(p.loc).Zone()
+		jump := time.Duration(now-before) * time.Second
+		if jump == 0 {
+			continue
+		}
+		// The new zone reads end as wall: a jump forward skipped the wall
+		// times [wall-jump, wall); a jump back repeats [wall, wall-jump).
+		l := end.In(p.loc)
+		wall := time.Date(l.Year(), l.Month(), l.Day(), l.Hour(), l.Minute(), l.Second(), 0, time.UTC)
+		from, to := wall.Add(-jump), wall
+		if jump < 0 {
+			from, to = wall, wall.Add(-jump)
+		}
+		m := from.Truncate(time.Minute)
+		if m.Before(from) {
+			m = m.Add(time.Minute)
+		}
+		for ; m.Before(to); m = m.Add(time.Minute) {
+			if p.wall.Next(m.Add(-time.Second)).Equal(m) {
+				if !fn(zoneChange{At: end, Jump: jump, Wall: m, Span: from}) {
+					return
+				}
+				break
+			}
+		}
+	}
+}
+
+// gapsBetween calls fn, in time order, with each instant in (after, upTo]
+// at which the cron's zone skips forward (a daylight-saving gap) over a wall
+// time the spec names, until fn returns false. That instant, the first valid
+// moment after the gap (03:00 when 02:00-03:00 is skipped), is the
+// occurrence of the skipped times — once, however many the gap swallowed:
+// classic cron's rule (Vixie cron, cron(8): "If time was adjusted one hour
+// forward, those jobs that would have run in the interval that has been
+// skipped will be run immediately"). robfig/cron alone drops them (its
+// PR #541).
+func (p *Plan) gapsBetween(after, upTo time.Time, fn func(time.Time) bool) {
+	p.zoneChanges(after, upTo, func(z zoneChange) bool {
+		if z.Jump < 0 {
+			return true
+		}
+		return fn(z.At)
+	})
+}
+
+// DaylightSavingNotes describes, for a cron schedule, the first day in
+// [from, to] on which its zone's clocks skip a time the spec names, and the
+// first on which they repeat one: at most two sentences, none for a plan
+// without cron or a zone without daylight saving. Skipped times are sent
+// once at the end of the gap and repeated ones once, at their first
+// instance (see gapsBetween and repeatedWallTime).
+func (p *Plan) DaylightSavingNotes(from, to time.Time) []string {
+	if p.cron == nil {
+		return nil
+	}
+	var gap, repeat *zoneChange
+	p.zoneChanges(from.Add(-time.Nanosecond), to, func(z zoneChange) bool {
+		switch {
+		case z.Jump > 0 && gap == nil:
+			gap = &z
+		case z.Jump < 0 && repeat == nil:
+			repeat = &z
+		}
+		return gap == nil || repeat == nil
+	})
+	src := strings.TrimPrefix(p.cronSrc, "cron:")
+	at := strings.LastIndex(src, "@")
+	spec := fmt.Sprintf("%q in %s", src[:at], src[at+1:])
+	var out []string
+	if gap != nil {
+		after := gap.At.In(p.loc)
+		out = append(out, fmt.Sprintf("cron %s names %s, which does not exist on %s (clocks skip forward %s at %s): that day it is sent once, at %s",
+			spec, gap.Wall.Format("15:04"), gap.Wall.Format(time.DateOnly), FormatOffset(gap.Jump), gap.Span.Format("15:04"), after.Format("15:04 MST")))
+	}
+	if repeat != nil {
+		out = append(out, fmt.Sprintf("cron %s names %s, which happens twice on %s (clocks go back %s at %s): it is sent once, at the first %s",
+			spec, repeat.Wall.Format("15:04"), repeat.Wall.Format(time.DateOnly), FormatOffset(-repeat.Jump), repeat.Span.Add(-repeat.Jump).Format("15:04"), repeat.Wall.Format("15:04")))
+	}
+	return out
 }
 
 // repeatedWallTime reports whether t is the second instance of a local
 // time that a daylight-saving change repeats (01:30 on the night clocks go
 // back): the first instance was the occurrence, so the campaign is not sent
 // twice. The answer depends on t alone, so every scheduler agrees. (A local
-// time that a change skips does not occur at all: robfig/cron's rule, and
-// the reason to keep crons out of 01:00–03:00 in zones with DST.)
+// time that a change skips is sent once at the end of the gap: gapsBetween.)
 func (p *Plan) repeatedWallTime(t time.Time) bool {
 	const wall = "2006-01-02 15:04:05"
 	local := t.In(p.loc).Format(wall)

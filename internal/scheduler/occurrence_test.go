@@ -202,3 +202,107 @@ func TestPlanCronAcrossDaylightSaving(t *testing.T) {
 		t.Errorf("Tokyo: %d occurrences in a day, want 48", len(got))
 	}
 }
+
+func TestPlanCronInsideTheSkippedHourFiresOnceAfterTheGap(t *testing.T) {
+	t.Parallel()
+	ny, err := NewPlan(&campaigns.Campaign{ID: "c", Schedule: campaigns.Schedule{Cron: "30 2 * * *", Timezone: "America/New_York"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Clocks go forward at 02:00 EST on 2026-03-08: 02:30 does not exist
+	// that day; it fires at 03:00 EDT (07:00Z), once.
+	got, complete := ny.Between(mustTime(t, "2026-03-07T00:00:00Z"), mustTime(t, "2026-03-09T12:00:00Z"))
+	want := "cron:2026-03-07T07:30:00Z cron:2026-03-08T07:00:00Z cron:2026-03-09T06:30:00Z"
+	if !complete || strings.Join(keys(got), " ") != want {
+		t.Errorf("spring forward: %v, want %v", keys(got), want)
+	}
+	// The interval's ends are inclusive for the gap occurrence too.
+	got, _ = ny.Between(mustTime(t, "2026-03-08T07:00:00Z"), mustTime(t, "2026-03-08T07:00:00Z"))
+	if strings.Join(keys(got), " ") != "cron:2026-03-08T07:00:00Z" {
+		t.Errorf("a one-instant interval at the gap's end: %v", keys(got))
+	}
+	if n, ok := ny.Next(mustTime(t, "2026-03-07T07:30:00Z")); !ok || n.Key != "cron:2026-03-08T07:00:00Z" {
+		t.Errorf("Next before the gap = %v %v, want cron:2026-03-08T07:00:00Z", n.Key, ok)
+	}
+	if n, ok := ny.Next(mustTime(t, "2026-03-08T07:00:00Z")); !ok || n.Key != "cron:2026-03-09T06:30:00Z" {
+		t.Errorf("Next after the gap occurrence = %v %v, want the next day", n.Key, ok)
+	}
+
+	// Every quarter of the skipped hour: still one occurrence, at 03:00;
+	// and a spec that also names 03:00 is not sent twice.
+	for _, spec := range []string{"*/15 2 * * *", "0,30 2,3 * * *"} {
+		p, _ := NewPlan(&campaigns.Campaign{ID: "c", Schedule: campaigns.Schedule{Cron: spec, Timezone: "America/New_York"}})
+		got, _ := p.Between(mustTime(t, "2026-03-08T06:00:00Z"), mustTime(t, "2026-03-08T07:59:00Z"))
+		if len(got) == 0 || got[0].Key != "cron:2026-03-08T07:00:00Z" {
+			t.Errorf("%q: %v, want it to start with one occurrence at 07:00Z", spec, keys(got))
+		}
+		seen := map[string]bool{}
+		for _, o := range got {
+			if seen[o.Key] {
+				t.Errorf("%q: %s twice in %v", spec, o.Key, keys(got))
+			}
+			seen[o.Key] = true
+		}
+	}
+
+	// Berlin: forward at 02:00 CET on 2026-03-29, back at 03:00 CEST on
+	// 2026-10-25 (02:00-03:00 happens twice there).
+	berlin, _ := NewPlan(&campaigns.Campaign{ID: "c", Schedule: campaigns.Schedule{Cron: "30 2 * * *", Timezone: "Europe/Berlin"}})
+	got, _ = berlin.Between(mustTime(t, "2026-03-28T00:00:00Z"), mustTime(t, "2026-03-30T12:00:00Z"))
+	want = "cron:2026-03-28T01:30:00Z cron:2026-03-29T01:00:00Z cron:2026-03-30T00:30:00Z"
+	if strings.Join(keys(got), " ") != want {
+		t.Errorf("Berlin spring forward: %v, want %v", keys(got), want)
+	}
+	got, _ = berlin.Between(mustTime(t, "2026-10-24T00:00:00Z"), mustTime(t, "2026-10-26T12:00:00Z"))
+	want = "cron:2026-10-24T00:30:00Z cron:2026-10-25T00:30:00Z cron:2026-10-26T01:30:00Z"
+	if strings.Join(keys(got), " ") != want {
+		t.Errorf("Berlin fall back: %v, want %v", keys(got), want)
+	}
+
+	// A spec that never falls in the gap is left alone, and a weekday
+	// restriction is honoured on the transition date (2026-03-08 is a Sunday).
+	for spec, want := range map[string]string{
+		"30 4 * * *": "cron:2026-03-08T08:30:00Z",
+		"30 2 * * 1": "",
+		"30 2 * * 0": "cron:2026-03-08T07:00:00Z",
+	} {
+		p, _ := NewPlan(&campaigns.Campaign{ID: "c", Schedule: campaigns.Schedule{Cron: spec, Timezone: "America/New_York"}})
+		got, _ := p.Between(mustTime(t, "2026-03-08T05:00:00Z"), mustTime(t, "2026-03-08T23:00:00Z"))
+		if strings.Join(keys(got), " ") != want {
+			t.Errorf("%q on the transition day: %v, want %q", spec, keys(got), want)
+		}
+	}
+}
+
+func TestPlanDaylightSavingNotes(t *testing.T) {
+	t.Parallel()
+	from, to := mustTime(t, "2026-11-29T00:00:00Z"), mustTime(t, "2054-11-29T00:00:00Z")
+	notes := func(spec, tz string) []string {
+		p, err := NewPlan(&campaigns.Campaign{ID: "c", Schedule: campaigns.Schedule{Cron: spec, Timezone: tz}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.DaylightSavingNotes(from, to)
+	}
+	got := notes("30 2 * * *", "America/New_York")
+	if len(got) != 1 || !strings.Contains(got[0], "02:30, which does not exist on 2027-03-14") || !strings.Contains(got[0], "sent once, at 03:00 EDT") {
+		t.Errorf("New York 02:30: %q", got)
+	}
+	got = notes("30 1 * * *", "America/New_York")
+	if len(got) != 1 || !strings.Contains(got[0], "01:30, which happens twice on 2027-11-07 (clocks go back 1h at 02:00)") {
+		t.Errorf("New York 01:30: %q", got)
+	}
+	// Berlin changes at 02:00 and 03:00: a */30 in hours 2 and 3 meets both.
+	if got = notes("*/30 2 * * *", "Europe/Berlin"); len(got) != 2 {
+		t.Errorf("Berlin 02:xx: %q, want a gap and a repeat", got)
+	}
+	// Sundays only in March: the US change falls on a Sunday; the 1st never does in March.
+	if got = notes("30 2 * 3 0", "America/New_York"); len(got) != 1 {
+		t.Errorf("Sundays of March at 02:30: %q, want the gap", got)
+	}
+	for _, c := range [][2]string{{"30 2 1 3 *", "America/New_York"}, {"0 9 * * *", "America/New_York"}, {"30 2 * * *", "Asia/Tokyo"}, {"30 2 * * *", "UTC"}} {
+		if got := notes(c[0], c[1]); len(got) != 0 {
+			t.Errorf("%s in %s: %q, want no note", c[0], c[1], got)
+		}
+	}
+}

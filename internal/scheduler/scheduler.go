@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -73,6 +74,12 @@ type entry struct {
 	firstSeen map[string]time.Time
 	unsynced  map[string]bool // sightings not yet recorded in the database
 	warned    map[string]bool
+	// checked is how far schedulers had handled each source when this
+	// process loaded it (schedule_sightings.checked_until).
+	checked map[string]time.Time
+	// startCheck is set for the campaigns of a scheduler's first load until
+	// the occurrences due while no scheduler ran are recorded as skipped.
+	startCheck bool
 }
 
 // New builds a scheduler; it loads nothing until Reload or Run.
@@ -161,7 +168,7 @@ func (s *Scheduler) Reload(ctx context.Context) (bool, error) {
 		e := s.entries[c.ID]
 		if e == nil {
 			e = &entry{cursor: now, handled: map[string]time.Time{}, firstSeen: map[string]time.Time{},
-				unsynced: map[string]bool{}, warned: map[string]bool{}}
+				unsynced: map[string]bool{}, warned: map[string]bool{}, checked: map[string]time.Time{}, startCheck: first}
 		}
 		e.c, e.plan = c, plan
 		for _, src := range plan.Sources() {
@@ -230,6 +237,11 @@ func (s *Scheduler) syncSightings(ctx context.Context, entries []*entry) {
 		if first := got.FirstSeen.UTC(); first.Before(e.firstSeen[got.Source]) {
 			e.firstSeen[got.Source] = first
 		}
+		if got.CheckedUntil.Valid {
+			if _, ok := e.checked[got.Source]; !ok {
+				e.checked[got.Source] = got.CheckedUntil.Time.UTC()
+			}
+		}
 		delete(e.unsynced, got.Source)
 	}
 }
@@ -285,11 +297,25 @@ func (s *Scheduler) Tick(ctx context.Context) {
 		}
 	}
 	s.syncSightings(ctx, unsynced)
+	var cids, sources []string
+	var until []time.Time
 	for _, id := range ids {
 		if ctx.Err() != nil {
 			return
 		}
-		s.tickEntry(ctx, s.entries[id])
+		e := s.entries[id]
+		s.tickEntry(ctx, e)
+		if e.startCheck {
+			continue // what was missed before this process is not recorded yet
+		}
+		for _, src := range e.plan.Sources() {
+			if !e.unsynced[src] {
+				cids, sources, until = append(cids, id), append(sources, src), append(until, e.cursor)
+			}
+		}
+	}
+	if err := markChecked(ctx, s.opt.DB, cids, sources, until); err != nil {
+		s.opt.Log.Warn("cannot record how far the schedules were checked; will retry", "err", err)
 	}
 }
 
@@ -298,25 +324,23 @@ func (s *Scheduler) tickEntry(ctx context.Context, e *entry) {
 	windowStart := now.Add(-e.plan.MaxLate)
 	log := s.opt.Log.With("campaign", e.c.ID)
 
+	// Missed while no scheduler ran: once, when this scheduler starts.
+	if e.startCheck && len(e.unsynced) == 0 {
+		e.startCheck = !s.skipMissedAtStart(ctx, e, windowStart, log)
+	}
+
 	// Missed: due while this scheduler was not able to start it in time
-	// (stopped, suspended, database down).
+	// (suspended, stalled, database down).
 	if e.cursor.Before(windowStart) {
 		missed, complete := e.plan.Between(e.cursor.Add(time.Nanosecond), windowStart.Add(-time.Nanosecond))
-		logged, more := 0, 0
+		var skipped []Occurrence
 		for _, o := range missed {
 			if _, ok := e.handled[o.Key]; ok || o.At.Before(e.firstSeen[o.Source]) {
 				continue
 			}
-			if logged == maxMissedLogged {
-				more++
-				continue
-			}
-			logged++
-			log.Warn("occurrence skipped: missed by more than max_late", "occurrence", o.Key, "due", o.At, "max_late", e.plan.MaxLate)
+			skipped = append(skipped, o)
 		}
-		if more > 0 || !complete {
-			log.Warn("more occurrences skipped: missed by more than max_late", "count_at_least", more, "since", e.cursor, "until", windowStart)
-		}
+		s.skip(ctx, e, skipped, SkippedLate, !complete, true, log)
 	}
 
 	cursor := now
@@ -356,6 +380,91 @@ func (s *Scheduler) tickEntry(ctx context.Context, e *entry) {
 			delete(e.handled, k)
 		}
 	}
+}
+
+// skipMissedAtStart records as skipped, and logs once, the occurrences of
+// e that fell due after the last moment any scheduler had checked them and
+// are older than max_late now: due while no scheduler ran. It reports
+// whether that is done (false: the database failed; retried next tick).
+func (s *Scheduler) skipMissedAtStart(ctx context.Context, e *entry, windowStart time.Time, log *slog.Logger) bool {
+	var lower time.Time
+	for _, src := range e.plan.Sources() {
+		if c, ok := e.checked[src]; ok && (lower.IsZero() || c.Before(lower)) {
+			lower = c
+		}
+	}
+	if lower.IsZero() || !lower.Before(windowStart) {
+		return true
+	}
+	occs, complete := e.plan.Between(lower.Add(time.Nanosecond), windowStart.Add(-time.Nanosecond))
+	var missed []Occurrence
+	for _, o := range occs {
+		c, ok := e.checked[o.Source]
+		if !ok || !o.At.After(c) || o.At.Before(e.firstSeen[o.Source]) {
+			continue
+		}
+		if _, done := e.handled[o.Key]; done {
+			continue
+		}
+		missed = append(missed, o)
+	}
+	return s.skip(ctx, e, missed, SkippedNoScheduler, !complete, false, log)
+}
+
+// skip records missed occurrences of e as skipped for reason and logs each
+// one this scheduler recorded (another scheduler logs the ones it recorded
+// first), with the command that sends it. more says the list stopped early
+// (see Plan.Between). When the database fails, the occurrences are logged
+// anyway if logAnyway (nothing retries them), and skip reports false.
+func (s *Scheduler) skip(ctx context.Context, e *entry, missed []Occurrence, reason string, more, logAnyway bool, log *slog.Logger) bool {
+	if len(missed) == 0 && !more {
+		return true
+	}
+	type item struct {
+		key, kind string
+		due       time.Time
+	}
+	var list []item
+	ok := true
+	rec, err := recordSkipped(ctx, s.opt.DB, e.c.ID, reason, missed)
+	if err != nil {
+		log.Warn("cannot record skipped occurrences", "err", err)
+		ok = false
+		if !logAnyway {
+			return false
+		}
+		for _, o := range missed {
+			list = append(list, item{o.Key, o.Kind, o.At})
+		}
+	}
+	for _, r := range rec {
+		list = append(list, item{r.Occurrence, r.Kind, r.DueAt})
+	}
+	hasRuns, err := campaignHasRuns(ctx, s.opt.DB, e.c.ID)
+	if err != nil {
+		hasRuns = true // --again is harmless when there is no run
+	}
+	msg := "occurrence skipped: missed by more than max_late"
+	if reason == SkippedNoScheduler {
+		msg = "occurrence skipped: due while no scheduler ran, and older than max_late when this one started"
+	}
+	for i, it := range list {
+		if i == maxMissedLogged {
+			break
+		}
+		attrs := []any{"occurrence", it.key, "due", it.due, "max_late", e.plan.MaxLate}
+		if cmd := SendCommand(e.c.ID, it.kind, hasRuns); cmd != "" {
+			attrs = append(attrs, "send_with", cmd)
+		} else {
+			attrs = append(attrs, "note", "a missed reminder is not sent late")
+		}
+		log.Warn(msg, attrs...)
+	}
+	if len(list) > maxMissedLogged || more {
+		log.Warn("more occurrences skipped: "+strings.TrimPrefix(msg, "occurrence skipped: "),
+			"count_at_least", max(len(list)-maxMissedLogged, 0), "list_with", "kizuna campaign status "+e.c.ID)
+	}
+	return ok
 }
 
 // Campaigns returns the ids of the campaigns currently scheduled.

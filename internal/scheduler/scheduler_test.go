@@ -244,6 +244,56 @@ func TestCronMissedOccurrencesAreSkippedAndLogged(t *testing.T) {
 			t.Errorf("missed occurrence %s not logged:\n%s", k, logs)
 		}
 	}
+	// Recorded for `campaign list` and `status`, as missed by a running scheduler.
+	skipped, err := ListSkipped(ctx, f.db.DB, "daily")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec []string
+	for _, s := range skipped {
+		rec = append(rec, s.Occurrence+" "+s.Reason)
+	}
+	if want := "cron:2026-12-03T00:00:00Z late,cron:2026-12-02T00:00:00Z late"; strings.Join(rec, ",") != want {
+		t.Errorf("recorded %v, want %s", rec, want)
+	}
+}
+
+func TestCronAcrossDaylightSavingStartsOneRunPerDay(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, c := range []struct {
+		name, spec string
+		from, to   time.Time
+		want       string
+	}{
+		// 02:30 does not exist on 2026-03-08 in New York: sent at 03:00 EDT.
+		{"gap", "30 2 * * *", time.Date(2026, 3, 8, 5, 0, 0, 0, time.UTC), time.Date(2026, 3, 8, 9, 0, 0, 0, time.UTC), "cron:2026-03-08T07:00:00Z"},
+		// 01:30 happens twice on 2026-11-01: sent at the first.
+		{"repeat", "30 1 * * *", time.Date(2026, 11, 1, 4, 0, 0, 0, time.UTC), time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC), "cron:2026-11-01T05:30:00Z"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, c.from)
+			f.put(&campaigns.Campaign{ID: "nightly", Kind: campaigns.KindNewsletter, Digest: "v1",
+				Schedule: campaigns.Schedule{Cron: c.spec, Timezone: "America/New_York", MaxLate: 10 * time.Minute}})
+			s := f.scheduler()
+			s.Reload(ctx)
+			for now := c.from; !now.After(c.to); now = now.Add(5 * time.Minute) {
+				f.clock.Set(now)
+				s.Tick(ctx)
+			}
+			var got []string
+			for _, r := range f.runs("nightly") {
+				got = append(got, r.Occurrence)
+			}
+			if strings.Join(got, " ") != c.want {
+				t.Errorf("runs %v, want exactly %s", got, c.want)
+			}
+			if strings.Contains(f.logs.String(), "skipped") {
+				t.Errorf("nothing should be skipped:\n%s", f.logs.String())
+			}
+		})
+	}
 }
 
 func TestTwoSchedulersStartOneRunPerOccurrence(t *testing.T) {
@@ -436,5 +486,102 @@ func TestInterruptedExpansionCountsAsStarted(t *testing.T) {
 	logs := f.logs.String()
 	if !strings.Contains(logs, "expansion was interrupted") || strings.Contains(logs, "missed by more than max_late") {
 		t.Errorf("logs should report the interruption, and not a missed occurrence:\n%s", logs)
+	}
+}
+
+func TestOccurrencesDueWhileNoSchedulerRanAreRecordedOnceAtStart(t *testing.T) {
+	t.Parallel()
+	// Every day at 09:00 Tokyo = 00:00 UTC.
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC).Add(-time.Minute)
+	f := newFixture(t, t0)
+	ctx := context.Background()
+	f.put(&campaigns.Campaign{ID: "daily", Kind: campaigns.KindNewsletter, Digest: "v1",
+		Schedule: campaigns.Schedule{Cron: "0 9 * * *", MaxLate: 30 * time.Minute}})
+	f.put(&campaigns.Campaign{ID: "once", Kind: campaigns.KindNewsletter, Digest: "v1",
+		Schedule: campaigns.Schedule{At: at(time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)), MaxLate: time.Hour}})
+	a := f.scheduler()
+	a.Reload(ctx)
+	a.Tick(ctx)
+	f.clock.Add(2 * time.Minute) // 00:01Z: the 1st is due and started
+	a.Tick(ctx)
+	// a stops. Nothing runs until the 4th at 00:10Z, when two schedulers
+	// start at once: the 2nd and 3rd (and the one-off of the 2nd) fell due
+	// while none ran; the 4th is 10 minutes late, within max_late.
+	f.put(&campaigns.Campaign{ID: "newcomer", Kind: campaigns.KindNewsletter, Digest: "v1",
+		Schedule: campaigns.Schedule{At: at(time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC))}})
+	f.clock.Set(time.Date(2026, 12, 4, 0, 10, 0, 0, time.UTC))
+	b, c := f.scheduler(), f.scheduler()
+	var wg sync.WaitGroup
+	for _, s := range []*Scheduler{b, c} {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.Reload(ctx); s.Tick(ctx) }()
+	}
+	wg.Wait()
+	b.Tick(ctx)
+	c.Tick(ctx)
+
+	var got []string
+	for _, r := range f.runs("daily") {
+		got = append(got, r.Occurrence)
+	}
+	if want := "cron:2026-12-01T00:00:00Z cron:2026-12-04T00:00:00Z"; strings.Join(got, " ") != want {
+		t.Errorf("runs %v, want %v", got, want)
+	}
+	skipped, err := ListSkipped(ctx, f.db.DB, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []string
+	for _, s := range skipped {
+		rows = append(rows, s.CampaignID+" "+s.Occurrence+" "+s.Kind+" "+s.Reason+" "+s.DueAt.Format(time.RFC3339))
+	}
+	want := []string{
+		"daily cron:2026-12-03T00:00:00Z send no_scheduler 2026-12-03T00:00:00Z",
+		"daily cron:2026-12-02T00:00:00Z send no_scheduler 2026-12-02T00:00:00Z",
+		"once at:2026-12-02T12:00:00Z send no_scheduler 2026-12-02T12:00:00Z",
+	}
+	// The newcomer's at was already past when first seen: reported, not "missed".
+	if strings.Join(rows, "\n") != strings.Join(want, "\n") {
+		t.Errorf("skipped:\n%s\nwant:\n%s", strings.Join(rows, "\n"), strings.Join(want, "\n"))
+	}
+	logs := f.logs.String()
+	for _, w := range []string{
+		`occurrence=cron:2026-12-02T00:00:00Z`, `occurrence=cron:2026-12-03T00:00:00Z`, `occurrence=at:2026-12-02T12:00:00Z`,
+	} {
+		if n := strings.Count(logs, "due while no scheduler ran"); n != 3 || !strings.Contains(logs, w) {
+			t.Errorf("want each missed occurrence logged once (3 lines, %s among them), got %d:\n%s", w, n, logs)
+		}
+	}
+	for _, w := range []string{`send_with="kizuna campaign start daily --again"`, `send_with="kizuna campaign start once"`} {
+		if !strings.Contains(logs, w) {
+			t.Errorf("logs lack %s:\n%s", w, logs)
+		}
+	}
+
+	// A later restart finds nothing new to report.
+	before := strings.Count(f.logs.String(), "occurrence skipped")
+	f.clock.Add(time.Minute)
+	d := f.scheduler()
+	d.Reload(ctx)
+	d.Tick(ctx)
+	if after := strings.Count(f.logs.String(), "occurrence skipped"); after != before {
+		t.Errorf("a restart reported skipped occurrences again:\n%s", f.logs.String())
+	}
+}
+
+func TestSendCommand(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		kind    string
+		hasRuns bool
+		want    string
+	}{
+		{KindSend, false, "kizuna campaign start news"},
+		{KindSend, true, "kizuna campaign start news --again"},
+		{KindReminder, true, ""},
+	} {
+		if got := SendCommand("news", c.kind, c.hasRuns); got != c.want {
+			t.Errorf("SendCommand(%s, %v) = %q, want %q", c.kind, c.hasRuns, got, c.want)
+		}
 	}
 }

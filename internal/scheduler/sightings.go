@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -14,10 +15,14 @@ type sighting struct {
 	CampaignID string    `db:"campaign_id"`
 	Source     string    `db:"source"`
 	FirstSeen  time.Time `db:"first_seen"`
+	// CheckedUntil is how far schedulers have handled the source's
+	// occurrences (see markChecked); NULL when not known.
+	CheckedUntil sql.NullTime `db:"checked_until"`
 }
 
 // recordSightings stores the sightings in one statement, keeping the
-// earliest sighting of every scheduler, and returns those earliest ones.
+// earliest sighting of every scheduler, and returns those earliest ones
+// with how far schedulers have checked each source.
 func recordSightings(ctx context.Context, db *sqlx.DB, in []sighting) ([]sighting, error) {
 	if len(in) == 0 {
 		return nil, nil
@@ -34,7 +39,7 @@ func recordSightings(ctx context.Context, db *sqlx.DB, in []sighting) ([]sightin
 		SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
 		ON CONFLICT (campaign_id, source)
 		DO UPDATE SET first_seen = LEAST(schedule_sightings.first_seen, EXCLUDED.first_seen)
-		RETURNING campaign_id, source, first_seen`, pq.Array(ids), pq.Array(sources), pq.Array(seen))
+		RETURNING campaign_id, source, first_seen, checked_until`, pq.Array(ids), pq.Array(sources), pq.Array(seen))
 	if err != nil {
 		return nil, fmt.Errorf("record schedule sightings: %w", err)
 	}
