@@ -327,7 +327,38 @@ func (a *App) printStatusTable(id string, st []runs.RunStatus) {
 		if r.State == runs.StatePaused && r.PauseReason != "" {
 			fmt.Fprintf(a.Stdout, "run %d paused: %s\n", r.Run, r.PauseReason)
 		}
+		if h := holdText(r.Hold, time.Now()); h != "" {
+			fmt.Fprintf(a.Stdout, "run %d %s\n", r.Run, h)
+		}
 	}
+}
+
+// holdText says why a run waits and until when ("" when it does not):
+// times in JST, a send window's in the recipient's own time zone.
+func holdText(h *runs.Hold, now time.Time) string {
+	if h == nil {
+		return ""
+	}
+	const stamp = "2006-01-02 15:04 MST"
+	switch h.Reason {
+	case runs.HoldRelay:
+		next := "now"
+		if h.Until.After(now) {
+			next = h.Until.In(tokyo()).Format("15:04:05 MST")
+		}
+		return fmt.Sprintf("waits for the relay since %s (%s): %s; next try %s. No attempt is used; sending carries on by itself when the relay answers.",
+			h.Since.In(tokyo()).Format(stamp), now.Sub(h.Since).Round(time.Second), oneLine(h.Detail), next)
+	case runs.HoldQuota:
+		return fmt.Sprintf("waits for the relay account's daily quota (kizuna.yaml throttle per_day) until %s.", h.Until.In(tokyo()).Format(stamp))
+	case runs.HoldWindow:
+		zone := tokyo()
+		if l, err := time.LoadLocation(h.Detail); err == nil && h.Detail != "" {
+			zone = l
+		}
+		return fmt.Sprintf("waits for its send window, which next opens %s (%s, the recipient's time zone).",
+			h.Until.In(zone).Format(stamp), zone)
+	}
+	return ""
 }
 
 func runIsActive(state string) bool {
@@ -373,8 +404,12 @@ func (a *App) watchStatus(ctx context.Context, db *sqlx.DB, id string, asJSON bo
 			}
 			done := int(r.Total - r.Pending)
 			m.Observe(done, now)
-			lines = append(lines, fmt.Sprintf("%s  %s", progress.Line(fmt.Sprintf("run %d %-9s", r.Run, r.State), done, int(r.Total), m),
-				fmt.Sprintf("sent %d failed %d suppressed %d", r.Sent, r.Failed, r.Suppressed)))
+			line := fmt.Sprintf("%s  %s", progress.Line(fmt.Sprintf("run %d %-9s", r.Run, r.State), done, int(r.Total), m),
+				fmt.Sprintf("sent %d failed %d suppressed %d", r.Sent, r.Failed, r.Suppressed))
+			if h := holdText(r.Hold, now); h != "" {
+				line += "  " + h
+			}
+			lines = append(lines, line)
 		}
 		switch {
 		case asJSON:

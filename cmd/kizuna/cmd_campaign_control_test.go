@@ -69,7 +69,8 @@ func TestCampaignStatusJSON(t *testing.T) {
 		t.Fatalf("doc = %s", out)
 	}
 	want := []string{"run", "kind", "started_at", "state", "total", "pending", "sent", "failed", "suppressed", "opened",
-		"clicked", "unsubscribed", "replied", "bounced", "rsvp_yes", "rsvp_no", "rsvp_maybe", "waitlisted"}
+		"clicked", "unsubscribed", "replied", "bounced", "rsvp_yes", "rsvp_no", "rsvp_maybe", "waitlisted",
+		"hold"} // "hold" is added to SPEC.md's keys: why a run waits, or null
 	var got []string
 	for k := range doc.Runs[0] {
 		got = append(got, k)
@@ -310,5 +311,58 @@ func TestCampaignListAndStatusShowSkippedOccurrences(t *testing.T) {
 	}
 	if _, out, _ = runApp(t, env, "campaign", "status", "daily"); !strings.Contains(out, line) {
 		t.Errorf("status after a manual run lost the skipped occurrence:\n%s", out)
+	}
+}
+
+// TestCampaignStatusSaysWhyARunWaits: a run held by a relay outage, the
+// relay's daily quota or its send window says so, with until when, in the
+// table and in --json; a hold long past is not shown.
+func TestCampaignStatusSaysWhyARunWaits(t *testing.T) {
+	t.Parallel()
+	db, env := controlEnv(t)
+	ctx := context.Background()
+	var runID int64
+	if err := db.Get(&runID, `SELECT id FROM runs WHERE campaign_id = 'sent-news'`); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	cases := []struct {
+		hold runs.Hold
+		want []string
+	}{
+		{runs.Hold{Reason: runs.HoldRelay, Detail: "the relay does not answer: smtp CONNECT: dial 127.0.0.1:587: connection refused (relay_unavailable)",
+			Since: now.Add(-31 * time.Minute), Until: now.Add(time.Minute)},
+			[]string{"run 1 waits for the relay since", "(31m", "connection refused", "next try", "No attempt is used"}},
+		{runs.Hold{Reason: runs.HoldQuota, Until: time.Date(2031, 1, 2, 3, 4, 0, 0, time.UTC)},
+			[]string{"run 1 waits for the relay account's daily quota", "until 2031-01-02 12:04 JST"}},
+		{runs.Hold{Reason: runs.HoldWindow, Detail: "America/New_York", Until: time.Date(2031, 1, 2, 14, 0, 0, 0, time.UTC)},
+			[]string{"run 1 waits for its send window, which next opens 2031-01-02 09:00 EST (America/New_York, the recipient's time zone)"}},
+	}
+	for _, c := range cases {
+		if err := runs.SetHold(ctx, db, runID, c.hold); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errOut := runApp(t, env, "campaign", "status", "sent-news")
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s hold: status lacks %q:\n%s", c.hold.Reason, w, out)
+			}
+		}
+		_, out, _ = runApp(t, env, "campaign", "status", "sent-news", "--json")
+		var doc struct{ Runs []struct{ Hold *runs.Hold } }
+		if err := json.Unmarshal([]byte(out), &doc); err != nil || len(doc.Runs) != 1 || doc.Runs[0].Hold == nil ||
+			doc.Runs[0].Hold.Reason != c.hold.Reason || doc.Runs[0].Hold.Until.Sub(c.hold.Until).Abs() > time.Millisecond {
+			t.Errorf("%s hold: --json %s", c.hold.Reason, out)
+		}
+	}
+	// A quota hold whose time has come is over: nothing is shown.
+	if err := runs.SetHold(ctx, db, runID, runs.Hold{Reason: runs.HoldQuota, Until: now.Add(-time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, out, _ := runApp(t, env, "campaign", "status", "sent-news"); strings.Contains(out, "waits") {
+		t.Errorf("a past hold is still shown:\n%s", out)
 	}
 }

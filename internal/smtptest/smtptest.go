@@ -141,7 +141,7 @@ func (s *Server) Stop() error {
 	// its Serve goroutine has registered, which may not have run yet.
 	ln.Close()
 	err := srv.Close()
-	if errors.Is(err, smtp.ErrServerClosed) {
+	if errors.Is(err, smtp.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
 		err = nil
 	}
 	return err
