@@ -11,7 +11,7 @@ help: ## list the targets
 build: ## build bin/kizuna
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/kizuna ./cmd/kizuna
 
-test: ## run every test with the race detector against the local Postgres and Redis
+test: ## run every test with the race detector (local Postgres, private redis-servers)
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 10m ./...
 

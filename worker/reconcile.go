@@ -33,7 +33,17 @@ func (w *Worker) reconcileLoop(ctx context.Context) {
 	for {
 		stale := time.Since(lastStale) > staleEvery
 		if err := w.Reconcile(ctx, stale); err != nil && ctx.Err() == nil {
-			w.log.Warn("reconcile failed", "err", err)
+			// A Redis that does not answer is the monitor's to report (the
+			// ping says it at once); any other failure is said at most once
+			// a minute.
+			w.mon.Check(ctx)
+			if ok, dropped := w.mon.Allow("reconcile", true); ok {
+				attrs := []any{"err", err}
+				if dropped > 0 {
+					attrs = append(attrs, "failures_left_out", dropped)
+				}
+				w.log.Warn("reconcile failed", attrs...)
+			}
 		} else if stale {
 			lastStale = time.Now()
 		}

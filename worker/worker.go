@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/kizuna-alumni/kizuna/internal/redisconn"
 	"github.com/kizuna-alumni/kizuna/internal/tasks"
 )
 
@@ -60,6 +60,10 @@ type Options struct {
 	// across at least that many recipient domains pause the run (defaults
 	// 10 and 3; a negative BreakerFailures disables it).
 	BreakerFailures, BreakerDomains int
+	// Monitor watches Redis while the worker runs and keeps Asynq's lines
+	// about a Redis that does not answer to one a minute. Default: a
+	// monitor of Redis that names no address.
+	Monitor *redisconn.Monitor
 }
 
 // Worker processes send tasks and reconciles deliveries with Redis.
@@ -79,6 +83,7 @@ type Worker struct {
 	// those about runs held by a quota or a send window.
 	failLog *logBudget
 	holdLog *onceEvery
+	mon     *redisconn.Monitor
 
 	stopping chan struct{} // closed when the worker stops claiming
 	stopOnce sync.Once
@@ -126,10 +131,14 @@ func New(opt Options) (*Worker, error) {
 	if !ok {
 		return nil, errors.New("worker: unsupported Redis connection")
 	}
+	if opt.Monitor == nil {
+		opt.Monitor = redisconn.New(rdb, "", opt.Log)
+	}
 	client := asynq.NewClientFromRedisClient(rdb)
 	w := &Worker{
 		opt:      opt,
 		log:      opt.Log,
+		mon:      opt.Monitor,
 		db:       opt.DB,
 		rdb:      rdb,
 		client:   client,
@@ -159,7 +168,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		Concurrency:     w.opt.Concurrency,
 		Queues:          tasks.Queues(),
 		ShutdownTimeout: ShutdownTimeout,
-		Logger:          asynqLogger{w.log},
+		Logger:          asynqLogger{w.mon},
 		LogLevel:        asynq.WarnLevel,
 		// Deliveries carry their own retries; a task is retried only when
 		// its handler could not reach Postgres.
@@ -182,6 +191,10 @@ func (w *Worker) Run(ctx context.Context) error {
 		return fmt.Errorf("worker: start: %w", err)
 	}
 	w.log.Info("worker started", "concurrency", w.opt.Concurrency, "lease", w.opt.Lease.String())
+
+	monCtx, stopMon := context.WithCancel(ctx)
+	defer stopMon()
+	go w.mon.Watch(monCtx)
 
 	recoCtx, stopReco := context.WithCancel(ctx)
 	recoDone := make(chan struct{})
@@ -242,11 +255,13 @@ func (w *Worker) putSender(s Sender) {
 	}
 }
 
-// asynqLogger routes Asynq's logs to slog.
-type asynqLogger struct{ l *slog.Logger }
+// asynqLogger routes Asynq's logs through the Redis monitor: Asynq logs
+// every failed Redis command of each of its loops, several a second while
+// Redis is away; the monitor says it once instead.
+type asynqLogger struct{ m *redisconn.Monitor }
 
-func (a asynqLogger) Debug(args ...any) { a.l.Debug(strings.TrimSpace(fmt.Sprint(args...))) }
-func (a asynqLogger) Info(args ...any)  { a.l.Info(strings.TrimSpace(fmt.Sprint(args...))) }
-func (a asynqLogger) Warn(args ...any)  { a.l.Warn(strings.TrimSpace(fmt.Sprint(args...))) }
-func (a asynqLogger) Error(args ...any) { a.l.Error(strings.TrimSpace(fmt.Sprint(args...))) }
-func (a asynqLogger) Fatal(args ...any) { a.l.Error(strings.TrimSpace(fmt.Sprint(args...))) }
+func (a asynqLogger) Debug(args ...any) { a.m.Library(slog.LevelDebug, fmt.Sprint(args...)) }
+func (a asynqLogger) Info(args ...any)  { a.m.Library(slog.LevelInfo, fmt.Sprint(args...)) }
+func (a asynqLogger) Warn(args ...any)  { a.m.Library(slog.LevelWarn, fmt.Sprint(args...)) }
+func (a asynqLogger) Error(args ...any) { a.m.Library(slog.LevelError, fmt.Sprint(args...)) }
+func (a asynqLogger) Fatal(args ...any) { a.m.Library(slog.LevelError, fmt.Sprint(args...)) }

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/jmoiron/sqlx"
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/kizuna-alumni/kizuna/internal/runs"
@@ -16,7 +19,8 @@ import (
 var _ = func() bool { commandRegistry = append(commandRegistry, (*App).schedulerCommand); return true }()
 
 func (a *App) schedulerCommand() *cobra.Command {
-	return &cobra.Command{
+	var redisWait time.Duration
+	cmd := &cobra.Command{
 		Use:   "scheduler",
 		Short: "Watch the campaigns folder and start runs when they are due",
 		Long: `Load the campaigns folder (--campaigns or KIZUNA_CAMPAIGNS), reload it when
@@ -41,6 +45,9 @@ sent: kizuna campaign start sends it. Stops on SIGTERM or Ctrl-C.`,
 				return err
 			}
 			defer closeQueue()
+			if err := a.waitSchedulerRedis(ctx, redisWait); err != nil {
+				return err
+			}
 			s, err := a.newScheduler(db, dir, enqueue)
 			if err != nil {
 				return err
@@ -48,6 +55,23 @@ sent: kizuna campaign start sends it. Stops on SIGTERM or Ctrl-C.`,
 			return s.Run(ctx)
 		},
 	}
+	registerRedisWait(cmd, &redisWait)
+	return cmd
+}
+
+// waitSchedulerRedis waits at start-up for the Redis the scheduler hands
+// new deliveries to (see waitRedis).
+func (a *App) waitSchedulerRedis(ctx context.Context, maxWait time.Duration) error {
+	redisOpt, err := asynq.ParseRedisURI(a.cfg.RedisURL)
+	if err != nil {
+		return invalidInput(fmt.Errorf("KIZUNA_REDIS_URL: %w", err))
+	}
+	rdb, ok := redisOpt.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return invalidInput(fmt.Errorf("KIZUNA_REDIS_URL: unsupported Redis connection"))
+	}
+	defer rdb.Close()
+	return a.waitRedis(ctx, a.redisMonitor(rdb, redisOpt), maxWait)
 }
 
 // taskEnqueuer connects to Redis to hand new deliveries to send tasks as

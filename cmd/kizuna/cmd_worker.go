@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kizuna-alumni/kizuna/internal/mailer"
+	"github.com/kizuna-alumni/kizuna/internal/redisconn"
 	"github.com/kizuna-alumni/kizuna/worker"
 )
 
@@ -22,12 +23,19 @@ type workerFlags struct {
 	concurrency int
 	lease       time.Duration
 	retryBase   time.Duration
+	redisWait   time.Duration
 }
 
 func (f *workerFlags) register(cmd *cobra.Command) {
 	cmd.Flags().IntVar(&f.concurrency, "concurrency", worker.DefaultConcurrency, "send goroutines, each with its own relay connection")
 	cmd.Flags().DurationVar(&f.retryBase, "retry-base", mailer.BackoffBase, "wait before the first retry of a temporary failure; later retries back off exponentially with jitter")
 	cmd.Flags().DurationVar(&f.lease, "lease", worker.DefaultLease, "how long a claimed delivery stays this worker's before another may take it over")
+	registerRedisWait(cmd, &f.redisWait)
+}
+
+// registerRedisWait adds --redis-wait to a command that needs Redis to start.
+func registerRedisWait(cmd *cobra.Command, d *time.Duration) {
+	cmd.Flags().DurationVar(d, "redis-wait", redisconn.DefaultStartWait, "at start, how long to wait for Redis to answer before giving up (exit 1); once running, Kizuna waits for Redis indefinitely")
 }
 
 func (a *App) workerCommand() *cobra.Command {
@@ -94,9 +102,13 @@ func (a *App) newWorker(ctx context.Context, f workerFlags) (*worker.Worker, err
 	if err != nil {
 		return nil, err
 	}
+	mon := a.redisMonitor(rdb, redisOpt)
+	if err := a.waitRedis(ctx, mon, f.redisWait); err != nil {
+		return nil, err
+	}
 	tuneSenderGC(a.Getenv)
 	return worker.New(worker.Options{
 		DB: db, Redis: redisOpt, Log: a.log, Deps: deps,
-		Concurrency: f.concurrency, Lease: f.lease,
+		Concurrency: f.concurrency, Lease: f.lease, Monitor: mon,
 	})
 }

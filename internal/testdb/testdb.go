@@ -1,20 +1,25 @@
 // Package testdb gives tests a freshly created, fully migrated Postgres
 // database of their own, dropped when the test ends. It talks to the real
 // server named by KIZUNA_TEST_DATABASE_URL (default: the local server as
-// user postgres). Databases are cloned from a migrated template, so a new one
-// costs a CREATE DATABASE, not a migration run.
+// user postgres).
+//
+// Every database it creates is named with Prefix and its creation time
+// (kizuna_test_<unix seconds>_<random>), so nothing else on the server is
+// ever touched. Databases are cloned from a migrated template of the test
+// process (kizuna_test_<unix>_<random>_tmpl), so a new one costs a CREATE
+// DATABASE, not a migration run; the template is dropped with the last
+// database cloned from it. Databases and templates that a killed test
+// process left behind are dropped by the next test process once they are
+// older than abandonedAfter.
 package testdb
 
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,8 +30,11 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/kizuna-alumni/kizuna/internal/store"
-	"github.com/kizuna-alumni/kizuna/migrations"
 )
+
+// Prefix starts the name of every database this package creates, templates
+// included; nothing else on the server is created or dropped.
+const Prefix = "kizuna_test_"
 
 // AdminURL is the maintenance database URL used to create and drop test databases.
 func AdminURL() string {
@@ -42,6 +50,9 @@ type DB struct {
 	*sqlx.DB
 	URL  string
 	Name string
+	// Template is the database Name was cloned from, dropped once no
+	// database of this test process uses it any more.
+	Template string
 }
 
 // New creates a fresh migrated database for t and drops it when t ends.
@@ -55,14 +66,13 @@ func New(t testing.TB) *DB {
 	}
 	defer admin.Close()
 
-	template, err := ensureTemplate(ctx, admin)
+	sweepOnce.Do(func() { sweepAbandoned(ctx, admin, time.Now()) })
+	template, err := acquireTemplate(ctx, admin)
 	if err != nil {
 		t.Fatalf("testdb: %v", err)
 	}
-	sweepOnce.Do(func() { sweepAbandoned(ctx, admin) })
-	// The creation time in the name lets later runs drop databases that a
-	// killed test process left behind.
-	name := fmt.Sprintf("kizuna_test_%d_%s", time.Now().Unix(), randomHex(4))
+	t.Cleanup(releaseTemplate) // runs after the drop of the database below
+	name := newName("")
 	var lastErr error
 	for attempt := 0; attempt < 20; attempt++ {
 		_, lastErr = admin.ExecContext(ctx, fmt.Sprintf(`CREATE DATABASE %s TEMPLATE %s`, name, template))
@@ -89,11 +99,18 @@ func New(t testing.TB) *DB {
 			return
 		}
 		defer admin.Close()
-		if _, err := admin.ExecContext(dropCtx, fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, name)); err != nil {
+		if err := dropDatabase(dropCtx, admin, name); err != nil {
 			t.Logf("testdb: drop %s: %v", name, err)
 		}
 	})
-	return &DB{DB: db, URL: dbURL, Name: name}
+	return &DB{DB: db, URL: dbURL, Name: name, Template: template}
+}
+
+// newName is a fresh database name: Prefix, the creation time (which lets
+// later runs drop what a killed test process left behind), a random part
+// and suffix.
+func newName(suffix string) string {
+	return fmt.Sprintf("%s%d_%s%s", Prefix, time.Now().Unix(), randomHex(4), suffix)
 }
 
 var sweepOnce sync.Once
@@ -102,87 +119,97 @@ var sweepOnce sync.Once
 // left behind by a killed test process (no test runs this long).
 const abandonedAfter = 2 * time.Hour
 
-// sweepAbandoned drops test databases created more than abandonedAfter ago,
-// and those of an older naming without a creation time.
-func sweepAbandoned(ctx context.Context, admin *sqlx.DB) {
+// sweepAbandoned drops the test databases and templates created more than
+// abandonedAfter before now, and those of an older naming without a
+// creation time.
+func sweepAbandoned(ctx context.Context, admin *sqlx.DB, now time.Time) {
 	var names []string
 	if err := admin.SelectContext(ctx, &names, `SELECT datname FROM pg_database WHERE datname LIKE 'kizuna\_test\_%'`); err != nil {
 		return
 	}
 	for _, n := range names {
-		parts := strings.Split(n, "_") // kizuna, test, unix time, random
-		if len(parts) == 4 {
-			if created, err := strconv.ParseInt(parts[2], 10, 64); err == nil && time.Since(time.Unix(created, 0)) < abandonedAfter {
+		parts := strings.Split(n, "_") // kizuna, test, unix time, random[, tmpl]
+		if len(parts) >= 4 {
+			if created, err := strconv.ParseInt(parts[2], 10, 64); err == nil && now.Sub(time.Unix(created, 0)) < abandonedAfter {
 				continue
 			}
 		}
-		admin.ExecContext(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, pq.QuoteIdentifier(n)))
+		dropDatabase(ctx, admin, n)
 	}
 }
 
-// ensureTemplate creates (once per migration set) a migrated database to
-// clone from. Its name carries a digest of the migrations, so a changed
-// migration gets a new template.
-func ensureTemplate(ctx context.Context, admin *sqlx.DB) (string, error) {
-	digest, err := migrationsDigest()
+// dropDatabase drops the database name, a template too, closing the
+// connections to it.
+func dropDatabase(ctx context.Context, admin *sqlx.DB, name string) error {
+	q := pq.QuoteIdentifier(name)
+	admin.ExecContext(ctx, `ALTER DATABASE `+q+` WITH is_template false`) // fails harmlessly when it is gone
+	_, err := admin.ExecContext(ctx, `DROP DATABASE IF EXISTS `+q+` WITH (FORCE)`)
+	return err
+}
+
+// template is this test process's migrated template and the number of
+// tests holding it.
+var tmpl struct {
+	mu    sync.Mutex
+	name  string
+	users int
+}
+
+// acquireTemplate returns this process's migrated template, creating it
+// when no test holds it; each call is paired with one releaseTemplate.
+func acquireTemplate(ctx context.Context, admin *sqlx.DB) (string, error) {
+	tmpl.mu.Lock()
+	defer tmpl.mu.Unlock()
+	if tmpl.name == "" {
+		name := newName("_tmpl")
+		if err := createTemplate(ctx, admin, name); err != nil {
+			dropDatabase(context.WithoutCancel(ctx), admin, name)
+			return "", err
+		}
+		tmpl.name = name
+	}
+	tmpl.users++
+	return tmpl.name, nil
+}
+
+// releaseTemplate drops the template when its last user let it go.
+func releaseTemplate() {
+	tmpl.mu.Lock()
+	defer tmpl.mu.Unlock()
+	tmpl.users--
+	if tmpl.users > 0 || tmpl.name == "" {
+		return
+	}
+	name := tmpl.name
+	tmpl.name = ""
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin, err := store.Open(ctx, AdminURL())
 	if err != nil {
-		return "", err
+		return // the next test process drops it once it is old
 	}
-	name := "kizuna_tmpl_" + digest[:12]
-	conn, err := admin.Connx(ctx)
-	if err != nil {
-		return "", err
-	}
-	defer conn.Close()
-	// Serialise template creation across test processes.
-	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(7316)`); err != nil {
-		return "", err
-	}
-	defer conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock(7316)`)
-	var ok bool
-	if err := conn.GetContext(ctx, &ok, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1 AND datistemplate)`, name); err != nil {
-		return "", err
-	}
-	if ok {
-		return name, nil
-	}
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, name)); err != nil {
-		return "", err
-	}
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`CREATE DATABASE %s`, name)); err != nil {
-		return "", fmt.Errorf("create template: %w", err)
+	defer admin.Close()
+	dropDatabase(ctx, admin, name)
+}
+
+// createTemplate creates and migrates the template database name.
+func createTemplate(ctx context.Context, admin *sqlx.DB, name string) error {
+	if _, err := admin.ExecContext(ctx, `CREATE DATABASE `+pq.QuoteIdentifier(name)); err != nil {
+		return fmt.Errorf("create template: %w", err)
 	}
 	tdb, err := store.Open(ctx, withDatabase(AdminURL(), name))
 	if err != nil {
-		return "", err
+		return err
 	}
 	_, err = store.Migrate(ctx, tdb)
 	tdb.Close()
 	if err != nil {
-		return "", fmt.Errorf("migrate template: %w", err)
+		return fmt.Errorf("migrate template: %w", err)
 	}
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`ALTER DATABASE %s WITH is_template true`, name)); err != nil {
-		return "", err
+	if _, err := admin.ExecContext(ctx, `ALTER DATABASE `+pq.QuoteIdentifier(name)+` WITH is_template true`); err != nil {
+		return err
 	}
-	return name, nil
-}
-
-func migrationsDigest() (string, error) {
-	names, err := fs.Glob(migrations.FS, "*.sql")
-	if err != nil {
-		return "", err
-	}
-	sort.Strings(names)
-	h := sha256.New()
-	for _, n := range names {
-		b, err := migrations.FS.ReadFile(n)
-		if err != nil {
-			return "", err
-		}
-		fmt.Fprintf(h, "%s\x00%d\x00", n, len(b))
-		h.Write(b)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return nil
 }
 
 func withDatabase(raw, name string) string {
