@@ -110,5 +110,6 @@ func (a *App) newWorker(ctx context.Context, f workerFlags) (*worker.Worker, err
 	return worker.New(worker.Options{
 		DB: db, Redis: redisOpt, Log: a.log, Deps: deps,
 		Concurrency: f.concurrency, Lease: f.lease, Monitor: mon,
+		RelayAlertAfter: a.cfg.RelayAlertAfter,
 	})
 }

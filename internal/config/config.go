@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 )
 
 // Defaults from SPEC.md (Configuration).
@@ -45,6 +46,10 @@ type Config struct {
 	DKIMKeyFile  string
 	DKIMSelector string
 	DKIMDomain   string
+	// RelayAlertAfter is how long the relay may be unreachable before the
+	// worker logs an ALERT (KIZUNA_RELAY_ALERT_AFTER, a Go duration such
+	// as "15m"; 0 when unset: the worker's default).
+	RelayAlertAfter time.Duration
 
 	secret     string
 	adminToken string
@@ -86,6 +91,13 @@ func Load(getenv func(string) string, f Flags) (*Config, error) {
 		DKIMDomain:     pick("", "KIZUNA_DKIM_DOMAIN", ""),
 		secret:         getenv("KIZUNA_SECRET"),
 		adminToken:     getenv("KIZUNA_ADMIN_TOKEN"),
+	}
+	if v := strings.TrimSpace(getenv("KIZUNA_RELAY_ALERT_AFTER")); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("KIZUNA_RELAY_ALERT_AFTER=%q is not a positive duration such as 15m or 1h", v)
+		}
+		c.RelayAlertAfter = d
 	}
 	for name, raw := range map[string]string{
 		"KIZUNA_DATABASE_URL": c.DatabaseURL,

@@ -109,3 +109,16 @@ func TestBadURLErrorHidesPassword(t *testing.T) {
 		t.Fatalf("error leaks the password: %v", err)
 	}
 }
+
+func TestRelayAlertAfter(t *testing.T) {
+	c, err := Load(env(map[string]string{"KIZUNA_RELAY_ALERT_AFTER": "45m"}), Flags{})
+	if err != nil || c.RelayAlertAfter.Minutes() != 45 {
+		t.Fatalf("45m: %v %v", c, err)
+	}
+	for _, bad := range []string{"soon", "-5m", "0s", "15"} {
+		_, err := Load(env(map[string]string{"KIZUNA_RELAY_ALERT_AFTER": bad}), Flags{})
+		if err == nil || !strings.Contains(err.Error(), "KIZUNA_RELAY_ALERT_AFTER") {
+			t.Errorf("%q: error %v, want one naming the variable", bad, err)
+		}
+	}
+}
