@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Defaults of the sender circuit breaker (README "Guarantees").
@@ -27,6 +28,10 @@ const (
 type senderBreaker struct {
 	failures, domains int
 
+	// streaking counts the runs with a streak, so that an accepted
+	// message, the common case, resets nothing without the lock.
+	streaking atomic.Int32
+
 	mu      sync.Mutex
 	streaks map[int64]*streak // by run id
 }
@@ -45,8 +50,14 @@ func newSenderBreaker(failures, domains int) *senderBreaker {
 
 // accepted resets run's streak.
 func (b *senderBreaker) accepted(run int64) {
+	if b.streaking.Load() == 0 {
+		return
+	}
 	b.mu.Lock()
-	delete(b.streaks, run)
+	if _, ok := b.streaks[run]; ok {
+		delete(b.streaks, run)
+		b.streaking.Add(-1)
+	}
 	b.mu.Unlock()
 }
 
@@ -62,6 +73,9 @@ func (b *senderBreaker) failed(run int64, domain, reply string) (trip []string) 
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s := b.streaks[run]
+	if s == nil {
+		b.streaking.Add(1)
+	}
 	if s == nil || s.pattern != p {
 		s = &streak{pattern: p, domains: map[string]bool{}, replies: map[string]bool{}}
 		b.streaks[run] = s
@@ -73,6 +87,7 @@ func (b *senderBreaker) failed(run int64, domain, reply string) (trip []string) 
 		return nil
 	}
 	delete(b.streaks, run)
+	b.streaking.Add(-1)
 	out := make([]string, 0, len(s.replies))
 	for r := range s.replies {
 		out = append(out, r)

@@ -3,6 +3,7 @@ package worker
 import (
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -15,6 +16,10 @@ import (
 type relayGate struct {
 	base, max  time.Duration // first and longest wait between probes
 	alertAfter time.Duration // an outage this long is logged as an ALERT
+
+	// down mirrors downSince != 0 so that the send path, once per
+	// message, checks a healthy relay without taking the lock.
+	down atomic.Bool
 
 	mu        sync.Mutex
 	downSince time.Time // zero: the relay answers
@@ -43,6 +48,9 @@ func newRelayGate(base, max, alertAfter time.Duration) *relayGate {
 // relay is down only one goroutine at a time is admitted, once nextTry has
 // come; the others get the time to come back (retryAt).
 func (g *relayGate) admit(now time.Time) (ok bool, retryAt time.Time) {
+	if !g.down.Load() {
+		return true, time.Time{}
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.downSince.IsZero() {
@@ -79,6 +87,7 @@ func (g *relayGate) failed(now time.Time, errText string) outage {
 		g.downSince = now
 		g.failures = 0
 		g.alerted = false
+		g.down.Store(true)
 	}
 	g.probing = false
 	g.failures++
@@ -106,6 +115,9 @@ func (g *relayGate) failed(now time.Time, errText string) outage {
 // the message, or refused it for reasons of its own); it reports whether
 // that ended an outage and how long the outage lasted.
 func (g *relayGate) answered(now time.Time) (ended bool, lasted time.Duration) {
+	if !g.down.Load() {
+		return false, 0
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.probing = false
@@ -113,6 +125,7 @@ func (g *relayGate) answered(now time.Time) (ended bool, lasted time.Duration) {
 		return false, 0
 	}
 	lasted = now.Sub(g.downSince)
+	g.down.Store(false)
 	g.downSince, g.failures, g.nextTry, g.lastLog, g.alerted = time.Time{}, 0, time.Time{}, time.Time{}, false
 	return true, lasted
 }
