@@ -16,6 +16,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/kizuna-alumni/kizuna/internal/mailer"
+	"github.com/kizuna-alumni/kizuna/internal/render"
 	"github.com/kizuna-alumni/kizuna/internal/runs"
 	"github.com/kizuna-alumni/kizuna/internal/smtptest"
 	"github.com/kizuna-alumni/kizuna/internal/tasks"
@@ -70,7 +71,7 @@ func benchRun(b *testing.B, n int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	msg, err := r.Render(worker.Recipient{DeliveryID: 1, Email: "r1@example.jp", FamilyName: "山田", GivenName: "太郎", Department: "開発部", Locale: "ja", TimeZone: "Asia/Tokyo"})
+	msg, err := r.Render(render.Recipient{DeliveryID: 1, Email: "r1@example.jp", FamilyName: "山田", GivenName: "太郎", Department: "開発部", Locale: "ja", TimeZone: "Asia/Tokyo"})
 	if err != nil {
 		b.Fatal(err)
 	}

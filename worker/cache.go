@@ -8,13 +8,14 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/kizuna-alumni/kizuna/campaigns"
+	"github.com/kizuna-alumni/kizuna/internal/render"
 	"github.com/kizuna-alumni/kizuna/internal/runs"
 )
 
 // prepared is one run's campaign version, compiled once per process.
 type prepared struct {
 	c *campaigns.Campaign
-	r Renderer
+	r *render.Prepared
 }
 
 // prepCache keeps the compiled campaigns of the most recently sent runs.
@@ -40,7 +41,7 @@ func newPrepCache(max int) *prepCache {
 
 // get returns run's compiled campaign, preparing it once; concurrent
 // callers for the same run wait for the one preparation.
-func (pc *prepCache) get(ctx context.Context, db *sqlx.DB, run runs.Run, prepare func(*campaigns.Campaign, runs.Run) (Renderer, error)) (prepared, error) {
+func (pc *prepCache) get(ctx context.Context, db *sqlx.DB, run runs.Run, prepare func(*campaigns.Campaign, runs.Run) (*render.Prepared, error)) (prepared, error) {
 	pc.mu.Lock()
 	pc.tick++
 	it := pc.items[run.ID]

@@ -32,6 +32,59 @@ type Setup struct {
 	Redis redis.UniversalClient
 }
 
+// Deps are the worker's collaborators: the relay, the renderer of campaign
+// versions, and the shared throttles and send window.
+type Deps struct {
+	// Relay is KIZUNA_SMTP_URL, parsed; each send goroutine gets its own
+	// mailer.Sender (connection) for it.
+	Relay mailer.Relay
+	// RetryBase scales the retry backoff of a temporary failure (the first
+	// retry waits about this long; default mailer.BackoffBase).
+	RetryBase time.Duration
+	// Prepare compiles a campaign version for one run's messages; called
+	// once per run per process (the result is cached and shared by every
+	// goroutine: *render.Prepared is safe for concurrent use).
+	Prepare func(c *campaigns.Campaign, run runs.Run) (*render.Prepared, error)
+	// Throttle reserves one message of run to email under every limit
+	// (per run, per relay, per recipient domain), all or nothing; nil: no
+	// limits.
+	Throttle func(ctx context.Context, c *campaigns.Campaign, run runs.Run, email string) (Wait, error)
+	// Window reports whether t is inside the send window w in time zone
+	// tz and, when it is not, the next moment it opens. nil: always open.
+	Window func(w *campaigns.Window, tz string, t time.Time) (ok bool, next time.Time)
+}
+
+// Wait is a throttle's answer: zero RetryIn means send now.
+type Wait struct {
+	// RetryIn is how long until the denying limit has room again.
+	RetryIn time.Duration
+	// WholeRun is true when the denying limit holds back every message of
+	// the run (its per-minute limit, the relay's daily quota), false when
+	// it is the recipient's domain.
+	WholeRun bool
+	// Spacing is the average gap between messages under the denying
+	// limit, used to spread released deliveries instead of bringing them
+	// all back at once.
+	Spacing time.Duration
+	// Quota is true when the denying limit is the relay account's daily
+	// quota (the run is held until RetryIn, and says so).
+	Quota bool
+	// Cancel, set when the message was allowed, takes the reservation
+	// back from every limit: limits count only messages the relay
+	// accepted.
+	Cancel func(context.Context) error
+}
+
+// backoff is the wait before attempt+1 after a temporary failure:
+// mailer.BackoffDelay scaled by RetryBase.
+func (d Deps) backoff(attempt int) time.Duration {
+	b := mailer.BackoffDelay(attempt, nil)
+	if d.RetryBase > 0 && d.RetryBase != mailer.BackoffBase {
+		b = time.Duration(float64(b) * float64(d.RetryBase) / float64(mailer.BackoffBase))
+	}
+	return b
+}
+
 // NewDeps wires the worker to the real renderer and relay.
 func NewDeps(s Setup) (Deps, error) {
 	relay, err := mailer.ParseRelay(s.SMTPURL)
@@ -43,15 +96,12 @@ func NewDeps(s Setup) (Deps, error) {
 	}
 	signer := token.New(s.Secret)
 	d := Deps{
-		Relay: mailRelay{relay: relay, base: s.RetryBase},
-		Prepare: func(c *campaigns.Campaign, run runs.Run) (Renderer, error) {
-			p, err := render.Prepare(c, render.Options{
+		Relay:     relay,
+		RetryBase: s.RetryBase,
+		Prepare: func(c *campaigns.Campaign, run runs.Run) (*render.Prepared, error) {
+			return render.Prepare(c, render.Options{
 				BaseURL: s.BaseURL, Signer: signer, InboundAddress: s.InboundAddress, RunNumber: run.Number, DKIM: s.DKIM,
 			})
-			if err != nil {
-				return nil, err
-			}
-			return renderer{p}, nil
 		},
 		Window: inWindow(),
 	}
@@ -120,64 +170,6 @@ func inWindow() func(*campaigns.Window, string, time.Time) (bool, time.Time) {
 		return false, next
 	}
 }
-
-// renderer adapts a render.Prepared (safe for concurrent use).
-type renderer struct{ p *render.Prepared }
-
-func (r renderer) Render(rc Recipient) (*Message, error) {
-	m, err := r.p.Render(render.Recipient{
-		DeliveryID: rc.DeliveryID, Email: rc.Email, FamilyName: rc.FamilyName, GivenName: rc.GivenName,
-		Department: rc.Department, JoinedOn: rc.JoinedOn, LeftOn: rc.LeftOn, Locale: rc.Locale, TimeZone: rc.TimeZone,
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &Message{EnvelopeFrom: m.EnvelopeFrom, To: m.To, MessageID: m.MessageID, Data: m.Data}, nil
-}
-
-// mailRelay adapts the mailer package.
-type mailRelay struct {
-	relay mailer.Relay
-	base  time.Duration
-}
-
-func (m mailRelay) NewSender() (Sender, error) { return mailSender{mailer.NewSender(m.relay)}, nil }
-
-func (m mailRelay) Classify(err error) Outcome {
-	switch mailer.Classify(err) {
-	case mailer.OK:
-		return Accepted
-	case mailer.Temporary:
-		return Temporary
-	case mailer.HardBounce:
-		return HardBounce
-	case mailer.SenderRejected:
-		return SenderRejected
-	case mailer.RelayUnavailable:
-		return RelayUnavailable
-	default:
-		return Permanent
-	}
-}
-
-func (m mailRelay) Backoff(attempt int) time.Duration {
-	d := mailer.BackoffDelay(attempt, nil)
-	if m.base > 0 && m.base != mailer.BackoffBase {
-		d = time.Duration(float64(d) * float64(m.base) / float64(mailer.BackoffBase))
-	}
-	return d
-}
-
-func (m mailRelay) Explain(err error) string { return mailer.Explain(err) }
-
-type mailSender struct{ s mailer.Sender }
-
-func (s mailSender) Send(ctx context.Context, m *Message) error {
-	return s.s.Send(ctx, mailer.Envelope{From: m.EnvelopeFrom, To: m.To, Data: m.Data})
-}
-
-func (s mailSender) LastReply() string { return s.s.LastReply() }
-func (s mailSender) Close() error      { return s.s.Close() }
 
 // zoneName is the recipient's IANA time zone as the send window uses it:
 // an empty or unknown zone counts as Asia/Tokyo, the roster's default.

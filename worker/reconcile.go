@@ -8,19 +8,12 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/lib/pq"
+	"github.com/jmoiron/sqlx"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/kizuna-alumni/kizuna/internal/runs"
 	"github.com/kizuna-alumni/kizuna/internal/tasks"
 )
-
-// reconcileLockKey is the advisory lock that lets one reconciler act at a
-// time, whichever worker it runs in ("kizuna-reconcile").
-const reconcileLockKey = 0x6b7a7265636f6e
-
-// reconcileBatch bounds how many deliveries one pass hands out.
-const reconcileBatch = 20000
 
 // staleEvery is how often a pass also looks for deliveries whose task
 // vanished without Redis losing its data.
@@ -67,51 +60,63 @@ func (w *Worker) Reconcile(ctx context.Context, stale bool) error {
 		return fmt.Errorf("reconcile: %w", err)
 	}
 	defer conn.Close()
-	var ok bool
-	if err := conn.GetContext(ctx, &ok, `SELECT pg_try_advisory_lock($1)`, reconcileLockKey); err != nil {
-		return fmt.Errorf("reconcile: lock: %w", err)
+	ok, unlock, err := runs.LockReconciler(ctx, conn)
+	if err != nil || !ok {
+		return err
 	}
-	if !ok {
-		return nil
+	defer unlock()
+	steps := []func(context.Context, *sqlx.Conn) error{
+		func(ctx context.Context, conn *sqlx.Conn) error { return w.resetLostTasks(ctx, conn, stale) },
+		w.finishExpansions,
+		w.expireLeases,
+		w.enqueueDue,
+		w.markWaiting,
+		w.finishRuns,
 	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, reconcileLockKey)
+	for _, step := range steps {
+		if err := step(ctx, conn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
-	// 1. Did Redis lose its data? Then no queued task survives.
+// resetLostTasks marks the deliveries whose task is gone as carried by
+// none: all queued ones when Redis lost its data, and with stale the due
+// ones whose task's slack ran out.
+func (w *Worker) resetLostTasks(ctx context.Context, conn *sqlx.Conn, stale bool) error {
 	lost, err := w.redisLost(ctx)
 	if err != nil {
 		return err
 	}
-	if lost || stale {
-		// Only due deliveries matter (those not due get a task when they
-		// are), which also lets the partial index on not_before serve.
-		cond := `queued_until < now() AND not_before <= now()`
-		if lost {
-			cond = `queued_until IS NOT NULL`
-		}
-		res, err := conn.ExecContext(ctx, `UPDATE deliveries SET queued_until = NULL WHERE state = 'pending' AND `+cond)
-		if err != nil {
+	if !lost && !stale {
+		return nil
+	}
+	n, err := runs.ForgetTasks(ctx, conn, lost)
+	if err != nil {
+		return err
+	}
+	switch {
+	case n > 0 && lost:
+		w.log.Warn("Redis holds no record of earlier send tasks (first start, FLUSHALL, or a restart without persistence); enqueueing pending deliveries again", "deliveries", n)
+	case n > 0:
+		w.log.Warn("send tasks went missing; enqueueing their deliveries again", "deliveries", n)
+	}
+	if lost {
+		if err := w.rdb.Set(ctx, tasks.EpochKey, strconv.FormatInt(time.Now().Unix(), 10), 0).Err(); err != nil {
 			return fmt.Errorf("reconcile: %w", err)
 		}
-		if n, _ := res.RowsAffected(); n > 0 {
-			if lost {
-				w.log.Warn("Redis holds no record of earlier send tasks (first start, FLUSHALL, or a restart without persistence); enqueueing pending deliveries again", "deliveries", n)
-			} else {
-				w.log.Warn("send tasks went missing; enqueueing their deliveries again", "deliveries", n)
-			}
-		}
-		if lost {
-			if err := w.rdb.Set(ctx, tasks.EpochKey, strconv.FormatInt(time.Now().Unix(), 10), 0).Err(); err != nil {
-				return fmt.Errorf("reconcile: %w", err)
-			}
-		}
 	}
+	return nil
+}
 
-	// 2. Finish expansions whose expander died.
-	var expanding []int64
-	if err := conn.SelectContext(ctx, &expanding, `SELECT id FROM runs WHERE expanded_at IS NULL AND state IN ('expanding', 'paused') ORDER BY id`); err != nil {
-		return fmt.Errorf("reconcile: %w", err)
+// finishExpansions expands the runs whose expander died.
+func (w *Worker) finishExpansions(ctx context.Context, conn *sqlx.Conn) error {
+	ids, err := runs.UnexpandedRuns(ctx, conn)
+	if err != nil {
+		return err
 	}
-	for _, id := range expanding {
+	for _, id := range ids {
 		n, ran, err := runs.TryExpand(ctx, w.db, id, w.enq.Expanded)
 		if err != nil {
 			w.log.Warn("could not finish the expansion of a run", "run_id", id, "err", err)
@@ -121,82 +126,58 @@ func (w *Worker) Reconcile(ctx context.Context, stale bool) error {
 			w.log.Info("finished an interrupted expansion", "run_id", id, "deliveries", n)
 		}
 	}
+	return nil
+}
 
-	// 3. Deliveries whose worker died holding them go back to pending.
-	if _, err := conn.ExecContext(ctx, `
-		UPDATE deliveries d SET state = CASE WHEN r.state = 'cancelled' THEN 'cancelled' ELSE 'pending' END,
-			lease_until = NULL, queued_until = NULL, updated_at = now()
-		FROM runs r
-		WHERE d.state = 'sending' AND d.lease_until < now() AND r.id = d.run_id`); err != nil {
-		return fmt.Errorf("reconcile: expired leases: %w", err)
-	}
+// expireLeases gives deliveries whose worker died holding them back.
+func (w *Worker) expireLeases(ctx context.Context, conn *sqlx.Conn) error {
+	return runs.ExpireLeases(ctx, conn)
+}
 
-	// 4. Enqueue every due delivery that no task carries.
-	type row struct {
-		ID  int64 `db:"id"`
-		Run int64 `db:"run_id"`
-	}
+// reconcileBatch bounds how many deliveries one query hands out.
+const reconcileBatch = 20000
+
+// enqueueDue enqueues every due delivery that no task carries, in send
+// tasks per run.
+func (w *Worker) enqueueDue(ctx context.Context, conn *sqlx.Conn) error {
 	for {
-		var rows []row
-		if err := conn.SelectContext(ctx, &rows, `
-			WITH picked AS (
-				SELECT d.id FROM deliveries d
-				WHERE d.state = 'pending' AND d.queued_until IS NULL AND d.not_before <= now()
-				  AND EXISTS (SELECT 1 FROM runs r WHERE r.id = d.run_id AND r.state IN ('expanding', 'sending', 'waiting'))
-				ORDER BY d.not_before
-				LIMIT $1
-				FOR UPDATE OF d SKIP LOCKED
-			)
-			UPDATE deliveries d SET queued_until = now() + make_interval(secs => $2::float8)
-			FROM picked WHERE d.id = picked.id
-			RETURNING d.id, d.run_id`, reconcileBatch, runs.QueueSlack.Seconds()); err != nil {
-			return fmt.Errorf("reconcile: pick due deliveries: %w", err)
-		}
-		if len(rows) == 0 {
-			break
+		due, err := runs.PickDue(ctx, conn, reconcileBatch, runs.QueueSlack)
+		if err != nil || len(due) == 0 {
+			return err
 		}
 		byRun := map[int64][]int64{}
-		for _, r := range rows {
-			byRun[r.Run] = append(byRun[r.Run], r.ID)
+		for _, d := range due {
+			byRun[d.Run] = append(byRun[d.Run], d.ID)
 		}
 		gen := "r" + strconv.FormatInt(time.Now().UnixNano(), 36)
 		for run, ids := range byRun {
 			sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 			if err := w.enq.Deliveries(ctx, run, ids, gen, time.Time{}); err != nil {
-				conn.ExecContext(context.WithoutCancel(ctx), `UPDATE deliveries SET queued_until = NULL WHERE id = ANY($1) AND state = 'pending'`, pq.Int64Array(ids))
+				// They were marked queued: hand them back.
+				runs.Unqueue(context.WithoutCancel(ctx), conn, ids)
 				return fmt.Errorf("reconcile: %w", err)
 			}
 		}
-		w.log.Debug("enqueued due deliveries", "count", len(rows))
-		if len(rows) < reconcileBatch {
-			break
+		w.log.Debug("enqueued due deliveries", "count", len(due))
+		if len(due) < reconcileBatch {
+			return nil
 		}
 	}
+}
 
-	// 5. A run whose every remaining delivery waits for its window (or a
-	// long throttle) shows as waiting, and as sending again once some are
-	// due within the minute. Its next due time is one probe of
-	// deliveries_open_idx (run_id, not_before) per active run.
-	if _, err := conn.ExecContext(ctx, `
-		UPDATE runs r SET state = CASE r.state WHEN 'sending' THEN 'waiting' ELSE 'sending' END
-		FROM (
-			SELECT x.id AS run_id,
-				(SELECT min(d.not_before) FROM deliveries d WHERE d.run_id = x.id AND d.state IN ('pending', 'sending')) AS next
-			FROM runs x
-			WHERE x.state IN ('sending', 'waiting') AND x.expanded_at IS NOT NULL
-		) o
-		WHERE r.id = o.run_id AND (
-			(r.state = 'sending' AND o.next > now() + interval '1 minute') OR
-			(r.state = 'waiting' AND o.next <= now() + interval '1 minute'))`); err != nil {
-		return fmt.Errorf("reconcile: waiting runs: %w", err)
-	}
+// markWaiting shows runs whose deliveries all wait (send window, a long
+// throttle) as waiting, and as sending again once work is due.
+func (w *Worker) markWaiting(ctx context.Context, conn *sqlx.Conn) error {
+	return runs.MarkWaiting(ctx, conn)
+}
 
-	// 6. Mark runs done whose last delivery was recorded.
-	var active []int64
-	if err := conn.SelectContext(ctx, &active, `SELECT id FROM runs WHERE state IN ('sending', 'waiting') AND expanded_at IS NOT NULL`); err != nil {
-		return fmt.Errorf("reconcile: %w", err)
+// finishRuns marks runs done whose last delivery was recorded.
+func (w *Worker) finishRuns(ctx context.Context, conn *sqlx.Conn) error {
+	ids, err := runs.MaybeDone(ctx, conn)
+	if err != nil {
+		return err
 	}
-	for _, id := range active {
+	for _, id := range ids {
 		if done, err := runs.FinishIfDone(ctx, conn, id); err != nil {
 			return err
 		} else if done {

@@ -5,37 +5,57 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 
-	"github.com/kizuna-alumni/kizuna/internal/store"
+	"github.com/kizuna-alumni/kizuna/internal/roster"
+	"github.com/kizuna-alumni/kizuna/internal/runs"
 )
 
-// Delivery states a result moves a delivery to.
-const (
-	stateSent       = "sent"
-	stateFailed     = "failed"
-	stateSuppressed = "suppressed"
-	statePending    = "pending" // a retry later, or released untouched
-)
-
-// result is what became of one claimed delivery.
+// result is what became of one claimed delivery, on its way to the
+// recorder; build it with the constructors below.
 type result struct {
-	id        int64
-	alumni    int64
-	state     string
-	messageID string
-	reply     string
-	notBefore time.Time // when state is pending
-	// attempts corrects the count the claim raised: -1 when the delivery
-	// was released without an attempt (throttle, window, pause, shutdown).
-	attempts int
-	bounce   bool   // a hard bounce: suppress the address
-	email    string // for the suppression hash
-	ack      chan error
+	runs.Result
+	bounce bool   // a hard bounce: suppress the address
+	email  string // the address to suppress
+	ack    chan error
+}
+
+// sent: the relay accepted the message.
+func sent(d runs.Claimed, messageID, reply string) result {
+	return result{Result: runs.Result{ID: d.ID, State: runs.DeliverySent, MessageID: messageID, Reply: reply}}
+}
+
+// failed: the relay refused the message for good, or its attempts ran out.
+func failed(d runs.Claimed, reply string) result {
+	return result{Result: runs.Result{ID: d.ID, State: runs.DeliveryFailed, Reply: reply}}
+}
+
+// bounced: the address does not exist; the delivery fails and the
+// address is suppressed.
+func bounced(d runs.Claimed, reply string) result {
+	r := failed(d, reply)
+	r.bounce, r.email = true, d.Email.String
+	return r
+}
+
+// suppressed: the person cannot be mailed (unsubscribed, bounced,
+// forgotten, on the suppression list); no attempt is counted.
+func suppressed(d runs.Claimed, why string) result {
+	return result{Result: runs.Result{ID: d.ID, State: runs.DeliverySuppressed, Reply: why, Uncharged: true}}
+}
+
+// retryLater: a temporary failure; the attempt counts and the delivery is
+// due again at at.
+func retryLater(d runs.Claimed, reply string, at time.Time) result {
+	return result{Result: runs.Result{ID: d.ID, State: runs.DeliveryPending, Reply: reply, NotBefore: at}}
+}
+
+// released: given back untried, without using an attempt, due again at at
+// (zero: when it was due).
+func released(d runs.Claimed, at time.Time) result {
+	return result{Result: runs.Result{ID: d.ID, State: runs.DeliveryPending, NotBefore: at, Uncharged: true}}
 }
 
 // recorder writes results to Postgres in group commits: whatever results
@@ -144,9 +164,10 @@ func (rc *recorder) commit(batch []result) {
 	if len(batch) == 0 {
 		return
 	}
+	const tries = 4
 	var err error
-	for i, wait := 0, 100*time.Millisecond; i < 4; i, wait = i+1, wait*4 {
-		if err = rc.flush(batch); err == nil {
+	for i, wait := 1, 100*time.Millisecond; ; i, wait = i+1, wait*4 {
+		if err = rc.flush(batch); err == nil || i == tries {
 			break
 		}
 		rc.log.Warn("recording deliveries failed; retrying", "count", len(batch), "err", err)
@@ -160,86 +181,40 @@ func (rc *recorder) commit(batch []result) {
 	}
 }
 
-const recordSQL = `
-UPDATE deliveries d SET
-	state = v.state,
-	message_id = coalesce(nullif(v.message_id, ''), d.message_id),
-	smtp_reply = v.reply,
-	sent_at = CASE WHEN v.state = 'sent' THEN now() ELSE d.sent_at END,
-	not_before = coalesce(nullif(v.not_before, '')::timestamptz, d.not_before),
-	attempts = greatest(d.attempts + v.attempts, 0),
-	lease_until = NULL,
-	queued_until = NULL,
-	updated_at = now()
-FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[])
-	AS v(id, state, message_id, reply, not_before, attempts)
-WHERE d.id = v.id
-  AND (d.state = 'sending' OR (v.state = 'sent' AND d.state <> 'sent'))`
-
-// flush records batch in one transaction. A "sent" result is recorded
-// whatever state the delivery reached meanwhile (the relay took the
-// message: that is the truth); other results only while the delivery is
-// still claimed.
+// flush records batch: one statement in the common case, one transaction
+// with the suppressions and bounce events when the batch has hard bounces.
 func (rc *recorder) flush(batch []result) error {
-	sort.Slice(batch, func(i, j int) bool { return batch[i].id < batch[j].id })
-	n := len(batch)
-	ids := make([]int64, n)
-	states := make([]string, n)
-	mids := make([]string, n)
-	replies := make([]string, n)
-	nbs := make([]string, n)
-	atts := make([]int64, n)
-	var bounced []int64
-	var hashes [][]byte
-	var bounceIDs []int64
-	var bounceReplies []string
-	for i, r := range batch {
-		ids[i], states[i], mids[i], replies[i], atts[i] = r.id, r.state, r.messageID, truncate(r.reply, 1000), int64(r.attempts)
-		if !r.notBefore.IsZero() {
-			nbs[i] = r.notBefore.UTC().Format(time.RFC3339Nano)
-		}
-		if r.bounce {
-			bounced = append(bounced, r.alumni)
-			hashes = append(hashes, store.HashEmail(r.email))
-			bounceIDs = append(bounceIDs, r.id)
-			bounceReplies = append(bounceReplies, truncate(r.reply, 1000))
-		}
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if len(bounced) == 0 {
-		// The common case is one statement: no transaction round trips.
-		if _, err := rc.db.ExecContext(ctx, recordSQL, pq.Int64Array(ids), pq.StringArray(states), pq.StringArray(mids),
-			pq.StringArray(replies), pq.StringArray(nbs), pq.Int64Array(atts)); err != nil {
-			return fmt.Errorf("record deliveries: %w", err)
+	results := make([]runs.Result, len(batch))
+	var emails, replies []string
+	var ids []int64
+	for i, r := range batch {
+		results[i] = r.Result
+		if r.bounce {
+			emails = append(emails, r.email)
+			ids = append(ids, r.ID)
+			replies = append(replies, r.Reply)
 		}
-		return nil
+	}
+	if len(ids) == 0 {
+		return runs.Record(ctx, rc.db, results)
 	}
 	tx, err := rc.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("record deliveries: %w", err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, recordSQL, pq.Int64Array(ids), pq.StringArray(states), pq.StringArray(mids),
-		pq.StringArray(replies), pq.StringArray(nbs), pq.Int64Array(atts)); err != nil {
-		return fmt.Errorf("record deliveries: %w", err)
+	if err := runs.Record(ctx, tx, results); err != nil {
+		return err
 	}
-	{
-		// 5.1.1-type rejections: the address does not exist. Never mail it
-		// again, in any campaign.
-		if _, err := tx.ExecContext(ctx, `UPDATE alumni SET status = 'bounced', status_changed_at = now(), updated_at = now()
-			WHERE id = ANY($1) AND status = 'active'`, pq.Int64Array(bounced)); err != nil {
-			return fmt.Errorf("record bounces: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO suppressions (email_hash, reason)
-			SELECT h, 'bounced' FROM unnest($1::bytea[]) h ON CONFLICT (email_hash) DO NOTHING`, pq.ByteaArray(hashes)); err != nil {
-			return fmt.Errorf("record bounces: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO delivery_events (delivery_id, kind, classification, detail)
-			SELECT id, 'bounce', 'smtp', jsonb_build_object('smtp_reply', reply, 'type', 'hard')
-			FROM unnest($1::bigint[], $2::text[]) AS b(id, reply)`, pq.Int64Array(bounceIDs), pq.StringArray(bounceReplies)); err != nil {
-			return fmt.Errorf("record bounces: %w", err)
-		}
+	// 5.1.1-type rejections: the address does not exist. Never mail it
+	// again, in any campaign.
+	if err := roster.Suppress(ctx, tx, roster.SuppressBounced, emails); err != nil {
+		return err
+	}
+	if err := runs.RecordBounces(ctx, tx, ids, replies); err != nil {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("record deliveries: %w", err)
@@ -250,10 +225,3 @@ func (rc *recorder) flush(batch []result) error {
 // errRecord is what a handler returns when its results could not be
 // recorded: Asynq retries the task, and the claim finds what is left.
 var errRecord = errors.New("results not recorded")
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
-}

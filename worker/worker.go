@@ -19,6 +19,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/kizuna-alumni/kizuna/internal/mailer"
 	"github.com/kizuna-alumni/kizuna/internal/redisconn"
 	"github.com/kizuna-alumni/kizuna/internal/tasks"
 )
@@ -75,7 +76,7 @@ type Worker struct {
 	client  *asynq.Client
 	enq     *tasks.Enqueuer
 	rec     *recorder
-	senders chan Sender
+	senders chan mailer.Sender
 	cache   *prepCache
 	gate    *relayGate
 	breaker *senderBreaker
@@ -94,7 +95,7 @@ func New(opt Options) (*Worker, error) {
 	if opt.DB == nil || opt.Redis == nil {
 		return nil, errors.New("worker: database and Redis are required")
 	}
-	if opt.Deps.Relay == nil || opt.Deps.Prepare == nil {
+	if opt.Deps.Relay.Scheme == "" || opt.Deps.Prepare == nil {
 		return nil, errors.New("worker: a relay and a renderer are required")
 	}
 	if opt.Log == nil {
@@ -143,7 +144,7 @@ func New(opt Options) (*Worker, error) {
 		rdb:      rdb,
 		client:   client,
 		enq:      tasks.NewEnqueuer(client),
-		senders:  make(chan Sender, opt.Concurrency),
+		senders:  make(chan mailer.Sender, opt.Concurrency),
 		cache:    newPrepCache(16),
 		gate:     newRelayGate(opt.RelayRetryBase, opt.RelayRetryMax, opt.RelayAlertAfter),
 		breaker:  newSenderBreaker(opt.BreakerFailures, opt.BreakerDomains),
@@ -237,17 +238,17 @@ func (w *Worker) warnEviction(ctx context.Context) {
 }
 
 // sender takes a relay connection for one handler goroutine.
-func (w *Worker) sender() (Sender, error) {
+func (w *Worker) sender() mailer.Sender {
 	select {
 	case s := <-w.senders:
-		return s, nil
+		return s
 	default:
-		return w.opt.Deps.Relay.NewSender()
+		return mailer.NewSender(w.opt.Deps.Relay)
 	}
 }
 
 // putSender returns a connection for the next handler.
-func (w *Worker) putSender(s Sender) {
+func (w *Worker) putSender(s mailer.Sender) {
 	select {
 	case w.senders <- s:
 	default:

@@ -1,10 +1,8 @@
-package worker
+package runs
 
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -13,14 +11,13 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/kizuna-alumni/kizuna/campaigns"
-	"github.com/kizuna-alumni/kizuna/internal/runs"
 	"github.com/kizuna-alumni/kizuna/internal/testdb"
 )
 
 // fixture is a database with n alumni and one expanded run of a newsletter.
 type fixture struct {
 	db  *testdb.DB
-	run runs.Run
+	run Run
 	ids []int64
 }
 
@@ -34,15 +31,15 @@ func newFixture(t *testing.T, n int) *fixture {
 	}
 	c := &campaigns.Campaign{ID: "news", Kind: campaigns.KindNewsletter, Digest: "x",
 		Audience: campaigns.Audience{Locales: []string{"ja", "en"}, Consent: "required"}}
-	v, err := runs.RegisterVersion(ctx, db.DB, c)
+	v, err := RegisterVersion(ctx, db.DB, c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, _, err := runs.Create(ctx, db.DB, v, "manual:test", runs.KindSend)
+	r, _, err := Create(ctx, db.DB, v, "manual:test", KindSend)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := runs.Expand(ctx, db.DB, r.ID); err != nil {
+	if _, err := Expand(ctx, db.DB, r.ID); err != nil {
 		t.Fatal(err)
 	}
 	f := &fixture{db: db, run: r}
@@ -52,18 +49,9 @@ func newFixture(t *testing.T, n int) *fixture {
 	return f
 }
 
-// bareWorker is a worker with only its database parts, for claim and
-// record tests.
-func bareWorker(f *fixture) *Worker {
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	return &Worker{opt: Options{Lease: time.Minute, MaxAttempts: 3}, log: log, db: f.db.DB,
-		rec: newRecorder(f.db.DB, log), stopping: make(chan struct{})}
-}
-
 func TestConcurrentClaimersNeverShareADelivery(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, 400)
-	w := bareWorker(f)
 	ctx := context.Background()
 	var mu sync.Mutex
 	owner := map[int64]int{}
@@ -75,7 +63,7 @@ func TestConcurrentClaimersNeverShareADelivery(t *testing.T) {
 			defer wg.Done()
 			for start := 0; start < len(f.ids); start += 50 {
 				end := min(start+100, len(f.ids))
-				cl, err := w.claim(ctx, f.run.ID, f.ids[start:end])
+				cl, err := Claim(ctx, f.db, f.run.ID, f.ids[start:end], time.Minute)
 				if err != nil {
 					t.Error(err)
 					return
@@ -105,13 +93,12 @@ func TestConcurrentClaimersNeverShareADelivery(t *testing.T) {
 func TestClaimSkipsLeasedPausedAndNotYetDue(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, 6)
-	w := bareWorker(f)
 	ctx := context.Background()
 	f.db.MustExec(`UPDATE deliveries SET not_before = now() + interval '1 hour' WHERE id = $1`, f.ids[0])
 	f.db.MustExec(`UPDATE deliveries SET state = 'sending', lease_until = now() + interval '1 minute' WHERE id = $1`, f.ids[1])
 	f.db.MustExec(`UPDATE deliveries SET state = 'sending', lease_until = now() - interval '1 second' WHERE id = $1`, f.ids[2])
 	f.db.MustExec(`UPDATE deliveries SET state = 'sent' WHERE id = $1`, f.ids[3])
-	cl, err := w.claim(ctx, f.run.ID, f.ids)
+	cl, err := Claim(ctx, f.db, f.run.ID, f.ids, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,53 +112,18 @@ func TestClaimSkipsLeasedPausedAndNotYetDue(t *testing.T) {
 	}
 	// A paused run gives nothing out.
 	f.db.MustExec(`UPDATE deliveries SET state = 'pending', lease_until = NULL WHERE run_id = $1 AND state = 'sending'`, f.run.ID)
-	if err := runs.Pause(ctx, f.db.DB, f.run.ID, "test"); err != nil {
+	if err := Pause(ctx, f.db.DB, f.run.ID, "test"); err != nil {
 		t.Fatal(err)
 	}
-	if cl, _ := w.claim(ctx, f.run.ID, f.ids); len(cl) != 0 {
+	if cl, _ := Claim(ctx, f.db, f.run.ID, f.ids, time.Minute); len(cl) != 0 {
 		t.Fatalf("claimed %d deliveries of a paused run", len(cl))
-	}
-}
-
-func TestRecordSentWinsButOtherResultsNeedTheClaim(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t, 3)
-	w := bareWorker(f)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { w.rec.loop(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
-	// Delivery 0 was taken back by the reconciler (pending) before its
-	// worker recorded "sent": the relay has it, so sent is recorded.
-	// Delivery 1 is no longer claimed: a late failure must not touch it.
-	f.db.MustExec(`UPDATE deliveries SET state = 'sending', lease_until = now() + interval '1 minute', attempts = 1 WHERE id = $1`, f.ids[2])
-	acks := make(chan error, 3)
-	w.rec.submit(result{id: f.ids[0], state: stateSent, messageID: "m0@example.jp", reply: "250 ok", ack: acks})
-	w.rec.submit(result{id: f.ids[1], state: stateFailed, reply: "550 no", ack: acks})
-	w.rec.submit(result{id: f.ids[2], state: statePending, attempts: -1, notBefore: time.Now().Add(time.Hour), ack: acks})
-	for i := 0; i < 3; i++ {
-		if err := <-acks; err != nil {
-			t.Fatal(err)
-		}
-	}
-	type row struct {
-		State    string `db:"state"`
-		Attempts int    `db:"attempts"`
-		Later    bool   `db:"later"`
-	}
-	var rows []row
-	f.db.Select(&rows, `SELECT state, attempts, not_before > now() + interval '30 minutes' AS later FROM deliveries WHERE run_id = $1 ORDER BY id`, f.run.ID)
-	want := []row{{"sent", 0, false}, {"pending", 0, false}, {"pending", 0, true}}
-	if fmt.Sprint(rows) != fmt.Sprint(want) {
-		t.Fatalf("deliveries = %+v, want %+v", rows, want)
 	}
 }
 
 func TestClaimTakesOnlyTheTasksRun(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, 5)
-	w := bareWorker(f)
-	cl, err := w.claim(context.Background(), f.run.ID+1000, f.ids)
+	cl, err := Claim(context.Background(), f.db, f.run.ID+1000, f.ids, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +144,7 @@ func TestClaimPlanUsesThePrimaryKey(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, 20000)
 	var plan []string
-	if err := f.db.Select(&plan, `EXPLAIN `+claimSQL, pq.Int64Array(f.ids[10000:10100]), 60.0, f.run.ID); err != nil {
+	if err := f.db.Select(&plan, `EXPLAIN `+qClaim, pq.Int64Array(f.ids[10000:10100]), 60.0, f.run.ID); err != nil {
 		t.Fatal(err)
 	}
 	text := strings.Join(plan, "\n")

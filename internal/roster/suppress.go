@@ -1,0 +1,62 @@
+package roster
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/kizuna-alumni/kizuna/internal/store"
+)
+
+// Reasons an address is suppressed (suppressions.reason, migrations/0001).
+const (
+	SuppressUnsubscribed = "unsubscribed" // the person asked for no more mail
+	SuppressBounced      = "bounced"      // the address does not exist (a hard bounce)
+	SuppressForgotten    = "forgotten"    // erased at the person's request
+)
+
+// Suppress puts each address of emails on the suppression list for reason
+// (SuppressUnsubscribed or SuppressBounced), so that it is never mailed
+// again by any campaign, and moves the active alumni with those addresses
+// to the matching status. An address already suppressed keeps its first
+// reason; an alumnus who is not active keeps their status (a bounced
+// person who unsubscribes stays bounced). db is usually the caller's
+// transaction, so that the suppression commits with what caused it (the
+// delivery's record, the unsubscribe event). This is the one verb every
+// writer of suppressions calls: the worker for hard bounces, the
+// unsubscribe command, the web server and the inbound intake.
+func Suppress(ctx context.Context, db sqlx.ExecerContext, reason string, emails []string) error {
+	if reason != SuppressUnsubscribed && reason != SuppressBounced {
+		return fmt.Errorf("suppress: unknown reason %q", reason)
+	}
+	if len(emails) == 0 {
+		return nil
+	}
+	addrs := make([]string, len(emails))
+	hashes := make([][]byte, len(emails))
+	for i, e := range emails {
+		addrs[i] = normalize(e)
+		hashes[i] = store.HashEmail(addrs[i])
+	}
+	if _, err := db.ExecContext(ctx, qSuppressAlumni, pq.StringArray(addrs), reason); err != nil {
+		return fmt.Errorf("suppress %d address(es) as %s: %w", len(emails), reason, err)
+	}
+	if _, err := db.ExecContext(ctx, qSuppressHashes, pq.ByteaArray(hashes), reason); err != nil {
+		return fmt.Errorf("suppress %d address(es) as %s: %w", len(emails), reason, err)
+	}
+	return nil
+}
+
+// qSuppressAlumni: $1 lower-cased addresses, $2 the new status (the
+// suppression reason and the alumni status share their names).
+const qSuppressAlumni = `
+UPDATE alumni SET status = $2, status_changed_at = now(), updated_at = now()
+WHERE email = ANY($1) AND status = 'active'`
+
+// qSuppressHashes: $1 SHA-256 hashes of the addresses, $2 the reason.
+const qSuppressHashes = `
+INSERT INTO suppressions (email_hash, reason)
+SELECT h, $2 FROM unnest($1::bytea[]) h
+ON CONFLICT (email_hash) DO NOTHING`

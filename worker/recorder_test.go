@@ -1,0 +1,92 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/kizuna-alumni/kizuna/campaigns"
+	"github.com/kizuna-alumni/kizuna/internal/runs"
+	"github.com/kizuna-alumni/kizuna/internal/testdb"
+)
+
+// fixture is a database with n alumni and one expanded run of a newsletter.
+type fixture struct {
+	db  *testdb.DB
+	run runs.Run
+	ids []int64
+}
+
+func newFixture(t *testing.T, n int) *fixture {
+	t.Helper()
+	db := testdb.New(t)
+	ctx := context.Background()
+	if _, err := db.Exec(`INSERT INTO alumni (email, family_name, given_name, consent, consented_at)
+		SELECT 'a' || g || '@example.jp', '山田', '太郎', true, now() FROM generate_series(0, $1 - 1) g`, n); err != nil {
+		t.Fatal(err)
+	}
+	c := &campaigns.Campaign{ID: "news", Kind: campaigns.KindNewsletter, Digest: "x",
+		Audience: campaigns.Audience{Locales: []string{"ja", "en"}, Consent: "required"}}
+	v, err := runs.RegisterVersion(ctx, db.DB, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _, err := runs.Create(ctx, db.DB, v, "manual:test", runs.KindSend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runs.Expand(ctx, db.DB, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{db: db, run: r}
+	if err := db.Select(&f.ids, `SELECT id FROM deliveries WHERE run_id = $1 ORDER BY id`, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// bareWorker is a worker with only its database parts, for claim and
+// record tests.
+func bareWorker(f *fixture) *Worker {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	return &Worker{opt: Options{Lease: time.Minute, MaxAttempts: 3}, log: log, db: f.db.DB,
+		rec: newRecorder(f.db.DB, log), stopping: make(chan struct{})}
+}
+
+func TestRecordSentWinsButOtherResultsNeedTheClaim(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 3)
+	w := bareWorker(f)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w.rec.loop(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	// Delivery 0 was taken back by the reconciler (pending) before its
+	// worker recorded "sent": the relay has it, so sent is recorded.
+	// Delivery 1 is no longer claimed: a late failure must not touch it.
+	f.db.MustExec(`UPDATE deliveries SET state = 'sending', lease_until = now() + interval '1 minute', attempts = 1 WHERE id = $1`, f.ids[2])
+	acks := make(chan error, 3)
+	submit := func(r result) { r.ack = acks; w.rec.submit(r) }
+	submit(sent(runs.Claimed{ID: f.ids[0]}, "m0@example.jp", "250 ok"))
+	submit(failed(runs.Claimed{ID: f.ids[1]}, "550 no"))
+	submit(released(runs.Claimed{ID: f.ids[2]}, time.Now().Add(time.Hour)))
+	for i := 0; i < 3; i++ {
+		if err := <-acks; err != nil {
+			t.Fatal(err)
+		}
+	}
+	type row struct {
+		State    string `db:"state"`
+		Attempts int    `db:"attempts"`
+		Later    bool   `db:"later"`
+	}
+	var rows []row
+	f.db.Select(&rows, `SELECT state, attempts, not_before > now() + interval '30 minutes' AS later FROM deliveries WHERE run_id = $1 ORDER BY id`, f.run.ID)
+	want := []row{{"sent", 0, false}, {"pending", 0, false}, {"pending", 0, true}}
+	if fmt.Sprint(rows) != fmt.Sprint(want) {
+		t.Fatalf("deliveries = %+v, want %+v", rows, want)
+	}
+}
