@@ -37,18 +37,7 @@ type Failure struct {
 // the run's failed count (Status) says how many there are in all.
 const FailuresLimit = 1000
 
-// hardBounceCond is true for a delivery (alias d) that bounced hard: the
-// worker records a 'bounce' event of type hard (worker/recorder.go); an
-// event without a type is taken as hard, one typed soft is not.
-const hardBounceCond = `EXISTS (SELECT 1 FROM delivery_events e WHERE e.delivery_id = d.id AND e.kind = 'bounce'
-	AND coalesce(e.detail->>'type', 'hard') <> 'soft')`
-
-var failuresQuery = `
-SELECT d.id, a.email, d.updated_at AS at, d.attempts, d.smtp_reply, ` + hardBounceCond + ` AS hard_bounce
-FROM deliveries d JOIN alumni a ON a.id = d.alumni_id
-WHERE d.run_id = $1 AND d.state = 'failed'
-ORDER BY d.updated_at, d.id
-LIMIT $2`
+var failuresQuery = qFailures
 
 // Failures returns the failed deliveries of run runID, oldest failure
 // first, at most limit of them (FailuresLimit when limit <= 0). An
@@ -91,24 +80,7 @@ func (r RetryResult) Skipped() int64 { return r.Bounced + r.Unsubscribed + r.Sup
 // count per skip reason ("" = queued). Only rows in state failed are
 // touched, under row locks, so a second retry never queues a delivery the
 // first one queued unless it failed again.
-var retryQuery = `
-WITH f AS (
-	SELECT d.id,
-	       CASE WHEN a.status = 'bounced' OR ` + hardBounceCond + ` THEN 'bounced'
-	            WHEN a.status = 'unsubscribed' THEN 'unsubscribed'
-	            WHEN a.status <> 'active' OR a.email IS NULL
-	              OR EXISTS (SELECT 1 FROM suppressions s WHERE s.email_hash = sha256(convert_to(a.email, 'UTF8'))) THEN 'suppressed'
-	            ELSE '' END AS skip
-	FROM deliveries d JOIN alumni a ON a.id = d.alumni_id
-	WHERE d.run_id = $1 AND d.state = 'failed'
-	FOR UPDATE OF d
-), u AS (
-	UPDATE deliveries d SET state = 'pending', attempts = 0, not_before = now(),
-		lease_until = NULL, queued_until = NULL, updated_at = now()
-	FROM f WHERE d.id = f.id AND f.skip = ''
-	RETURNING d.id
-)
-SELECT f.skip, count(*) FROM f GROUP BY f.skip`
+var retryQuery = qRetry
 
 // Retry sends the failed deliveries of run runID again, once (SPEC.md,
 // campaign retry): those whose address did not bounce and whose person is
@@ -126,7 +98,7 @@ func Retry(ctx context.Context, db *sqlx.DB, runID int64) (RetryResult, error) {
 	}
 	defer tx.Rollback()
 	// The run row lock orders this against FinishIfDone (see there).
-	err = tx.GetContext(ctx, &res.Before, `SELECT state FROM runs WHERE id = $1 FOR UPDATE`, runID)
+	err = tx.GetContext(ctx, &res.Before, qLockRunState, runID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return res, fmt.Errorf("retry run %d: %w", runID, store.ErrNotFound)
 	}
@@ -166,7 +138,7 @@ func Retry(ctx context.Context, db *sqlx.DB, runID int64) (RetryResult, error) {
 		return res, fmt.Errorf("retry run %d: %w", runID, err)
 	}
 	if res.Queued > 0 && res.Before == StateDone {
-		if _, err := tx.ExecContext(ctx, `UPDATE runs SET state = 'sending', finished_at = NULL WHERE id = $1`, runID); err != nil {
+		if _, err := tx.ExecContext(ctx, qReopen, runID); err != nil {
 			return res, fmt.Errorf("retry run %d: reopen: %w", runID, err)
 		}
 		res.After = StateSending

@@ -43,10 +43,7 @@ func SetHold(ctx context.Context, db sqlx.ExecerContext, runID int64, h Hold) er
 	if !h.Since.IsZero() {
 		since = h.Since
 	}
-	if _, err := db.ExecContext(ctx, `
-		INSERT INTO run_holds AS h (run_id, reason, detail, until, since) VALUES ($1, $2, $3, $4, coalesce($5, now()))
-		ON CONFLICT (run_id) DO UPDATE SET reason = excluded.reason, detail = excluded.detail, until = excluded.until,
-			since = CASE WHEN h.reason = excluded.reason THEN h.since ELSE excluded.since END`,
+	if _, err := db.ExecContext(ctx, qSetHold,
 		runID, h.Reason, h.Detail, h.Until, since); err != nil {
 		return fmt.Errorf("hold run %d: %w", runID, err)
 	}
@@ -55,7 +52,7 @@ func SetHold(ctx context.Context, db sqlx.ExecerContext, runID int64, h Hold) er
 
 // ClearHolds forgets every run's hold for reason (the relay answers again).
 func ClearHolds(ctx context.Context, db sqlx.ExecerContext, reason string) error {
-	if _, err := db.ExecContext(ctx, `DELETE FROM run_holds WHERE reason = $1`, reason); err != nil {
+	if _, err := db.ExecContext(ctx, qClearHolds, reason); err != nil {
 		return fmt.Errorf("clear %s holds: %w", reason, err)
 	}
 	return nil
@@ -74,18 +71,14 @@ func PauseForSender(ctx context.Context, db *sqlx.DB, runID int64, reason string
 		return fmt.Errorf("pause run %d: %w", runID, err)
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `
-		UPDATE runs SET state = 'paused', pause_reason = $2
-		WHERE id = $1 AND state IN ('expanding', 'sending', 'waiting')`, runID, reason)
+	res, err := tx.ExecContext(ctx, qPause, runID, reason)
 	if err != nil {
 		return fmt.Errorf("pause run %d: %w", runID, err)
 	}
 	if err := affected(res, runID, "pause"); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `
-		INSERT INTO run_requeue_replies (run_id, reply) SELECT $1, unnest($2::text[])
-		ON CONFLICT DO NOTHING`, runID, pq.StringArray(replies)); err != nil {
+	if _, err := tx.ExecContext(ctx, qAddRequeueReplies, runID, pq.StringArray(replies)); err != nil {
 		return fmt.Errorf("pause run %d: %w", runID, err)
 	}
 	if _, err := requeueFailed(ctx, tx, runID); err != nil {
@@ -100,12 +93,7 @@ func PauseForSender(ctx context.Context, db *sqlx.DB, runID int64, reason string
 // requeueFailed puts the run's deliveries that failed with one of its
 // run_requeue_replies back to pending, attempts reset, and reports how many.
 func requeueFailed(ctx context.Context, tx sqlx.ExecerContext, runID int64) (int64, error) {
-	res, err := tx.ExecContext(ctx, `
-		UPDATE deliveries d SET state = 'pending', attempts = 0, not_before = now(), queued_until = NULL,
-			lease_until = NULL, updated_at = now()
-		FROM run_requeue_replies q
-		WHERE q.run_id = $1 AND d.run_id = $1 AND d.state = 'failed' AND d.smtp_reply = q.reply
-		  AND NOT EXISTS (SELECT 1 FROM delivery_events e WHERE e.delivery_id = d.id AND e.kind = 'bounce')`, runID)
+	res, err := tx.ExecContext(ctx, qRequeueFailed, runID)
 	if err != nil {
 		return 0, fmt.Errorf("requeue failed deliveries of run %d: %w", runID, err)
 	}

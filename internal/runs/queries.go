@@ -144,3 +144,202 @@ WHERE r.id = o.run_id AND (
 // qExpandedActiveRuns lists the runs that may be done.
 const qExpandedActiveRuns = `
 SELECT id FROM runs WHERE state IN ('sending', 'waiting') AND expanded_at IS NOT NULL`
+
+// qUpsertCampaign registers a campaign id: $1 id, $2 kind, $3 file.
+const qUpsertCampaign = `
+INSERT INTO campaigns (id, kind, file) VALUES ($1, $2, $3)
+ON CONFLICT (id) DO UPDATE SET kind = EXCLUDED.kind, file = EXCLUDED.file, updated_at = now()
+WHERE (campaigns.kind, campaigns.file) IS DISTINCT FROM (EXCLUDED.kind, EXCLUDED.file)`
+
+// qCurrentVersionForUpdate locks the campaign row (serialising registrations of one campaign) and returns its current version: $1 campaign id.
+const qCurrentVersionForUpdate = `
+SELECT v.id, v.digest, v.event_sequence, v.definition
+FROM campaigns c LEFT JOIN campaign_versions v ON v.id = c.current_version_id
+WHERE c.id = $1 FOR UPDATE OF c`
+
+// qInsertVersion stores a version, or finds the one with the same digest: $1 campaign id, $2 digest, $3 definition, $4 event SEQUENCE.
+const qInsertVersion = `
+INSERT INTO campaign_versions (campaign_id, digest, definition, event_sequence)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (campaign_id, digest) DO UPDATE
+	SET event_sequence = GREATEST(campaign_versions.event_sequence, EXCLUDED.event_sequence)
+RETURNING id`
+
+// qSetCurrentVersion: $1 campaign id, $2 version id.
+const qSetCurrentVersion = `UPDATE campaigns SET current_version_id = $2 WHERE id = $1`
+
+// qCurrentVersionID: $1 campaign id.
+const qCurrentVersionID = `SELECT current_version_id FROM campaigns WHERE id = $1`
+
+// qLoadVersion: $1 version id.
+const qLoadVersion = `SELECT definition, event_sequence FROM campaign_versions WHERE id = $1`
+
+// qVersionCampaign: $1 version id.
+const qVersionCampaign = `SELECT campaign_id FROM campaign_versions WHERE id = $1`
+
+// qLockRunCreation serialises run creation per campaign, so that numbers are dense and the occurrence check cannot race another scheduler: $1 campaign id.
+const qLockRunCreation = `SELECT pg_advisory_xact_lock(hashtextextended('kizuna-run:' || $1, 0))`
+
+// qRunByOccurrence: $1 campaign id, $2 occurrence.
+const qRunByOccurrence = `SELECT ` + runColumns + ` FROM runs WHERE campaign_id = $1 AND occurrence = $2`
+
+// qInsertRun numbers the run after the campaign's last: $1 campaign id, $2 version id, $3 kind, $4 occurrence.
+const qInsertRun = `
+INSERT INTO runs (campaign_id, version_id, number, kind, occurrence)
+SELECT $1, $2, coalesce(max(number), 0) + 1, $3, $4 FROM runs WHERE campaign_id = $1
+RETURNING ` + runColumns
+
+// qRunByID: $1 run id.
+const qRunByID = `SELECT ` + runColumns + ` FROM runs WHERE id = $1`
+
+// qRunsOfCampaign: $1 campaign id.
+const qRunsOfCampaign = `SELECT ` + runColumns + ` FROM runs WHERE campaign_id = $1 ORDER BY number`
+
+// qPause: $1 run id, $2 reason.
+const qPause = `
+UPDATE runs SET state = 'paused', pause_reason = $2
+WHERE id = $1 AND state IN ` + activeStates
+
+// qResume: $1 run id.
+const qResume = `
+UPDATE runs SET state = CASE WHEN expanded_at IS NULL THEN 'expanding' ELSE 'sending' END, pause_reason = ''
+WHERE id = $1 AND state = 'paused'`
+
+// qUnqueueRun hands a run's queued pending deliveries back to the reconciler: $1 run id.
+const qUnqueueRun = `
+UPDATE deliveries SET queued_until = NULL
+WHERE run_id = $1 AND state = 'pending' AND queued_until IS NOT NULL`
+
+// qForgetRequeueReplies: $1 run id.
+const qForgetRequeueReplies = `DELETE FROM run_requeue_replies WHERE run_id = $1`
+
+// qCancel: $1 run id.
+const qCancel = `
+UPDATE runs SET state = 'cancelled', finished_at = now()
+WHERE id = $1 AND state IN ('expanding', 'sending', 'waiting', 'paused')`
+
+// qCancelPending cancels the deliveries of a cancelled run not yet handed to the relay: $1 run id.
+const qCancelPending = `
+UPDATE deliveries SET state = 'cancelled', lease_until = NULL, queued_until = NULL, updated_at = now()
+WHERE run_id = $1 AND state = 'pending'`
+
+// qFinishIfDone marks an expanded active run done when none of its deliveries is open: $1 run id.
+const qFinishIfDone = `
+UPDATE runs SET state = 'done', finished_at = now()
+WHERE id = $1 AND state IN ('sending', 'waiting') AND expanded_at IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM deliveries WHERE run_id = $1 AND state IN ('pending', 'sending'))`
+
+// qReopenIfNotDone reopens a run that qFinishIfDone closed while a retry put deliveries back: $1 run id.
+const qReopenIfNotDone = `
+UPDATE runs SET state = 'sending', finished_at = NULL
+WHERE id = $1 AND state = 'done'
+  AND EXISTS (SELECT 1 FROM deliveries WHERE run_id = $1 AND state IN ('pending', 'sending'))`
+
+// qSetHold: $1 run id, $2 reason, $3 detail, $4 until, $5 since (NULL: now); since is kept while the reason stays.
+const qSetHold = `
+INSERT INTO run_holds AS h (run_id, reason, detail, until, since) VALUES ($1, $2, $3, $4, coalesce($5, now()))
+ON CONFLICT (run_id) DO UPDATE SET reason = excluded.reason, detail = excluded.detail, until = excluded.until,
+	since = CASE WHEN h.reason = excluded.reason THEN h.since ELSE excluded.since END`
+
+// qClearHolds: $1 reason.
+const qClearHolds = `DELETE FROM run_holds WHERE reason = $1`
+
+// qAddRequeueReplies: $1 run id, $2 replies.
+const qAddRequeueReplies = `
+INSERT INTO run_requeue_replies (run_id, reply) SELECT $1, unnest($2::text[])
+ON CONFLICT DO NOTHING`
+
+// qRequeueFailed puts a run's deliveries that failed with one of its run_requeue_replies back to pending (never hard bounces): $1 run id.
+const qRequeueFailed = `
+UPDATE deliveries d SET state = 'pending', attempts = 0, not_before = now(), queued_until = NULL,
+	lease_until = NULL, updated_at = now()
+FROM run_requeue_replies q
+WHERE q.run_id = $1 AND d.run_id = $1 AND d.state = 'failed' AND d.smtp_reply = q.reply
+  AND NOT EXISTS (SELECT 1 FROM delivery_events e WHERE e.delivery_id = d.id AND e.kind = 'bounce')`
+
+// qFailures lists a run's failed deliveries, oldest first: see Failures.
+const qFailures = `
+SELECT d.id, a.email, d.updated_at AS at, d.attempts, d.smtp_reply, ` + hardBounceCond + ` AS hard_bounce
+FROM deliveries d JOIN alumni a ON a.id = d.alumni_id
+WHERE d.run_id = $1 AND d.state = 'failed'
+ORDER BY d.updated_at, d.id
+LIMIT $2`
+
+// qRetry puts the retryable failed deliveries of a run back to pending: see Retry.
+const qRetry = `
+WITH f AS (
+	SELECT d.id,
+	       CASE WHEN a.status = 'bounced' OR ` + hardBounceCond + ` THEN 'bounced'
+	            WHEN a.status = 'unsubscribed' THEN 'unsubscribed'
+	            WHEN a.status <> 'active' OR a.email IS NULL
+	              OR EXISTS (SELECT 1 FROM suppressions s WHERE s.email_hash = sha256(convert_to(a.email, 'UTF8'))) THEN 'suppressed'
+	            ELSE '' END AS skip
+	FROM deliveries d JOIN alumni a ON a.id = d.alumni_id
+	WHERE d.run_id = $1 AND d.state = 'failed'
+	FOR UPDATE OF d
+), u AS (
+	UPDATE deliveries d SET state = 'pending', attempts = 0, not_before = now(),
+lease_until = NULL, queued_until = NULL, updated_at = now()
+	FROM f WHERE d.id = f.id AND f.skip = ''
+	RETURNING d.id
+)
+SELECT f.skip, count(*) FROM f GROUP BY f.skip`
+
+// qLockRunState: $1 run id.
+const qLockRunState = `SELECT state FROM runs WHERE id = $1 FOR UPDATE`
+
+// qReopen: $1 run id.
+const qReopen = `UPDATE runs SET state = 'sending', finished_at = NULL WHERE id = $1`
+
+const runColumns = `id, campaign_id, version_id, number, kind, occurrence, state, pause_reason, started_at, expanded_at, finished_at`
+
+// statusQuery counts per run in one statement. Opens count only those not
+// flagged as machine opens (privacy proxies, scanners).
+const statusQuery = `
+SELECT r.id, r.number, r.kind, r.started_at, r.state, r.pause_reason,
+       CASE WHEN r.state IN ` + activeStates + `
+             AND h.until > now() - CASE h.reason WHEN 'relay' THEN make_interval(secs => $2::float8) ELSE interval '0' END
+            THEN h.reason ELSE '' END AS hold_reason,
+       coalesce(h.detail, '') AS hold_detail, h.since AS hold_since, h.until AS hold_until,
+       coalesce(d.total, 0) AS total, coalesce(d.pending, 0) AS pending, coalesce(d.sent, 0) AS sent,
+       coalesce(d.failed, 0) AS failed, coalesce(d.suppressed, 0) AS suppressed,
+       coalesce(e.opened, 0) AS opened, coalesce(e.clicked, 0) AS clicked,
+       coalesce(e.unsubscribed, 0) AS unsubscribed, coalesce(e.replied, 0) AS replied,
+       coalesce(e.bounced, 0) AS bounced,
+       coalesce(v.yes, 0) AS rsvp_yes, coalesce(v.no, 0) AS rsvp_no, coalesce(v.maybe, 0) AS rsvp_maybe,
+       coalesce(v.waitlisted, 0) AS waitlisted
+FROM runs r
+LEFT JOIN run_holds h ON h.run_id = r.id
+LEFT JOIN LATERAL (
+	SELECT count(*) AS total,
+	       count(*) FILTER (WHERE state IN ('pending', 'sending')) AS pending,
+	       count(*) FILTER (WHERE state = 'sent') AS sent,
+	       count(*) FILTER (WHERE state = 'failed') AS failed,
+	       count(*) FILTER (WHERE state = 'suppressed') AS suppressed
+	FROM deliveries WHERE run_id = r.id
+) d ON true
+LEFT JOIN LATERAL (
+	SELECT count(DISTINCT dd.alumni_id) FILTER (WHERE ev.kind = 'open' AND ev.classification IN ('human', 'unknown')) AS opened,
+	       count(DISTINCT dd.alumni_id) FILTER (WHERE ev.kind = 'click') AS clicked,
+	       count(DISTINCT dd.alumni_id) FILTER (WHERE ev.kind = 'unsubscribe') AS unsubscribed,
+	       count(DISTINCT dd.alumni_id) FILTER (WHERE ev.kind = 'reply') AS replied,
+	       count(DISTINCT dd.alumni_id) FILTER (WHERE ev.kind = 'bounce') AS bounced
+	FROM delivery_events ev JOIN deliveries dd ON dd.id = ev.delivery_id
+	WHERE dd.run_id = r.id
+) e ON true
+LEFT JOIN LATERAL (
+	SELECT count(*) FILTER (WHERE rv.answer = 'yes' AND NOT rv.waitlisted) AS yes,
+	       count(*) FILTER (WHERE rv.answer = 'no') AS no,
+	       count(*) FILTER (WHERE rv.answer = 'maybe') AS maybe,
+	       count(*) FILTER (WHERE rv.answer = 'yes' AND rv.waitlisted) AS waitlisted
+	FROM rsvps rv JOIN deliveries dv ON dv.id = rv.delivery_id
+	WHERE dv.run_id = r.id
+) v ON true
+WHERE r.campaign_id = $1
+ORDER BY r.number`
+
+// hardBounceCond is true for a delivery (alias d) that bounced hard: the
+// worker records a 'bounce' event of type hard (worker/recorder.go); an
+// event without a type is taken as hard, one typed soft is not.
+const hardBounceCond = `EXISTS (SELECT 1 FROM delivery_events e WHERE e.delivery_id = d.id AND e.kind = 'bounce'
+	AND coalesce(e.detail->>'type', 'hard') <> 'soft')`

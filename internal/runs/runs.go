@@ -63,8 +63,6 @@ func (r Run) Active() bool {
 	return r.State == StateExpanding || r.State == StateSending || r.State == StateWaiting
 }
 
-const runColumns = `id, campaign_id, version_id, number, kind, occurrence, state, pause_reason, started_at, expanded_at, finished_at`
-
 // RegisterVersion upserts the campaigns row and stores the campaign
 // definition as a campaign_versions row keyed by its digest (reused when the
 // campaign is unchanged), and makes it the campaign's current version. It
@@ -91,10 +89,7 @@ func RegisterVersion(ctx context.Context, db *sqlx.DB, c *campaigns.Campaign) (i
 		return 0, fmt.Errorf("register campaign %s: %w", c.ID, err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `
-		INSERT INTO campaigns (id, kind, file) VALUES ($1, $2, $3)
-		ON CONFLICT (id) DO UPDATE SET kind = EXCLUDED.kind, file = EXCLUDED.file, updated_at = now()
-		WHERE (campaigns.kind, campaigns.file) IS DISTINCT FROM (EXCLUDED.kind, EXCLUDED.file)`,
+	if _, err := tx.ExecContext(ctx, qUpsertCampaign,
 		c.ID, c.Kind, c.File); err != nil {
 		return 0, fmt.Errorf("register campaign %s: %w", c.ID, err)
 	}
@@ -105,10 +100,7 @@ func RegisterVersion(ctx context.Context, db *sqlx.DB, c *campaigns.Campaign) (i
 		Seq    sql.NullInt64  `db:"event_sequence"`
 		Def    []byte         `db:"definition"`
 	}
-	if err := tx.GetContext(ctx, &cur, `
-		SELECT v.id, v.digest, v.event_sequence, v.definition
-		FROM campaigns c LEFT JOIN campaign_versions v ON v.id = c.current_version_id
-		WHERE c.id = $1 FOR UPDATE OF c`, c.ID); err != nil {
+	if err := tx.GetContext(ctx, &cur, qCurrentVersionForUpdate, c.ID); err != nil {
 		return 0, fmt.Errorf("register campaign %s: current version: %w", c.ID, err)
 	}
 	if cur.Digest.Valid && cur.Digest.String == digest {
@@ -126,15 +118,10 @@ func RegisterVersion(ctx context.Context, db *sqlx.DB, c *campaigns.Campaign) (i
 		}
 	}
 	var id int64
-	if err := tx.GetContext(ctx, &id, `
-		INSERT INTO campaign_versions (campaign_id, digest, definition, event_sequence)
-		VALUES ($1, $2, $3, $4)
-		ON CONFLICT (campaign_id, digest) DO UPDATE
-			SET event_sequence = GREATEST(campaign_versions.event_sequence, EXCLUDED.event_sequence)
-		RETURNING id`, c.ID, digest, def, seq); err != nil {
+	if err := tx.GetContext(ctx, &id, qInsertVersion, c.ID, digest, def, seq); err != nil {
 		return 0, fmt.Errorf("register campaign %s version: %w", c.ID, err)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE campaigns SET current_version_id = $2 WHERE id = $1`, c.ID, id); err != nil {
+	if _, err := tx.ExecContext(ctx, qSetCurrentVersion, c.ID, id); err != nil {
 		return 0, fmt.Errorf("register campaign %s version: %w", c.ID, err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -157,7 +144,7 @@ func eventChanged(prev, next *campaigns.Event) bool {
 // it was last registered, or store.ErrNotFound for an unknown campaign.
 func CurrentVersion(ctx context.Context, db sqlx.QueryerContext, campaignID string) (int64, error) {
 	var id sql.NullInt64
-	err := sqlx.GetContext(ctx, db, &id, `SELECT current_version_id FROM campaigns WHERE id = $1`, campaignID)
+	err := sqlx.GetContext(ctx, db, &id, qCurrentVersionID, campaignID)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && !id.Valid) {
 		return 0, fmt.Errorf("campaign %s: %w", campaignID, store.ErrNotFound)
 	}
@@ -174,7 +161,7 @@ func LoadVersion(ctx context.Context, db sqlx.QueryerContext, versionID int64) (
 		Def []byte `db:"definition"`
 		Seq int    `db:"event_sequence"`
 	}
-	err := sqlx.GetContext(ctx, db, &row, `SELECT definition, event_sequence FROM campaign_versions WHERE id = $1`, versionID)
+	err := sqlx.GetContext(ctx, db, &row, qLoadVersion, versionID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("campaign version %d: %w", versionID, store.ErrNotFound)
 	}
@@ -208,7 +195,7 @@ func Create(ctx context.Context, db *sqlx.DB, versionID int64, occurrence, kind 
 	}
 	defer tx.Rollback()
 	var campaignID string
-	if err := tx.GetContext(ctx, &campaignID, `SELECT campaign_id FROM campaign_versions WHERE id = $1`, versionID); err != nil {
+	if err := tx.GetContext(ctx, &campaignID, qVersionCampaign, versionID); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return Run{}, false, fmt.Errorf("create run: campaign version %d: %w", versionID, store.ErrNotFound)
 		}
@@ -216,11 +203,11 @@ func Create(ctx context.Context, db *sqlx.DB, versionID int64, occurrence, kind 
 	}
 	// Serialise run creation per campaign so that numbers are dense and the
 	// occurrence check below cannot race another scheduler.
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('kizuna-run:' || $1, 0))`, campaignID); err != nil {
+	if _, err := tx.ExecContext(ctx, qLockRunCreation, campaignID); err != nil {
 		return Run{}, false, fmt.Errorf("create run of %s: lock: %w", campaignID, err)
 	}
 	var existing Run
-	err = tx.GetContext(ctx, &existing, `SELECT `+runColumns+` FROM runs WHERE campaign_id = $1 AND occurrence = $2`, campaignID, occurrence)
+	err = tx.GetContext(ctx, &existing, qRunByOccurrence, campaignID, occurrence)
 	if err == nil {
 		return existing, false, nil
 	}
@@ -228,10 +215,7 @@ func Create(ctx context.Context, db *sqlx.DB, versionID int64, occurrence, kind 
 		return Run{}, false, fmt.Errorf("create run of %s: %w", campaignID, err)
 	}
 	var r Run
-	if err := tx.GetContext(ctx, &r, `
-		INSERT INTO runs (campaign_id, version_id, number, kind, occurrence)
-		SELECT $1, $2, coalesce(max(number), 0) + 1, $3, $4 FROM runs WHERE campaign_id = $1
-		RETURNING `+runColumns, campaignID, versionID, kind, occurrence); err != nil {
+	if err := tx.GetContext(ctx, &r, qInsertRun, campaignID, versionID, kind, occurrence); err != nil {
 		return Run{}, false, fmt.Errorf("create run of %s: %w", campaignID, err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -243,7 +227,7 @@ func Create(ctx context.Context, db *sqlx.DB, versionID int64, occurrence, kind 
 // Get returns one run.
 func Get(ctx context.Context, db sqlx.QueryerContext, runID int64) (Run, error) {
 	var r Run
-	err := sqlx.GetContext(ctx, db, &r, `SELECT `+runColumns+` FROM runs WHERE id = $1`, runID)
+	err := sqlx.GetContext(ctx, db, &r, qRunByID, runID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Run{}, fmt.Errorf("run %d: %w", runID, store.ErrNotFound)
 	}
@@ -256,7 +240,7 @@ func Get(ctx context.Context, db sqlx.QueryerContext, runID int64) (Run, error) 
 // ListRuns returns a campaign's runs, oldest first.
 func ListRuns(ctx context.Context, db *sqlx.DB, campaignID string) ([]Run, error) {
 	var out []Run
-	if err := db.SelectContext(ctx, &out, `SELECT `+runColumns+` FROM runs WHERE campaign_id = $1 ORDER BY number`, campaignID); err != nil {
+	if err := db.SelectContext(ctx, &out, qRunsOfCampaign, campaignID); err != nil {
 		return nil, fmt.Errorf("runs of %s: %w", campaignID, err)
 	}
 	return out, nil
@@ -266,9 +250,7 @@ func ListRuns(ctx context.Context, db *sqlx.DB, campaignID string) ([]Run, error
 // are recorded, the rest wait until Resume. reason is shown to HR (a relay
 // rejecting the sender pauses the run with the relay's reply).
 func Pause(ctx context.Context, db *sqlx.DB, runID int64, reason string) error {
-	res, err := db.ExecContext(ctx, `
-		UPDATE runs SET state = 'paused', pause_reason = $2
-		WHERE id = $1 AND state IN ('expanding', 'sending', 'waiting')`, runID, reason)
+	res, err := db.ExecContext(ctx, qPause, runID, reason)
 	if err != nil {
 		return fmt.Errorf("pause run %d: %w", runID, err)
 	}
@@ -285,24 +267,20 @@ func Resume(ctx context.Context, db *sqlx.DB, runID int64) error {
 		return fmt.Errorf("resume run %d: %w", runID, err)
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `
-		UPDATE runs SET state = CASE WHEN expanded_at IS NULL THEN 'expanding' ELSE 'sending' END, pause_reason = ''
-		WHERE id = $1 AND state = 'paused'`, runID)
+	res, err := tx.ExecContext(ctx, qResume, runID)
 	if err != nil {
 		return fmt.Errorf("resume run %d: %w", runID, err)
 	}
 	if err := affected(res, runID, "resume"); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `
-		UPDATE deliveries SET queued_until = NULL
-		WHERE run_id = $1 AND state = 'pending' AND queued_until IS NOT NULL`, runID); err != nil {
+	if _, err := tx.ExecContext(ctx, qUnqueueRun, runID); err != nil {
 		return fmt.Errorf("resume run %d: %w", runID, err)
 	}
 	if _, err := requeueFailed(ctx, tx, runID); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM run_requeue_replies WHERE run_id = $1`, runID); err != nil {
+	if _, err := tx.ExecContext(ctx, qForgetRequeueReplies, runID); err != nil {
 		return fmt.Errorf("resume run %d: %w", runID, err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -319,18 +297,14 @@ func Cancel(ctx context.Context, db *sqlx.DB, runID int64) error {
 		return fmt.Errorf("cancel run %d: %w", runID, err)
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `
-		UPDATE runs SET state = 'cancelled', finished_at = now()
-		WHERE id = $1 AND state IN ('expanding', 'sending', 'waiting', 'paused')`, runID)
+	res, err := tx.ExecContext(ctx, qCancel, runID)
 	if err != nil {
 		return fmt.Errorf("cancel run %d: %w", runID, err)
 	}
 	if err := affected(res, runID, "cancel"); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `
-		UPDATE deliveries SET state = 'cancelled', lease_until = NULL, queued_until = NULL, updated_at = now()
-		WHERE run_id = $1 AND state = 'pending'`, runID); err != nil {
+	if _, err := tx.ExecContext(ctx, qCancelPending, runID); err != nil {
 		return fmt.Errorf("cancel run %d: %w", runID, err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -349,20 +323,14 @@ func Cancel(ctx context.Context, db *sqlx.DB, runID int64) error {
 // nobody sends. A second statement, which sees Retry's commit, reopens
 // such a run. db must not be a transaction above READ COMMITTED.
 func FinishIfDone(ctx context.Context, db sqlx.ExecerContext, runID int64) (bool, error) {
-	res, err := db.ExecContext(ctx, `
-		UPDATE runs SET state = 'done', finished_at = now()
-		WHERE id = $1 AND state IN ('sending', 'waiting') AND expanded_at IS NOT NULL
-		  AND NOT EXISTS (SELECT 1 FROM deliveries WHERE run_id = $1 AND state IN ('pending', 'sending'))`, runID)
+	res, err := db.ExecContext(ctx, qFinishIfDone, runID)
 	if err != nil {
 		return false, fmt.Errorf("finish run %d: %w", runID, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return false, nil
 	}
-	res, err = db.ExecContext(ctx, `
-		UPDATE runs SET state = 'sending', finished_at = NULL
-		WHERE id = $1 AND state = 'done'
-		  AND EXISTS (SELECT 1 FROM deliveries WHERE run_id = $1 AND state IN ('pending', 'sending'))`, runID)
+	res, err = db.ExecContext(ctx, qReopenIfNotDone, runID)
 	if err != nil {
 		return false, fmt.Errorf("finish run %d: recheck: %w", runID, err)
 	}

@@ -46,51 +46,6 @@ type RunStatus struct {
 	HoldUntil  *time.Time `db:"hold_until" json:"-"`
 }
 
-// statusQuery counts per run in one statement. Opens count only those not
-// flagged as machine opens (privacy proxies, scanners).
-const statusQuery = `
-SELECT r.id, r.number, r.kind, r.started_at, r.state, r.pause_reason,
-       CASE WHEN r.state IN ('expanding', 'sending', 'waiting')
-             AND h.until > now() - CASE h.reason WHEN 'relay' THEN make_interval(secs => $2::float8) ELSE interval '0' END
-            THEN h.reason ELSE '' END AS hold_reason,
-       coalesce(h.detail, '') AS hold_detail, h.since AS hold_since, h.until AS hold_until,
-       coalesce(d.total, 0) AS total, coalesce(d.pending, 0) AS pending, coalesce(d.sent, 0) AS sent,
-       coalesce(d.failed, 0) AS failed, coalesce(d.suppressed, 0) AS suppressed,
-       coalesce(e.opened, 0) AS opened, coalesce(e.clicked, 0) AS clicked,
-       coalesce(e.unsubscribed, 0) AS unsubscribed, coalesce(e.replied, 0) AS replied,
-       coalesce(e.bounced, 0) AS bounced,
-       coalesce(v.yes, 0) AS rsvp_yes, coalesce(v.no, 0) AS rsvp_no, coalesce(v.maybe, 0) AS rsvp_maybe,
-       coalesce(v.waitlisted, 0) AS waitlisted
-FROM runs r
-LEFT JOIN run_holds h ON h.run_id = r.id
-LEFT JOIN LATERAL (
-	SELECT count(*) AS total,
-	       count(*) FILTER (WHERE state IN ('pending', 'sending')) AS pending,
-	       count(*) FILTER (WHERE state = 'sent') AS sent,
-	       count(*) FILTER (WHERE state = 'failed') AS failed,
-	       count(*) FILTER (WHERE state = 'suppressed') AS suppressed
-	FROM deliveries WHERE run_id = r.id
-) d ON true
-LEFT JOIN LATERAL (
-	SELECT count(DISTINCT dd.alumni_id) FILTER (WHERE ev.kind = 'open' AND ev.classification IN ('human', 'unknown')) AS opened,
-	       count(DISTINCT dd.alumni_id) FILTER (WHERE ev.kind = 'click') AS clicked,
-	       count(DISTINCT dd.alumni_id) FILTER (WHERE ev.kind = 'unsubscribe') AS unsubscribed,
-	       count(DISTINCT dd.alumni_id) FILTER (WHERE ev.kind = 'reply') AS replied,
-	       count(DISTINCT dd.alumni_id) FILTER (WHERE ev.kind = 'bounce') AS bounced
-	FROM delivery_events ev JOIN deliveries dd ON dd.id = ev.delivery_id
-	WHERE dd.run_id = r.id
-) e ON true
-LEFT JOIN LATERAL (
-	SELECT count(*) FILTER (WHERE rv.answer = 'yes' AND NOT rv.waitlisted) AS yes,
-	       count(*) FILTER (WHERE rv.answer = 'no') AS no,
-	       count(*) FILTER (WHERE rv.answer = 'maybe') AS maybe,
-	       count(*) FILTER (WHERE rv.answer = 'yes' AND rv.waitlisted) AS waitlisted
-	FROM rsvps rv JOIN deliveries dv ON dv.id = rv.delivery_id
-	WHERE dv.run_id = r.id
-) v ON true
-WHERE r.campaign_id = $1
-ORDER BY r.number`
-
 // Status returns the per-run counts of SPEC.md (campaign status --json),
 // runs numbered from 1, oldest first; an empty slice before the first run.
 func Status(ctx context.Context, db *sqlx.DB, campaignID string) ([]RunStatus, error) {
