@@ -343,3 +343,9 @@ ORDER BY r.number`
 // event without a type is taken as hard, one typed soft is not.
 const hardBounceCond = `EXISTS (SELECT 1 FROM delivery_events e WHERE e.delivery_id = d.id AND e.kind = 'bounce'
 	AND coalesce(e.detail->>'type', 'hard') <> 'soft')`
+
+// qOccurrenceExists: $1 campaign id, $2 occurrence.
+const qOccurrenceExists = `SELECT EXISTS (SELECT 1 FROM runs WHERE campaign_id = $1 AND occurrence = $2)`
+
+// qCampaignHasRuns: $1 campaign id.
+const qCampaignHasRuns = `SELECT EXISTS (SELECT 1 FROM runs WHERE campaign_id = $1)`

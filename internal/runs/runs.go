@@ -349,3 +349,22 @@ func affected(res sql.Result, runID int64, verb string) error {
 	}
 	return nil
 }
+
+// OccurrenceExists reports whether campaignID already has a run for
+// occurrence.
+func OccurrenceExists(ctx context.Context, db sqlx.QueryerContext, campaignID, occurrence string) (bool, error) {
+	var ok bool
+	if err := sqlx.GetContext(ctx, db, &ok, qOccurrenceExists, campaignID, occurrence); err != nil {
+		return false, fmt.Errorf("look up run of %s %s: %w", campaignID, occurrence, err)
+	}
+	return ok, nil
+}
+
+// HasRuns reports whether campaignID has any run.
+func HasRuns(ctx context.Context, db sqlx.QueryerContext, campaignID string) (bool, error) {
+	var ok bool
+	if err := sqlx.GetContext(ctx, db, &ok, qCampaignHasRuns, campaignID); err != nil {
+		return false, fmt.Errorf("look up runs of %s: %w", campaignID, err)
+	}
+	return ok, nil
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/kizuna-alumni/kizuna/campaigns"
+	"github.com/kizuna-alumni/kizuna/internal/runs"
 )
 
 // Default intervals of Run.
@@ -254,7 +255,7 @@ func (s *Scheduler) reportPastOneOffs(ctx context.Context, e *entry, now time.Ti
 		if e.warned[o.Key] || !o.At.Before(e.firstSeen[o.Source]) || o.At.After(now) {
 			continue
 		}
-		exists, err := runExists(ctx, s.opt.DB, e.c.ID, o.Key)
+		exists, err := runs.OccurrenceExists(ctx, s.opt.DB, e.c.ID, o.Key)
 		if err != nil {
 			s.opt.Log.Warn("cannot check past occurrence", "campaign", e.c.ID, "occurrence", o.Key, "err", err)
 			continue
@@ -440,7 +441,7 @@ func (s *Scheduler) skip(ctx context.Context, e *entry, missed []Occurrence, rea
 	for _, r := range rec {
 		list = append(list, item{r.Occurrence, r.Kind, r.DueAt})
 	}
-	hasRuns, err := campaignHasRuns(ctx, s.opt.DB, e.c.ID)
+	hasRuns, err := runs.HasRuns(ctx, s.opt.DB, e.c.ID)
 	if err != nil {
 		hasRuns = true // --again is harmless when there is no run
 	}

@@ -34,24 +34,9 @@ func recordSightings(ctx context.Context, db *sqlx.DB, in []sighting) ([]sightin
 		ids[i], sources[i], seen[i] = s.CampaignID, s.Source, s.FirstSeen.UTC()
 	}
 	var out []sighting
-	err := db.SelectContext(ctx, &out, `
-		INSERT INTO schedule_sightings (campaign_id, source, first_seen)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
-		ON CONFLICT (campaign_id, source)
-		DO UPDATE SET first_seen = LEAST(schedule_sightings.first_seen, EXCLUDED.first_seen)
-		RETURNING campaign_id, source, first_seen, checked_until`, pq.Array(ids), pq.Array(sources), pq.Array(seen))
+	err := db.SelectContext(ctx, &out, qRecordSightings, pq.Array(ids), pq.Array(sources), pq.Array(seen))
 	if err != nil {
 		return nil, fmt.Errorf("record schedule sightings: %w", err)
 	}
 	return out, nil
-}
-
-// runExists reports whether campaign already has a run for occurrence.
-func runExists(ctx context.Context, db *sqlx.DB, campaignID, occurrence string) (bool, error) {
-	var ok bool
-	err := db.GetContext(ctx, &ok, `SELECT EXISTS (SELECT 1 FROM runs WHERE campaign_id = $1 AND occurrence = $2)`, campaignID, occurrence)
-	if err != nil {
-		return false, fmt.Errorf("look up run of %s %s: %w", campaignID, occurrence, err)
-	}
-	return ok, nil
 }

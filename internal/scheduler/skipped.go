@@ -66,13 +66,7 @@ func recordSkipped(ctx context.Context, db *sqlx.DB, campaignID, reason string, 
 		keys[i], kinds[i], due[i] = o.Key, o.Kind, o.At.UTC()
 	}
 	var out []Skipped
-	err := db.SelectContext(ctx, &out, `
-		INSERT INTO skipped_occurrences (campaign_id, occurrence, kind, due_at, reason)
-		SELECT $1, u.occurrence, u.kind, u.due_at, $5
-		FROM unnest($2::text[], $3::text[], $4::timestamptz[]) AS u (occurrence, kind, due_at)
-		WHERE NOT EXISTS (SELECT 1 FROM runs r WHERE r.campaign_id = $1 AND r.occurrence = u.occurrence)
-		ON CONFLICT (campaign_id, occurrence) DO NOTHING
-		RETURNING campaign_id, occurrence, kind, due_at, reason, recorded_at`,
+	err := db.SelectContext(ctx, &out, qRecordSkipped,
 		campaignID, pq.Array(keys), pq.Array(kinds), pq.Array(due), reason)
 	if err != nil {
 		return nil, fmt.Errorf("record skipped occurrences of %s: %w", campaignID, err)
@@ -85,12 +79,7 @@ func recordSkipped(ctx context.Context, db *sqlx.DB, campaignID, reason string, 
 // started after all.
 func ListSkipped(ctx context.Context, db sqlx.QueryerContext, campaignID string) ([]Skipped, error) {
 	var out []Skipped
-	err := sqlx.SelectContext(ctx, db, &out, `
-		SELECT s.campaign_id, s.occurrence, s.kind, s.due_at, s.reason, s.recorded_at
-		FROM skipped_occurrences s
-		WHERE ($1 = '' OR s.campaign_id = $1)
-		  AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.campaign_id = s.campaign_id AND r.occurrence = s.occurrence)
-		ORDER BY s.campaign_id, s.due_at DESC`, campaignID)
+	err := sqlx.SelectContext(ctx, db, &out, qListSkipped, campaignID)
 	if err != nil {
 		return nil, fmt.Errorf("list skipped occurrences: %w", err)
 	}
@@ -100,25 +89,13 @@ func ListSkipped(ctx context.Context, db sqlx.QueryerContext, campaignID string)
 	return out, nil
 }
 
-// campaignHasRuns reports whether campaign id has any run.
-func campaignHasRuns(ctx context.Context, db *sqlx.DB, id string) (bool, error) {
-	var ok bool
-	if err := db.GetContext(ctx, &ok, `SELECT EXISTS (SELECT 1 FROM runs WHERE campaign_id = $1)`, id); err != nil {
-		return false, fmt.Errorf("look up runs of %s: %w", id, err)
-	}
-	return ok, nil
-}
-
 // markChecked records that every occurrence of the given schedule parts due
 // at or before until[i] was handled, keeping the latest of every scheduler.
 func markChecked(ctx context.Context, db *sqlx.DB, ids, sources []string, until []time.Time) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	_, err := db.ExecContext(ctx, `
-		UPDATE schedule_sightings s SET checked_until = GREATEST(s.checked_until, u.until)
-		FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS u (campaign_id, source, until)
-		WHERE s.campaign_id = u.campaign_id AND s.source = u.source`, pq.Array(ids), pq.Array(sources), pq.Array(until))
+	_, err := db.ExecContext(ctx, qMarkChecked, pq.Array(ids), pq.Array(sources), pq.Array(until))
 	if err != nil {
 		return fmt.Errorf("record how far the schedule was checked: %w", err)
 	}
