@@ -54,7 +54,7 @@ UPDATE deliveries SET lease_until = now() + make_interval(secs => $2::float8)
 WHERE id = ANY($1) AND state = 'sending'`
 
 // qRecord writes a batch of results: $1 ids, $2 states, $3 message ids
-// (” keeps the stored one), $4 replies, $5 not_before (” keeps it), $6
+// (empty keeps the stored one), $4 replies, $5 not_before (empty keeps it), $6
 // attempt corrections (-1 gives back the claim's attempt).
 const qRecord = `
 UPDATE deliveries d SET
