@@ -51,7 +51,10 @@ type Strings struct {
 	TroubleBefore, TroubleAfter string // around a button's text: "if the button does not work…"
 
 	RSVPPrompt, RSVPYes, RSVPNo, RSVPMaybe string
-	TestPrefix                             string // subject prefix of send-test messages
+	// RSVPWhen labels the event's time above the RSVP buttons, and
+	// RangeSep joins its start and end ("19:00 〜 21:00").
+	RSVPWhen, RangeSep string
+	TestPrefix         string // subject prefix of send-test messages
 }
 
 var stringsByLocale = map[string]Strings{
@@ -73,6 +76,8 @@ var stringsByLocale = map[string]Strings{
 		RSVPYes:          "出席する",
 		RSVPNo:           "欠席する",
 		RSVPMaybe:        "未定",
+		RSVPWhen:         "日時: ",
+		RangeSep:         " 〜 ",
 		TestPrefix:       "[TEST] ",
 	},
 	"en": {
@@ -94,6 +99,8 @@ var stringsByLocale = map[string]Strings{
 		RSVPYes:          "Yes",
 		RSVPNo:           "No",
 		RSVPMaybe:        "Maybe",
+		RSVPWhen:         "When: ",
+		RangeSep:         " to ",
 		TestPrefix:       "[TEST] ",
 	},
 }
@@ -108,7 +115,8 @@ func StringsFor(locale string) (Strings, error) {
 }
 
 // Placeholders are the tokens the theme writes where the render package will
-// put values: per recipient (Greeting, Subject, Unsubscribe, Open, RSVP) or
+// put values: per recipient (Greeting, Subject, Unsubscribe, Open, RSVP, and
+// the event's start and end in the recipient's time zone) or
 // per campaign version (the company identity). They must be alphanumeric so
 // that no HTML, URL or CSS escaping alters them.
 type Placeholders struct {
@@ -116,6 +124,7 @@ type Placeholders struct {
 	CompanyName, CompanyAddress, CompanyContact string
 	CompanyURL, PrivacyURL, Logo                string
 	Unsubscribe, Open, RSVP                     string
+	EventStart, EventEnd                        string
 }
 
 // SignedGreeting, set as the Hermes body's Greeting (which these themes do
@@ -149,16 +158,42 @@ func (t *Theme) PlainTextTemplate() string { return t.text }
 
 type palette struct {
 	Page, Masthead, Footer, FooterLink, Button, Radius, ButtonWidth string
+	// RSVPMaybe and RSVPNo are the backgrounds of the "maybe" and "no"
+	// RSVP buttons (the "yes" button has Button's).
+	RSVPMaybe, RSVPNo string
 }
 
+// Every button background here carries white text at a contrast of at
+// least 4.5:1 (WCAG 2.1 AA, 1.4.3); TestButtonContrast checks it.
 var palettes = map[string]palette{
-	"default": {Page: "#F2F4F6", Masthead: "#2F3133", Footer: "#6B6E76", FooterLink: "#3869D4", Button: "#3869D4", Radius: "3px", ButtonWidth: "width: 240px;"},
-	"flat":    {Page: "#2C3E50", Masthead: "#FFFFFF", Footer: "#EAEAEA", FooterLink: "#FFFFFF", Button: "#00948D", Radius: "0", ButtonWidth: "width: 100%;"},
+	"default": {Page: "#F2F4F6", Masthead: "#2F3133", Footer: "#6B6E76", FooterLink: "#3869D4", Button: "#3869D4", Radius: "3px", ButtonWidth: "width: 240px;",
+		RSVPMaybe: "#6B7280", RSVPNo: "#4B5563"},
+	"flat": {Page: "#2C3E50", Masthead: "#FFFFFF", Footer: "#EAEAEA", FooterLink: "#FFFFFF", Button: "#00776F", Radius: "0", ButtonWidth: "width: 100%;",
+		RSVPMaybe: "#6B7280", RSVPNo: "#4B5563"},
 }
 
+// ButtonColors returns the (text, background) color pairs of the buttons
+// the theme name draws itself: the default button and the three RSVP
+// buttons. Campaign buttons with their own color get ButtonTextColor's.
+func ButtonColors(name string) ([][2]string, error) {
+	pal, ok := palettes[name]
+	if !ok {
+		return nil, fmt.Errorf("unknown theme %q (want default or flat)", name)
+	}
+	return [][2]string{{ButtonTextLight, pal.Button}, {ButtonTextLight, pal.RSVPMaybe}, {ButtonTextLight, pal.RSVPNo}}, nil
+}
+
+// Font stacks. Japanese messages put Japanese fonts first, those of macOS
+// and iOS (Hiragino), Android and Linux (Noto Sans JP / Noto Sans CJK JP)
+// and Windows (Yu Gothic, Meiryo), so that kana and kanji never fall back
+// to a Chinese glyph variant. English messages put the platforms' Latin UI
+// fonts first, so Latin letters are not drawn with a Japanese font's
+// Latin glyphs, and then the same Japanese fonts for names and places. The
+// names are single-quoted: the CSS inliner copies them into style="…"
+// attributes.
 const (
-	fontsJA = `'Hiragino Kaku Gothic ProN','Hiragino Sans',Meiryo,'Yu Gothic',YuGothic,sans-serif`
-	fontsEN = `Arial,'Helvetica Neue',Helvetica,'Hiragino Sans',Meiryo,sans-serif`
+	fontsJA = `'Hiragino Sans','Hiragino Kaku Gothic ProN','Noto Sans JP','Noto Sans CJK JP','Yu Gothic',YuGothic,Meiryo,sans-serif`
+	fontsEN = `-apple-system,BlinkMacSystemFont,'Segoe UI',Roboto,'Helvetica Neue',Helvetica,Arial,'Hiragino Sans','Noto Sans JP','Noto Sans CJK JP',Meiryo,sans-serif`
 )
 
 // NewTheme builds the theme name ("default" or "flat") for locale.
@@ -206,7 +241,7 @@ func NewTheme(name, locale string, p Placeholders, o Options) (*Theme, error) {
 func escapeStrings(s Strings) Strings {
 	for _, f := range []*string{&s.SenderLabel, &s.AddressLabel, &s.ContactLabel, &s.RefusalNotice,
 		&s.UnsubscribeLabel, &s.PreferencesLabel, &s.PrivacyLabel, &s.TroubleBefore, &s.TroubleAfter,
-		&s.RSVPPrompt, &s.RSVPYes, &s.RSVPNo, &s.RSVPMaybe} {
+		&s.RSVPPrompt, &s.RSVPYes, &s.RSVPNo, &s.RSVPMaybe, &s.RSVPWhen, &s.RangeSep} {
 		*f = html.EscapeString(*f)
 	}
 	return s

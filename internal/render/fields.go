@@ -148,7 +148,7 @@ func formatEventTime(t time.Time, locale string, loc *time.Location) string {
 	if locale == "ja" {
 		return fmt.Sprintf("%d年%d月%d日(%s) %02d:%02d", t.Year(), t.Month(), t.Day(), weekdaysJA[t.Weekday()], t.Hour(), t.Minute())
 	}
-	return t.Format("Mon, 2 Jan 2006 15:04 MST")
+	return t.Format("Mon, 2 Jan 2006 15:04 ") + zoneLabel(t)
 }
 
 // formatEventEnd formats the end of an event that starts at start: only the
@@ -162,7 +162,95 @@ func formatEventEnd(start, end time.Time, locale string, loc *time.Location) str
 	if locale == "ja" {
 		return fmt.Sprintf("%02d:%02d", e.Hour(), e.Minute())
 	}
-	return e.Format("15:04 MST")
+	return e.Format("15:04 ") + zoneLabel(e)
+}
+
+// zoneLabel names t's zone: its abbreviation (JST, PST, GMT), or "UTC-03"
+// for a zone the tz database gives only a numeric abbreviation.
+func zoneLabel(t time.Time) string {
+	name, off := t.Zone()
+	if name == "" || name[0] == '+' || name[0] == '-' {
+		if off == 0 {
+			return "UTC"
+		}
+		sign := "+"
+		if off < 0 {
+			sign, off = "-", -off
+		}
+		if off%3600 == 0 {
+			return fmt.Sprintf("UTC%s%02d", sign, off/3600)
+		}
+		return fmt.Sprintf("UTC%s%02d:%02d", sign, off/3600, off%3600/60)
+	}
+	return name
+}
+
+// eventZone is the zone an event happens in, for showing its own time to
+// recipients elsewhere. Campaign files give starts_at with an offset only
+// (RFC 3339), so it is the campaign's schedule time zone when that zone has
+// the same offset at the start (Asia/Tokyo by default), Asia/Tokyo for
+// +09:00, and otherwise a fixed zone named by the offset.
+func eventZone(start time.Time, scheduleTZ string) *time.Location {
+	_, off := start.Zone()
+	for _, name := range []string{scheduleTZ, "Asia/Tokyo"} {
+		if name == "" {
+			continue
+		}
+		if l, err := time.LoadLocation(name); err == nil {
+			if _, o := start.In(l).Zone(); o == off {
+				return l
+			}
+		}
+	}
+	if off == 9*3600 {
+		return time.FixedZone("JST", off)
+	}
+	return time.FixedZone(zoneLabel(time.Date(2000, 1, 1, 0, 0, 0, 0, time.FixedZone("", off))), off)
+}
+
+// abroad reports whether a recipient in loc keeps a different clock from
+// the event's zone at the event's start.
+func abroad(start time.Time, loc, event *time.Location) bool {
+	if event == nil {
+		return false
+	}
+	_, a := start.In(loc).Zone()
+	_, b := start.In(event).Zone()
+	return a != b
+}
+
+// formatEventStartAbroad is Event.Start: the start in the recipient's zone
+// and, when the recipient lives on another clock than the event, also in
+// the event's own zone, each labelled with its zone: en "Fri, 18 Dec 2026
+// 02:00 PST / Fri, 18 Dec 2026 19:00 JST", ja "2026年12月18日(金) 02:00 PST /
+// 2026年12月18日(金) 19:00 JST". Recipients on the event's clock see one time.
+func formatEventStartAbroad(start time.Time, locale string, loc, event *time.Location) string {
+	here := formatEventTime(start, locale, loc)
+	if !abroad(start, loc, event) {
+		return here
+	}
+	there := formatEventTime(start, locale, event)
+	if locale == "ja" {
+		here += " " + zoneLabel(start.In(loc))
+		there += " " + zoneLabel(start.In(event))
+	}
+	return here + " / " + there
+}
+
+// formatEventEndAbroad is Event.End, shown like formatEventStartAbroad:
+// "04:00 PST / 21:00 JST" for an evening that ends the day it starts in
+// both zones.
+func formatEventEndAbroad(start, end time.Time, locale string, loc, event *time.Location) string {
+	here := formatEventEnd(start, end, locale, loc)
+	if !abroad(start, loc, event) {
+		return here
+	}
+	there := formatEventEnd(start, end, locale, event)
+	if locale == "ja" {
+		here += " " + zoneLabel(end.In(loc))
+		there += " " + zoneLabel(end.In(event))
+	}
+	return here + " / " + there
 }
 
 // formatDate formats a calendar date: ja "2015年4月1日", en "1 April 2015".

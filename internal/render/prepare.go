@@ -102,7 +102,8 @@ type Prepared struct {
 	static     values
 	locales    map[string]*localeTemplate
 	dkim       *dkimSigner
-	zones      sync.Map // IANA name → *time.Location
+	zones      sync.Map       // IANA name → *time.Location
+	eventZone  *time.Location // the event's own zone (events only)
 	bufs       sync.Pool
 }
 
@@ -169,6 +170,9 @@ func Prepare(c *campaigns.Campaign, opts Options) (*Prepared, error) {
 		nonce[i] = 'A' + nonce[i]%25 // A–Y: placeholders end in "ZK"
 	}
 	p.ph = newPlaceholders(string(nonce[:]))
+	if c.Event != nil {
+		p.eventZone = eventZone(c.Event.StartsAt, c.Schedule.Timezone)
+	}
 	if p.static, err = p.staticValues(); err != nil {
 		return nil, fmt.Errorf("prepare campaign %s: %w", c.ID, err)
 	}
@@ -243,6 +247,7 @@ func (p *Prepared) prepareLocale(loc string, b campaigns.Body) (*localeTemplate,
 		CompanyName: ph(fCompanyName), CompanyAddress: ph(fCompanyAddress), CompanyContact: ph(fCompanyContact),
 		CompanyURL: ph(fCompanyURL), PrivacyURL: ph(fPrivacyURL), Logo: ph(fLogo),
 		Unsubscribe: ph(fUnsubscribe), Open: ph(fOpen), RSVP: ph(fRSVP),
+		EventStart: ph(fEventStart), EventEnd: ph(fEventEnd),
 	}, templates.Options{Logo: p.c.Company.Logo != "", Privacy: p.c.Company.PrivacyURL != "", Open: p.opens, RSVP: event})
 	if err != nil {
 		return nil, err
@@ -342,9 +347,14 @@ func (p *Prepared) hermesBody(b campaigns.Body, str templates.Strings, event boo
 			*links = append(*links, link)
 			link = p.ph.of(fLink + field(len(*links)-1))
 		}
+		btn := hermes.Button{Text: sub(fmt.Sprintf("actions[%d].button.text", i), a.ButtonText), Link: link, Color: a.ButtonColor}
+		if a.ButtonColor != "" {
+			// The campaign's own color: text that stays readable on it (WCAG AA).
+			btn.TextColor = templates.ButtonTextColor(a.ButtonColor)
+		}
 		hb.Actions = append(hb.Actions, hermes.Action{
 			Instructions: sub(fmt.Sprintf("actions[%d].instructions", i), a.Instructions),
-			Button:       hermes.Button{Text: sub(fmt.Sprintf("actions[%d].button.text", i), a.ButtonText), Link: link, Color: a.ButtonColor},
+			Button:       btn,
 		})
 	}
 	return hb, firstErr

@@ -70,8 +70,8 @@ func (p *Prepared) begin(r Recipient) *state {
 	v[fJoinedOn], v[fLeftOn] = formatDate(r.JoinedOn, loc), formatDate(r.LeftOn, loc)
 	v[fYearsSinceLeft] = yearsSince(r.LeftOn, s.now.In(s.loc))
 	if e := p.c.Event; e != nil {
-		v[fEventStart] = formatEventTime(e.StartsAt, loc, s.loc)
-		v[fEventEnd] = formatEventEnd(e.StartsAt, e.EndsAt, loc, s.loc)
+		v[fEventStart] = formatEventStartAbroad(e.StartsAt, loc, s.loc, p.eventZone)
+		v[fEventEnd] = formatEventEndAbroad(e.StartsAt, e.EndsAt, loc, s.loc, p.eventZone)
 	}
 	switch {
 	case full == "":
