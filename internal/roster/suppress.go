@@ -10,6 +10,22 @@ import (
 	"github.com/kizuna-alumni/kizuna/internal/store"
 )
 
+// Statuses of an alumnus (alumni.status, migrations/0001): only active
+// people are mailed.
+const (
+	StatusActive       = "active"
+	StatusUnsubscribed = "unsubscribed"
+	StatusBounced      = "bounced"
+	StatusForgotten    = "forgotten"
+)
+
+// Statuses lists every alumnus status; SuppressReasons every suppression
+// reason (tests compare both with the schema's CHECK constraints).
+var (
+	Statuses        = []string{StatusActive, StatusUnsubscribed, StatusBounced, StatusForgotten}
+	SuppressReasons = []string{SuppressUnsubscribed, SuppressBounced, SuppressForgotten}
+)
+
 // Reasons an address is suppressed (suppressions.reason, migrations/0001).
 const (
 	SuppressUnsubscribed = "unsubscribed" // the person asked for no more mail

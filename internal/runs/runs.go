@@ -38,6 +38,13 @@ const (
 	StateCancelled = "cancelled"
 )
 
+// RunStates lists every run state (runs.state; a test compares them with
+// the schema's CHECK constraint).
+var RunStates = []string{StateExpanding, StateSending, StateWaiting, StatePaused, StateDone, StateCancelled}
+
+// HoldReasons lists every reason a run is held (run_holds.reason).
+var HoldReasons = []string{HoldRelay, HoldQuota, HoldWindow}
+
 // ErrState is returned when a run is not in a state the operation applies to
 // (resuming a run that is not paused, pausing a finished one).
 var ErrState = errors.New("run is not in a state that allows this")

@@ -1,0 +1,132 @@
+package store_test
+
+import (
+	"go/ast"
+	"go/constant"
+	"go/parser"
+	"go/token"
+	"go/types"
+	"io/fs"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/kizuna-alumni/kizuna/internal/roster"
+	"github.com/kizuna-alumni/kizuna/internal/runs"
+	"github.com/kizuna-alumni/kizuna/internal/testdb"
+)
+
+// repoRoot is the module's root, two folders up from this package.
+const repoRoot = "../.."
+
+// namedQueries returns every named query of the owners: the string
+// constants whose names start with "q" in each package's queries.go,
+// evaluated (they may be built from other constants of the same file).
+func namedQueries(t *testing.T) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(repoRoot, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == ".git" || d.Name() == "testdata" || d.Name() == "node_modules") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || d.Name() != "queries.go" {
+			return nil
+		}
+		fset := token.NewFileSet()
+		f, err := parser.ParseFile(fset, path, nil, 0)
+		if err != nil {
+			return err
+		}
+		if len(f.Imports) != 0 {
+			t.Errorf("%s imports packages: a queries.go holds constants only", path)
+			return nil
+		}
+		pkg, err := new(types.Config).Check(f.Name.Name, fset, []*ast.File{f}, nil)
+		if err != nil {
+			return err
+		}
+		for _, name := range pkg.Scope().Names() {
+			c, ok := pkg.Scope().Lookup(name).(*types.Const)
+			if !ok || !strings.HasPrefix(name, "q") || c.Val().Kind() != constant.String {
+				continue
+			}
+			out[filepath.Dir(path)+"."+name] = constant.StringVal(c.Val())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestNamedQueriesPrepare prepares every named query against the migrated
+// schema: a misspelt table, column or type fails here, not in production.
+func TestNamedQueriesPrepare(t *testing.T) {
+	t.Parallel()
+	db := testdb.New(t)
+	qs := namedQueries(t)
+	if len(qs) < 30 {
+		t.Fatalf("found only %d named queries; is the walk finding the queries.go files?", len(qs))
+	}
+	for name, q := range qs {
+		st, err := db.Preparex(q)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		st.Close()
+	}
+}
+
+// checkValues returns the quoted values of a column's CHECK (… IN (…))
+// constraint.
+func checkValues(t *testing.T, db *testdb.DB, table, column string) []string {
+	t.Helper()
+	var defs []string
+	if err := db.Select(&defs, `SELECT pg_get_constraintdef(c.oid) FROM pg_constraint c
+		WHERE c.conrelid = $1::regclass AND c.contype = 'c'`, table); err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`'([^']*)'::text`)
+	for _, d := range defs {
+		if !regexp.MustCompile(`\(+` + column + ` = ANY`).MatchString(d) {
+			continue
+		}
+		var vals []string
+		for _, m := range re.FindAllStringSubmatch(d, -1) {
+			vals = append(vals, m[1])
+		}
+		slices.Sort(vals)
+		return vals
+	}
+	t.Fatalf("no CHECK constraint lists the values of %s.%s", table, column)
+	return nil
+}
+
+// TestStateNamesMatchTheSchema: the state names defined once in Go are
+// exactly the values the schema's CHECK constraints allow.
+func TestStateNamesMatchTheSchema(t *testing.T) {
+	t.Parallel()
+	db := testdb.New(t)
+	for _, c := range []struct {
+		table, column string
+		names         []string
+	}{
+		{"runs", "state", runs.RunStates},
+		{"deliveries", "state", runs.DeliveryStates},
+		{"run_holds", "reason", runs.HoldReasons},
+		{"alumni", "status", roster.Statuses},
+		{"suppressions", "reason", roster.SuppressReasons},
+	} {
+		want := slices.Sorted(slices.Values(c.names))
+		if got := checkValues(t, db, c.table, c.column); !slices.Equal(got, want) {
+			t.Errorf("%s.%s: the schema allows %v, Go names %v", c.table, c.column, got, want)
+		}
+	}
+}
