@@ -108,7 +108,7 @@ func (a *App) newWorker(ctx context.Context, f workerFlags) (*worker.Worker, err
 	}
 	tuneSenderGC(a.Getenv)
 	return worker.New(worker.Options{
-		DB: db, Redis: redisOpt, Log: a.log, Deps: deps,
+		DB: db, Redis: redisOpt, Log: a.log.With("component", "worker"), Deps: deps,
 		Concurrency: f.concurrency, Lease: f.lease, Monitor: mon,
 		RelayAlertAfter: a.cfg.RelayAlertAfter,
 	})

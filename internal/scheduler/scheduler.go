@@ -163,7 +163,7 @@ func (s *Scheduler) Reload(ctx context.Context) (bool, error) {
 	for _, c := range list {
 		plan, err := NewPlan(c)
 		if err != nil {
-			s.opt.Log.Error("campaign not scheduled", "campaign", c.ID, "file", c.File, "err", err)
+			s.opt.Log.Error("campaign not scheduled", "campaign_id", c.ID, "file", c.File, "err", err)
 			continue
 		}
 		e := s.entries[c.ID]
@@ -181,13 +181,13 @@ func (s *Scheduler) Reload(ctx context.Context) (bool, error) {
 		next[c.ID] = e
 		if s.opt.Register != nil {
 			if err := s.opt.Register(ctx, c); err != nil {
-				s.opt.Log.Error("cannot record campaign version", "campaign", c.ID, "err", err)
+				s.opt.Log.Error("cannot record campaign version", "campaign_id", c.ID, "err", err)
 			}
 		}
 	}
 	for id := range s.entries {
 		if next[id] == nil {
-			s.opt.Log.Info("campaign removed from the schedule", "campaign", id)
+			s.opt.Log.Info("campaign removed from the schedule", "campaign_id", id)
 		}
 	}
 	s.entries = next
@@ -257,7 +257,7 @@ func (s *Scheduler) reportPastOneOffs(ctx context.Context, e *entry, now time.Ti
 		}
 		exists, err := runs.OccurrenceExists(ctx, s.opt.DB, e.c.ID, o.Key)
 		if err != nil {
-			s.opt.Log.Warn("cannot check past occurrence", "campaign", e.c.ID, "occurrence", o.Key, "err", err)
+			s.opt.Log.Warn("cannot check past occurrence", "campaign_id", e.c.ID, "occurrence", o.Key, "err", err)
 			continue
 		}
 		e.warned[o.Key] = true
@@ -266,11 +266,11 @@ func (s *Scheduler) reportPastOneOffs(ctx context.Context, e *entry, now time.Ti
 		}
 		if o.Kind == KindReminder {
 			s.opt.Log.Warn("event reminder time was already past when the campaign was first seen; it is not sent",
-				"campaign", e.c.ID, "occurrence", o.Key, "due", o.At)
+				"campaign_id", e.c.ID, "occurrence", o.Key, "due", o.At)
 			continue
 		}
 		s.opt.Log.Warn("schedule.at was already past when the campaign was first seen; it is not sent automatically: `kizuna campaign start` sends it",
-			"campaign", e.c.ID, "file", e.c.File, "at", o.At)
+			"campaign_id", e.c.ID, "file", e.c.File, "at", o.At)
 	}
 }
 
@@ -323,7 +323,7 @@ func (s *Scheduler) Tick(ctx context.Context) {
 func (s *Scheduler) tickEntry(ctx context.Context, e *entry) {
 	now := s.opt.Now().UTC()
 	windowStart := now.Add(-e.plan.MaxLate)
-	log := s.opt.Log.With("campaign", e.c.ID)
+	log := s.opt.Log.With("campaign_id", e.c.ID)
 
 	// Missed while no scheduler ran: once, when this scheduler starts.
 	if e.startCheck && len(e.unsynced) == 0 {
