@@ -51,23 +51,9 @@ func emptyFallbacksUsed(es []runs.EmptyCount) []string {
 	return out
 }
 
-// emptyUncovered describes the empty values no fallback covers, e.g.
-// `2 recipients would get an empty {{.FamilyName}} (ja), 1 recipient an
-// empty {{.GivenName}} (en)`; "" when there are none.
-func emptyUncovered(es []runs.EmptyCount) string {
-	var parts []string
-	for _, e := range es {
-		if !e.Uncovered() {
-			continue
-		}
-		if len(parts) == 0 {
-			parts = append(parts, fmt.Sprintf("%s would get an empty {{.%s}} (%s)", recipients(e.Count), e.Field, e.Locale))
-		} else {
-			parts = append(parts, fmt.Sprintf("%s an empty {{.%s}} (%s)", recipients(e.Count), e.Field, e.Locale))
-		}
-	}
-	return strings.Join(parts, ", ")
-}
+// emptyUncovered describes the empty values no fallback covers
+// (runs.DescribeUncovered); "" when there are none.
+func emptyUncovered(es []runs.EmptyCount) string { return runs.DescribeUncovered(es) }
 
 // emptyHint tells how to fix or accept empty values.
 const emptyHint = `give a fallback per locale under fallback: in the campaign or kizuna.yaml, e.g. fallback: { ja: { FamilyName: "アルムナイの皆" } } gives "アルムナイの皆様"; or pass --yes-empty to send the empty values`

@@ -122,3 +122,25 @@ func Uncovered(es []EmptyCount) int64 {
 	}
 	return n
 }
+
+// DescribeUncovered describes the empty values of es that no fallback
+// covers, e.g. "2 recipients would get an empty {{.FamilyName}} (ja), 1
+// recipient an empty {{.GivenName}} (en)"; "" when there are none.
+func DescribeUncovered(es []EmptyCount) string {
+	var parts []string
+	for _, e := range es {
+		if !e.Uncovered() {
+			continue
+		}
+		who := fmt.Sprintf("%d recipients", e.Count)
+		if e.Count == 1 {
+			who = "1 recipient"
+		}
+		if len(parts) == 0 {
+			parts = append(parts, fmt.Sprintf("%s would get an empty {{.%s}} (%s)", who, e.Field, e.Locale))
+		} else {
+			parts = append(parts, fmt.Sprintf("%s an empty {{.%s}} (%s)", who, e.Field, e.Locale))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
