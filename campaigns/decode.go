@@ -34,8 +34,8 @@ var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month 
 
 // Keys of each mapping, in the order the problems list them.
 var (
-	campaignKeys = []string{"id", "kind", "subject", "audience", "schedule", "tracking", "template", "event", "company", "from", "reply_to", "throttle"}
-	defaultsKeys = []string{"company", "from", "reply_to", "throttle", "tracking", "template", "schedule", "audience"}
+	campaignKeys = []string{"id", "kind", "subject", "audience", "schedule", "tracking", "template", "event", "company", "from", "reply_to", "throttle", "fallback"}
+	defaultsKeys = []string{"company", "from", "reply_to", "throttle", "tracking", "template", "schedule", "audience", "fallback"}
 	companyKeys  = []string{"name", "address", "contact", "url", "privacy_url", "logo"}
 	audienceKeys = []string{"tags_any", "tags_none", "departments", "left_between", "joined_between", "locales", "consent"}
 	scheduleKeys = []string{"at", "cron", "timezone", "max_late", "window"}
@@ -358,6 +358,7 @@ func (d *decoder) decodeCampaign(root *node, file string) *Campaign {
 	c.Throttle = d.throttle(r.get("throttle"))
 	c.Subject = d.subjects(r, c.Audience.Locales)
 	c.Template = d.template(r, c.Audience.Locales)
+	c.Fallback = d.fallback(r.get("fallback"))
 
 	ev := r.get("event")
 	switch {
@@ -841,6 +842,76 @@ func (d *decoder) body(n *node) (Body, bool) {
 		d.errf(n, "the body is empty: give intros, dictionary, table, actions, outros or markdown")
 	}
 	return b, true
+}
+
+// fallback reads the fallback block: per locale, a mapping of field name
+// (FallbackFields) to one line of plain text.
+func (d *decoder) fallback(n *node) map[string]map[string]string {
+	if present(n) && n.kind != mapNode {
+		d.errf(n, `must be a mapping of ja, en (each a mapping of field name to text, e.g. ja: { FamilyName: "アルムナイの皆" })`)
+		return nil
+	}
+	m := d.fields(n, locales)
+	if m == nil {
+		return nil
+	}
+	var out map[string]map[string]string
+	for i, lk := range m.keys {
+		ln := m.vals[i]
+		if !slices.Contains(locales, lk.text) || !present(ln) {
+			continue
+		}
+		if ln.kind != mapNode {
+			d.errf(ln, `must be a mapping of field name to text, e.g. { FamilyName: "アルムナイの皆" }`)
+			continue
+		}
+		for j, fk := range ln.keys {
+			name := fk.text
+			if !slices.Contains(FallbackFields, name) {
+				var msg string
+				switch {
+				case name == "Email":
+					msg = "{{.Email}} is never empty (every recipient has an address): it takes no fallback"
+				case slices.Contains(EventFields, name):
+					msg = fmt.Sprintf("{{.%s}} is the same for every recipient: set it in the event block, not as a fallback", name)
+				default:
+					msg = fmt.Sprintf("unknown field %q", name)
+					if s := suggestExact(strings.ReplaceAll(name, "_", ""), FallbackFields); s != "" {
+						msg += fmt.Sprintf(" (did you mean %q?)", s)
+					} else {
+						msg += " (the fields are " + strings.Join(FallbackFields, ", ") + ")"
+					}
+				}
+				d.probs = append(d.probs, Problem{File: fk.file, Line: fk.line, Col: fk.col, Message: prefix(ln.path) + msg})
+				continue
+			}
+			v := ln.vals[j]
+			if v.kind == nullNode {
+				d.errf(v, `needs a text (write "" to accept an empty value)`)
+				continue
+			}
+			s, ok := d.str(v)
+			if !ok {
+				continue
+			}
+			if strings.Contains(s, "{{") || strings.Contains(s, "}}") {
+				d.errf(v, "template substitutions are not allowed here")
+				continue
+			}
+			if strings.ContainsAny(s, "\r\n") {
+				d.errf(v, "a fallback is one line")
+				continue
+			}
+			if out == nil {
+				out = map[string]map[string]string{}
+			}
+			if out[lk.text] == nil {
+				out[lk.text] = map[string]string{}
+			}
+			out[lk.text][name] = s
+		}
+	}
+	return out
 }
 
 var colorRE = regexp.MustCompile(`^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$`)

@@ -20,6 +20,7 @@ func FuzzLoadCampaign(f *testing.F) {
 	f.Add([]byte(goodCampaign))
 	f.Add([]byte("a: &x [*x, *x]\nb: *x\n"))
 	f.Add([]byte("id: [x\n"))
+	f.Add([]byte(goodCampaign + "fallback:\n  ja: { FamilyName: 皆, Email: x, Event.URL: y }\n  en: [1]\n  fr: {}\n"))
 	f.Add([]byte("subject: { ja: \"{{if .X}}{{.Email\" }\n"))
 	dir := f.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, DefaultsFile), []byte(goodDefaults), 0o644); err != nil {

@@ -247,7 +247,7 @@ event:
 		{"two documents", "", goodCampaign + "---\nid: other\n",
 			[]string{`c.yaml:12:1: a campaign file holds one YAML document; split this one into its own file`}},
 		{"not a mapping", "", "- a\n- b\n",
-			[]string{`c.yaml:1:1: must be a mapping of id, kind, subject, audience, schedule, tracking, template, event, company, from, reply_to, throttle`}},
+			[]string{`c.yaml:1:1: must be a mapping of id, kind, subject, audience, schedule, tracking, template, event, company, from, reply_to, throttle, fallback`}},
 		{"empty file", "", "",
 			[]string{`c.yaml:1:1: empty campaign file: id, kind, subject and template are required`}},
 	}

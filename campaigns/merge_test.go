@@ -141,7 +141,7 @@ func TestLoadPaths(t *testing.T) {
 	dir := writeFolder(t, map[string]string{"kizuna.yaml": goodDefaults + "bogus: 1\n", "c.yaml": goodCampaign})
 	// Passing kizuna.yaml itself checks only the defaults.
 	cs, probs := Load(filepath.Join(dir, "kizuna.yaml"))
-	if len(cs) != 0 || len(probs) != 1 || probs[0].String() != filepath.Join(dir, "kizuna.yaml")+`:6:1: unknown key "bogus" (known: company, from, reply_to, throttle, tracking, template, schedule, audience)` {
+	if len(cs) != 0 || len(probs) != 1 || probs[0].String() != filepath.Join(dir, "kizuna.yaml")+`:6:1: unknown key "bogus" (known: company, from, reply_to, throttle, tracking, template, schedule, audience, fallback)` {
 		t.Errorf("kizuna.yaml alone: %v %v", cs, probs)
 	}
 	// The problem is reported once, though the folder and the file both use it.
@@ -175,7 +175,7 @@ func TestUnreadableInput(t *testing.T) {
 		"cp932":  {write("sjis.yaml", []byte("id: x\nkind: \x93\xfa\x96\x7b\n")), ":2:1: not UTF-8 text (save the file as UTF-8)"},
 		"nul":    {write("nul.yaml", []byte("id: x\x00\n")), ":1:1: the file holds a NUL byte: not a text file"},
 		"large":  {write("big.yaml", []byte(strings.Repeat("# padding\n", 120_000))), ": file is larger than 1024 KiB; a campaign file is much smaller"},
-		"bom ok": {write("bom.yaml", append([]byte("\xef\xbb\xbf"), "- x\n"...)), ":1:1: must be a mapping of id, kind, subject, audience, schedule, tracking, template, event, company, from, reply_to, throttle"},
+		"bom ok": {write("bom.yaml", append([]byte("\xef\xbb\xbf"), "- x\n"...)), ":1:1: must be a mapping of id, kind, subject, audience, schedule, tracking, template, event, company, from, reply_to, throttle, fallback"},
 	}
 	for name, tc := range cases {
 		_, probs := LoadFile(tc.path)

@@ -27,6 +27,13 @@ type Campaign struct {
 	Template Template
 	Event    *Event // set for KindEvent only
 	Throttle Throttle
+	// Fallback is, per locale and field name (FamilyName, as written in
+	// {{.FamilyName}}), the text a recipient gets where their value of that
+	// field is empty (SPEC.md, Campaign files: "様 アルムナイ通信" must not
+	// happen). A field with an entry, even "", is covered. Nil when none is
+	// given; omitted from the JSON then, so that a campaign without
+	// fallbacks keeps its digest.
+	Fallback map[string]map[string]string `json:",omitempty"`
 	// Digest identifies this exact content (SHA-256 of the canonical JSON of
 	// the merged campaign): a new digest is a new campaign version.
 	Digest string
@@ -164,6 +171,21 @@ type Throttle struct {
 var Fields = []string{
 	"FamilyName", "GivenName", "FullName", "Department", "JoinedOn", "LeftOn",
 	"YearsSinceLeft", "Email",
+}
+
+// FallbackFields are the fields a recipient's value of which may be empty
+// (the roster leaves them optional), so the fields a fallback may name.
+// Email is never empty and event fields are the same for every recipient.
+var FallbackFields = []string{
+	"FamilyName", "GivenName", "FullName", "Department", "JoinedOn", "LeftOn",
+	"YearsSinceLeft",
+}
+
+// FallbackFor returns the fallback of field (a name of Fields, such as
+// "FamilyName") in locale ("ja", "en"), and whether one is given.
+func (c *Campaign) FallbackFor(locale, field string) (string, bool) {
+	v, ok := c.Fallback[locale][field]
+	return v, ok
 }
 
 // EventFields are the extra substitutions of event campaigns.

@@ -102,3 +102,54 @@ func suggestExact(s string, candidates []string) string {
 	}
 	return ""
 }
+
+// UsedFields lists the fields ("FamilyName", "Event.Title", ...) that the
+// subject and body of locale substitute, each once, in the order of Fields
+// then EventFields: the values a recipient of that locale is sent.
+func (c *Campaign) UsedFields(locale string) []string {
+	seen := map[string]bool{}
+	scan := func(s string) {
+		for _, m := range fieldRefRE.FindAllString(s, -1) {
+			if f := fieldRE.FindStringSubmatch(m[2 : len(m)-2]); f != nil {
+				seen[f[1]] = true
+			}
+		}
+	}
+	scan(c.Subject[locale])
+	if b, ok := c.Template.Body[locale]; ok {
+		for _, s := range b.Intros {
+			scan(s)
+		}
+		for _, s := range b.Outros {
+			scan(s)
+		}
+		for _, e := range b.Dictionary {
+			scan(e.Key)
+			scan(e.Value)
+		}
+		if t := b.Table; t != nil {
+			for _, s := range t.Columns {
+				scan(s)
+			}
+			for _, r := range t.Rows {
+				for _, s := range r {
+					scan(s)
+				}
+			}
+		}
+		for _, a := range b.Actions {
+			scan(a.Instructions)
+			scan(a.ButtonText)
+			scan(a.ButtonLink)
+		}
+		scan(b.Markdown)
+		scan(b.Signature)
+	}
+	var out []string
+	for _, f := range append(append([]string(nil), Fields...), EventFields...) {
+		if seen[f] {
+			out = append(out, f)
+		}
+	}
+	return out
+}

@@ -24,14 +24,19 @@ var _ = func() bool {
 // ---- start ----
 
 func (a *App) campaignStartCommand() *cobra.Command {
-	var yes, again bool
+	var yes, again, yesEmpty bool
 	cmd := &cobra.Command{
 		Use:   "start FILE|ID",
 		Short: "Start a run of a campaign now, whatever its schedule",
 		Long: `Start a run now: from a campaign FILE (validated first), or from the latest
 version of campaign ID that the database knows. On a terminal it shows the
 reach and asks to confirm; --yes skips the question, and is required when
-not on a terminal. A campaign that already has a run needs --again.`,
+not on a terminal. A campaign that already has a run needs --again.
+
+Before it starts, it counts the recipients who would get an empty value in a
+field the subject or body uses ({{.FamilyName}}, ...): those the campaign's
+fallback covers are listed; if any is left uncovered, start refuses (exit 2)
+unless --yes-empty.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -58,6 +63,16 @@ not on a terminal. A campaign that already has a run needs --again.`,
 			reach, err := campaigns.Reach(ctx, db, c)
 			if err != nil {
 				return err
+			}
+			empties, err := runs.EmptyFields(ctx, db, c)
+			if err != nil {
+				return err
+			}
+			if msg := emptyUncovered(empties); msg != "" && !yesEmpty {
+				return usageErr("campaign %s: %s, with no fallback; %s", c.ID, msg, emptyHint)
+			}
+			for _, line := range emptyFallbacksUsed(empties) {
+				fmt.Fprintln(a.Stdout, line)
 			}
 			if !yes {
 				if !isTerminal(a.Stdin) || !isTerminal(a.Stdout) {
@@ -95,6 +110,7 @@ not on a terminal. A campaign that already has a run needs --again.`,
 		},
 	}
 	cmd.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation")
+	cmd.Flags().BoolVar(&yesEmpty, "yes-empty", false, "start even if some recipients would get an empty value that no fallback covers")
 	cmd.Flags().BoolVar(&again, "again", false, "start another run of a campaign that already has one")
 	return cmd
 }

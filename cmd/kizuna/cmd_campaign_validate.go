@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kizuna-alumni/kizuna/campaigns"
+	"github.com/kizuna-alumni/kizuna/internal/runs"
 	"github.com/kizuna-alumni/kizuna/internal/scheduler"
 )
 
@@ -37,6 +38,11 @@ type validatedCampaign struct {
 	ID    string `json:"id"`
 	File  string `json:"file"`
 	Reach *int   `json:"reach"`
+	// Empty (added to SPEC.md's shape; null when the database did not
+	// answer): per locale and field the subject or body uses that may be
+	// empty, how many of the reach would get an empty value, and the
+	// fallback they get instead (null: none).
+	Empty []runs.EmptyCount `json:"empty"`
 }
 
 type validateError struct {
@@ -80,15 +86,20 @@ func (a *App) runValidate(ctx context.Context, paths []string, asJSON bool) erro
 			probs = append(probs, campaigns.Problem{File: p, Message: "no campaign files (*.yaml, *.yml) found"})
 		}
 	}
-	reaches := a.reaches(ctx, cs)
+	reaches, empties := a.reaches(ctx, cs)
 
 	report := validateReport{OK: len(probs) == 0, Campaigns: []validatedCampaign{}, Errors: []validateError{}, Warnings: []validateError{}}
 	for i, c := range cs {
-		report.Campaigns = append(report.Campaigns, validatedCampaign{ID: c.ID, File: c.File, Reach: reaches[i]})
+		report.Campaigns = append(report.Campaigns, validatedCampaign{ID: c.ID, File: c.File, Reach: reaches[i], Empty: empties[i]})
 	}
 	for _, p := range probs {
 		report.Errors = append(report.Errors, validateError{File: p.File, Line: p.Line, Col: p.Col, Message: p.Message})
 		fmt.Fprintln(a.Stderr, p.String())
+	}
+	for i, c := range cs {
+		if msg := emptyUncovered(empties[i]); msg != "" {
+			fmt.Fprintf(a.Stderr, "%s: warning: %s, with no fallback: `kizuna campaign start` refuses this without --yes-empty\n", c.File, msg)
+		}
 	}
 	for _, p := range scheduleWarnings(cs, a.now()) {
 		report.Warnings = append(report.Warnings, validateError{File: p.File, Line: p.Line, Col: p.Col, Message: p.Message})
@@ -106,6 +117,9 @@ func (a *App) runValidate(ctx context.Context, paths []string, asJSON bool) erro
 			if reaches[i] != nil {
 				reach = fmt.Sprintf("reach %d", *reaches[i])
 			}
+			if e := emptySummary(empties[i]); e != "" {
+				reach += "\t" + e
+			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.ID, c.Kind, c.File, c.Schedule.Summary(), reach)
 		}
 		tw.Flush()
@@ -119,30 +133,41 @@ func (a *App) runValidate(ctx context.Context, paths []string, asJSON bool) erro
 	return nil
 }
 
-// reaches counts each campaign's audience when the database answers within
-// reachTimeout; otherwise every reach is nil and a note goes to stderr.
-// Validation itself never needs the database.
-func (a *App) reaches(ctx context.Context, cs []*campaigns.Campaign) []*int {
+// reaches counts each campaign's audience, and the empty values it would
+// get (runs.EmptyFields: one query per campaign), when the database
+// answers within reachTimeout; otherwise every reach and count is nil and a
+// note goes to stderr. Validation itself never needs the database.
+func (a *App) reaches(ctx context.Context, cs []*campaigns.Campaign) ([]*int, [][]runs.EmptyCount) {
 	out := make([]*int, len(cs))
+	empties := make([][]runs.EmptyCount, len(cs))
 	if len(cs) == 0 {
-		return out
+		return out, empties
 	}
 	ctx, cancel := context.WithTimeout(ctx, reachTimeout)
 	defer cancel()
 	db, err := a.DB(ctx)
 	if err != nil {
 		fmt.Fprintf(a.Stderr, "kizuna: note: reach not computed, the database is not reachable: %s\n", a.cfg.Scrub(err.Error()))
-		return out
+		return out, empties
 	}
 	for i, c := range cs {
 		n, err := campaigns.Reach(ctx, db, c)
 		if err != nil {
 			fmt.Fprintf(a.Stderr, "kizuna: note: reach not computed: %s\n", a.cfg.Scrub(err.Error()))
-			return make([]*int, len(cs))
+			return make([]*int, len(cs)), make([][]runs.EmptyCount, len(cs))
 		}
 		out[i] = &n
+		e, err := runs.EmptyFields(ctx, db, c)
+		if err != nil {
+			fmt.Fprintf(a.Stderr, "kizuna: note: empty values not counted: %s\n", a.cfg.Scrub(err.Error()))
+			return out, make([][]runs.EmptyCount, len(cs))
+		}
+		if e == nil {
+			e = []runs.EmptyCount{}
+		}
+		empties[i] = e
 	}
-	return out
+	return out, empties
 }
 
 // dstHorizon is how far ahead validate looks for daylight-saving changes

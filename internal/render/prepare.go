@@ -116,6 +116,10 @@ type localeTemplate struct {
 	text    *compiled
 	links   []*compiled // link targets, by link index
 	mime    *skeleton
+	// fallback holds the campaign's fallback of each field in this locale
+	// (campaigns.Campaign.Fallback); has says which fields have one.
+	fallback values
+	has      [numFields]bool
 }
 
 // ErrNoLocale is returned by Prepare for a campaign without any body.
@@ -231,7 +235,12 @@ func (p *Prepared) prepareLocale(loc string, b campaigns.Body) (*localeTemplate,
 		return nil, err
 	}
 	event := p.c.Event != nil
-	lt := &localeTemplate{locale: loc, str: str}
+	lt := &localeTemplate{locale: loc, str: str, fallback: make(values, numFields)}
+	for name, text := range p.c.Fallback[loc] {
+		if f, ok := templateFields[name]; ok && !isStatic(f) {
+			lt.fallback[f], lt.has[f] = text, true
+		}
+	}
 
 	subj, err := p.ph.substitute(p.c.Subject[loc], event)
 	if err != nil {

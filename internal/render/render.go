@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/mail"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kizuna-alumni/kizuna/internal/token"
@@ -73,6 +74,15 @@ func (p *Prepared) begin(r Recipient) *state {
 		v[fEventStart] = formatEventStartAbroad(e.StartsAt, loc, s.loc, p.eventZone)
 		v[fEventEnd] = formatEventEndAbroad(e.StartsAt, e.EndsAt, loc, s.loc, p.eventZone)
 	}
+	// An empty value takes the campaign's fallback, so that no message
+	// reads "様 アルムナイ通信" (SPEC.md, Campaign files). The greeting
+	// and the To header keep the real name: they have their own wording
+	// for a nameless recipient.
+	for f := fFamilyName; f <= fYearsSinceLeft; f++ {
+		if lt.has[f] && isEmpty(v[f]) {
+			v[f] = lt.fallback[f]
+		}
+	}
 	switch {
 	case full == "":
 		v[fGreeting] = lt.str.GroupGreeting
@@ -107,6 +117,11 @@ func (p *Prepared) begin(r Recipient) *state {
 	s.v = v
 	return s
 }
+
+// isEmpty reports whether a recipient's value counts as empty: nothing
+// but ASCII and full-width spaces (what the roster import trims). The
+// count of empty values (runs.EmptyFields) uses the same rule in SQL.
+func isEmpty(v string) bool { return strings.Trim(v, " \u3000") == "" }
 
 // RenderParts renders r's subject, HTML, plain text and (events) invite.
 func (p *Prepared) RenderParts(r Recipient) Parts {

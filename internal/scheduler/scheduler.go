@@ -371,6 +371,7 @@ func (s *Scheduler) tickEntry(ctx context.Context, e *entry) {
 		e.handled[o.Key] = o.At
 		if created {
 			log.Info("run started", "run", run, "occurrence", o.Key, "kind", o.Kind)
+			s.warnEmpty(ctx, e.c, run, log)
 		} else {
 			log.Debug("run already started elsewhere", "run", run, "occurrence", o.Key)
 		}
@@ -380,6 +381,24 @@ func (s *Scheduler) tickEntry(ctx context.Context, e *entry) {
 		if at.Before(windowStart) && !at.After(e.cursor) {
 			delete(e.handled, k)
 		}
+	}
+}
+
+// warnEmpty logs one warning when some recipients of the run this
+// scheduler just created get an empty value that no fallback covers. An
+// automatic start does not wait for a person to pass --yes-empty: the
+// schedule is the operator's decision, taken when the file was written,
+// and holding a due run back would make it late or missed (max_late); the
+// warning, once per run since only the creator logs it, says what to fix
+// for the next one. `kizuna campaign validate` shows the same counts ahead.
+func (s *Scheduler) warnEmpty(ctx context.Context, c *campaigns.Campaign, run int, log *slog.Logger) {
+	es, err := runs.EmptyFieldsOfRun(ctx, s.opt.DB, c, run)
+	if err != nil {
+		log.Warn("cannot count empty values of the run", "run", run, "err", err)
+		return
+	}
+	if msg := runs.DescribeUncovered(es); msg != "" {
+		log.Warn("run started with empty values: "+msg+", with no fallback; give one under fallback: in the campaign or kizuna.yaml", "run", run)
 	}
 }
 

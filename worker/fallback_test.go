@@ -1,0 +1,52 @@
+package worker_test
+
+import (
+	"mime"
+	"testing"
+	"time"
+
+	"github.com/kizuna-alumni/kizuna/internal/smtptest"
+	"github.com/kizuna-alumni/kizuna/internal/testdb"
+	"github.com/kizuna-alumni/kizuna/internal/testredis"
+)
+
+// The campaign's fallback travels with the stored campaign version to the
+// worker: a recipient without a family name receives "アルムナイの皆様 …",
+// one with a name receives their name, and nobody receives "様 …".
+func TestSentMessagesCarryFallbacks(t *testing.T) {
+	t.Parallel()
+	db := testdb.New(t)
+	rd := testredis.New(t)
+	srv := smtptest.Start(t)
+	if _, err := db.Exec(`INSERT INTO alumni (email, family_name, given_name, department, locale, consent, consented_at) VALUES
+		('nameless@example.jp', '', '', '', 'ja', true, now()),
+		('named@example.jp', '山田', '太郎', '開発部', 'ja', true, now()),
+		('given@example.jp', 'Smith', '', '', 'en', true, now())`); err != nil {
+		t.Fatal(err)
+	}
+	c := newsletter("fallbacks")
+	c.Fallback = map[string]map[string]string{"ja": {"FamilyName": "アルムナイの皆", "Department": "各部署"}, "en": {"GivenName": "friend"}}
+	run := startRun(t, db, rd.URL, c)
+	inProcess(t, db, rd.URL, srv.URL(), nil)
+	waitRun(t, db, run.ID, 30*time.Second)
+
+	want := map[string]string{
+		"nameless@example.jp": "アルムナイの皆様 アルムナイ通信",
+		"named@example.jp":    "山田様 アルムナイ通信",
+		"given@example.jp":    "Alumni news for friend",
+	}
+	dec := new(mime.WordDecoder)
+	got := map[string]string{}
+	for _, m := range srv.Messages() {
+		subj, err := dec.DecodeHeader(m.Header("Subject"))
+		if err != nil {
+			t.Fatalf("subject %q: %v", m.Header("Subject"), err)
+		}
+		got[m.To[0]] = subj
+	}
+	for to, s := range want {
+		if got[to] != s {
+			t.Errorf("%s: subject %q, want %q", to, got[to], s)
+		}
+	}
+}
