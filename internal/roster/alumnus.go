@@ -118,8 +118,18 @@ func scanAlumnus(row scannable) (Alumnus, error) {
 	return a, err
 }
 
-// normalize is the stored form of an address given on the command line.
-func normalize(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+// normalize is the stored form of an address given on the command line
+// (CanonicalEmail), so that "taro..yamada"@docomo.ne.jp finds
+// taro..yamada@docomo.ne.jp. Something that is not an address at all is
+// only trimmed and lower-cased: it finds nobody, and unsubscribe and forget
+// still put its hash on the suppression list as before.
+func normalize(email string) string {
+	email = strings.TrimSpace(email)
+	if c, err := CanonicalEmail(email); err == nil {
+		return c
+	}
+	return strings.ToLower(email)
+}
 
 // Find returns the alumnus with this address (any case). It returns an
 // error wrapping store.ErrNotFound when there is none.

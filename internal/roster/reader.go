@@ -27,7 +27,7 @@ var ErrNotRoster = errors.New("not a roster CSV")
 type Row struct {
 	Line     int    // physical line where the record starts
 	RawEmail string // the address as written
-	Email    string // lower-cased
+	Email    string // the stored form: CanonicalEmail (unquoted, lower-cased)
 
 	FamilyName, GivenName         string
 	FamilyNameKana, GivenNameKana string

@@ -2,7 +2,6 @@ package roster
 
 import (
 	"fmt"
-	"net/mail"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -129,34 +128,9 @@ func badChar(s string) (rune, bool) {
 	return 0, false
 }
 
-// checkEmail accepts a bare RFC 5322 addr-spec (no display name, no angle
-// brackets, no comments) with a dotted domain, in ASCII, and returns it
-// lower-cased. It does no DNS lookup. Non-ASCII addresses are refused: most
-// relays lack SMTPUTF8, and in Japanese rosters they are nearly always a
-// full-width typo.
-func checkEmail(raw string) (string, error) {
-	if raw == "" {
-		return "", fmt.Errorf("missing email")
-	}
-	for _, c := range raw {
-		if c >= utf8.RuneSelf {
-			return "", fmt.Errorf("bad address %q: non-ASCII (full-width?) characters", clip(raw, 80))
-		}
-	}
-	if len(raw) > 254 {
-		return "", fmt.Errorf("bad address: longer than 254 characters")
-	}
-	addr, err := mail.ParseAddress(raw)
-	if err != nil || addr.Name != "" || addr.Address != raw {
-		return "", fmt.Errorf("bad address %q: not a plain address like name@example.com", clip(raw, 80))
-	}
-	at := strings.LastIndexByte(raw, '@')
-	domain := raw[at+1:]
-	if !strings.Contains(domain, ".") || strings.HasSuffix(domain, ".") || strings.HasPrefix(domain, "[") {
-		return "", fmt.Errorf("bad address %q: the domain must be a dotted host name", clip(raw, 80))
-	}
-	return strings.ToLower(raw), nil
-}
+// checkEmail checks a roster's address and returns its stored form (see
+// CanonicalEmail).
+func checkEmail(raw string) (string, error) { return CanonicalEmail(raw) }
 
 // zone loads an IANA time zone, caching it for the file.
 func (r *Reader) zone(name string) (*time.Location, error) {
