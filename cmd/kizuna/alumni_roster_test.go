@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"unicode/utf8"
+
+	"golang.org/x/text/encoding/japanese"
 )
 
 // The legacy docomo/au addresses are accepted by every command that takes an
@@ -53,5 +56,55 @@ func TestAlumniLegacyCarrierAddresses(t *testing.T) {
 	}
 	if code, _, _ := runApp(t, env, "alumni", "show", "taro..yamada@docomo.ne.jp"); code != 2 {
 		t.Errorf("show after forget: exit %d", code)
+	}
+}
+
+// A CP932 file of half-width katakana that is also valid UTF-8 is read as
+// CP932; a close call is said on stderr with a sample of each reading;
+// --encoding forces the reading.
+func TestAlumniImportEncoding(t *testing.T) {
+	t.Parallel()
+	env, _ := alumniEnv(t)
+	kana, err := japanese.ShiftJIS.NewEncoder().String("email,family_name_kana,given_name_kana\r\nmiki@example.jp,ﾐｷ,ﾕｳ\r\n")
+	if err != nil || !utf8.ValidString(kana) {
+		t.Fatalf("test data: %v", err)
+	}
+	path := writeFile(t, "kana.csv", []byte(kana))
+	code, out, errOut := runApp(t, env, "alumni", "import", path)
+	if code != 0 || !strings.Contains(out, "imported 1, updated 0, unchanged 0, rejected 0 ("+path+", cp932)") || errOut != "" {
+		t.Fatalf("import: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, out, _ := runApp(t, env, "alumni", "show", "miki@example.jp"); !strings.Contains(out, "ﾐｷ ﾕｳ") {
+		t.Errorf("show: %s", out)
+	}
+	// Forced the wrong way, it is what the reader did before: Cyrillic.
+	code, out, errOut = runApp(t, env, "alumni", "import", "--dry-run", "--encoding", "UTF-8", path)
+	if code != 0 || !strings.Contains(out, "updated 1") || !strings.Contains(out, "utf-8)") {
+		t.Errorf("--encoding utf-8: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := runApp(t, env, "alumni", "import", "--encoding", "cp932", path); code != 0 || !strings.Contains(out, "unchanged 1") {
+		t.Errorf("--encoding cp932: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, _, errOut := runApp(t, env, "alumni", "import", "--encoding", "latin1", path); code != 2 || !strings.Contains(errOut, `unknown --encoding "latin1" (utf-8 or cp932)`) {
+		t.Errorf("--encoding latin1: exit %d %s", code, errOut)
+	}
+	code, out, _ = runApp(t, env, "alumni", "import", "--json", "--encoding", "euc-jp", path)
+	var res importJSON
+	if err := json.Unmarshal([]byte(out), &res); err != nil || code != 2 || !strings.Contains(res.Error, "unknown --encoding") {
+		t.Errorf("--json --encoding euc-jp: exit %d %v %s", code, err, out)
+	}
+
+	latin := writeFile(t, "latin.csv", []byte("email,name,locale\njose@example.com,José García,en\n"))
+	code, out, errOut = runApp(t, env, "alumni", "import", latin)
+	if code != 0 || !strings.Contains(out, "utf-8)") {
+		t.Fatalf("close call: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{latin + ": warning: the file reads as both UTF-8 and CP932; chose utf-8", latin + ":   as utf-8: jose@example.com,José García,en", latin + ":   as cp932: jose@example.com,Josﾃｩ Garcﾃｭa,en"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	if n := strings.Count(errOut, "\n"); n != 3 {
+		t.Errorf("want 3 lines on stderr, got %d:\n%s", n, errOut)
 	}
 }

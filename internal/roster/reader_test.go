@@ -18,6 +18,12 @@ func readAll(t *testing.T, data []byte) (*Reader, []Row, []Rejection) {
 	if err != nil {
 		t.Fatalf("NewReader: %v", err)
 	}
+	return drain(t, rd)
+}
+
+// drain reads every record of rd.
+func drain(t *testing.T, rd *Reader) (*Reader, []Row, []Rejection) {
+	t.Helper()
 	var rows []Row
 	var rejs []Rejection
 	for {
