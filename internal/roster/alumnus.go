@@ -61,7 +61,9 @@ type Export struct {
 
 // Export returns the alumnus in export form. consented_at is RFC 3339 in the
 // person's own time zone, so that a consent given on a local date reads as
-// that date.
+// that date, at the full precision stored (microseconds, when there are
+// any: a consent recorded at import or resubscribe time), so that an export
+// re-imports unchanged.
 func (a *Alumnus) Export() Export {
 	date := func(t *time.Time) *string {
 		if t == nil {
@@ -85,7 +87,7 @@ func (a *Alumnus) Export() Export {
 		e.EmployeeID = &id
 	}
 	if a.ConsentedAt != nil {
-		s := a.ConsentedAt.In(zoneOr(a.Timezone)).Format(time.RFC3339)
+		s := a.ConsentedAt.In(zoneOr(a.Timezone)).Format(time.RFC3339Nano)
 		e.ConsentedAt = &s
 	}
 	return e

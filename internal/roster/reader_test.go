@@ -272,7 +272,7 @@ func TestReaderNotRoster(t *testing.T) {
 // Formula protection added by export is removed by import.
 func TestFormulaEscapeRoundTrip(t *testing.T) {
 	t.Parallel()
-	for _, v := range []string{"=SUM(A1)", "+81", "-x", "@home", "plain", "'quoted", ""} {
+	for _, v := range []string{"=SUM(A1)", "+81", "-x", "@home", "plain", "'quoted", "", "'=x", "''+81", "'", "''"} {
 		if got := unescapeFormula(escapeFormula(v)); got != v {
 			t.Errorf("round trip of %q gave %q", v, got)
 		}

@@ -227,19 +227,29 @@ const formulaPrefixes = "=+-@"
 
 // escapeFormula protects a CSV cell from formula injection: a value that
 // starts with = + - or @ gets a leading apostrophe, which Excel shows as
-// text and does not display.
+// text and does not display. So does a value whose apostrophes precede one
+// of them ('=x becomes ”=x), so that unescapeFormula gives every value back
+// as it was.
 func escapeFormula(v string) string {
-	if v != "" && strings.IndexByte(formulaPrefixes, v[0]) >= 0 {
+	if formulaAfterApostrophes(v) {
 		return "'" + v
 	}
 	return v
 }
 
 // unescapeFormula undoes escapeFormula on import, so that an exported file
-// re-imports to the same values.
+// re-imports to the same values: one leading apostrophe goes when only
+// apostrophes stand between it and = + - or @.
 func unescapeFormula(v string) string {
-	if len(v) >= 2 && v[0] == '\'' && strings.IndexByte(formulaPrefixes, v[1]) >= 0 {
+	if v != "" && v[0] == '\'' && formulaAfterApostrophes(v) {
 		return v[1:]
 	}
 	return v
+}
+
+// formulaAfterApostrophes reports whether v, after any leading apostrophes,
+// starts with a formula prefix.
+func formulaAfterApostrophes(v string) bool {
+	rest := strings.TrimLeft(v, "'")
+	return rest != "" && strings.IndexByte(formulaPrefixes, rest[0]) >= 0
 }
