@@ -92,6 +92,7 @@ func (a *App) jsonFailure(err error, fields map[string]any) {
 
 func (a *App) alumniImportCommand() *cobra.Command {
 	var dryRun, asJSON bool
+	var encoding string
 	c := &cobra.Command{
 		Use:   "import FILE.csv",
 		Short: "Add or update alumni from a CSV file",
@@ -103,10 +104,23 @@ English or Japanese (メールアドレス, 姓, 名, 氏名, セイ, メイ, �
 Rows are matched by email. An empty cell keeps the stored value. Nobody
 unsubscribed, bounced or forgotten is re-activated. Rejected rows are listed
 on stderr as FILE:LINE: EMAIL: REASON and make the exit status 2; the good
-rows are still imported unless --dry-run. FILE "-" reads standard input.`,
+rows are still imported unless --dry-run. FILE "-" reads standard input.
+
+The encoding is judged on the file's first non-ASCII bytes: bytes that are
+valid UTF-8 can still be CP932 (half-width katakana such as ﾐｷ), so both
+readings are scored for plausible Japanese or Latin text. When they are close,
+stderr says which one was chosen and shows a sample of each; --encoding
+utf-8|cp932 forces it.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			res, err := a.runImport(cmd.Context(), args[0], dryRun)
+			enc, err := importEncoding(encoding)
+			if err != nil {
+				if asJSON {
+					a.jsonFailure(err, map[string]any{"imported": 0, "updated": 0, "unchanged": 0, "rejected": []any{}})
+				}
+				return err
+			}
+			res, err := a.runImport(cmd.Context(), args[0], dryRun, enc)
 			if asJSON {
 				if err != nil {
 					a.jsonFailure(err, map[string]any{"imported": 0, "updated": 0, "unchanged": 0, "rejected": []any{}})
@@ -126,11 +140,27 @@ rows are still imported unless --dry-run. FILE "-" reads standard input.`,
 	}
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "report what the import would do without writing anything")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the result as one JSON document")
+	c.Flags().StringVar(&encoding, "encoding", "", "the file's encoding, utf-8 or cp932 (default: detected)")
 	return c
 }
 
-// runImport opens the file (with a progress bar on a terminal) and imports it.
-func (a *App) runImport(ctx context.Context, path string, dryRun bool) (roster.ImportResult, error) {
+// importEncoding maps --encoding of alumni import to the roster's names:
+// "" detects; an unknown name is a usage error (exit 2).
+func importEncoding(flag string) (string, error) {
+	switch strings.ToLower(flag) {
+	case "":
+		return "", nil
+	case "utf-8", "utf8":
+		return roster.EncodingUTF8, nil
+	case "cp932", "shift_jis", "sjis":
+		return roster.EncodingCP932, nil
+	}
+	return "", usageErr("unknown --encoding %q (utf-8 or cp932)", flag)
+}
+
+// runImport opens the file (with a progress bar on a terminal) and imports
+// it; enc forces the encoding ("" detects).
+func (a *App) runImport(ctx context.Context, path string, dryRun bool, enc string) (roster.ImportResult, error) {
 	var src io.Reader = a.Stdin
 	name := "stdin"
 	if path != "-" {
@@ -155,7 +185,7 @@ func (a *App) runImport(ctx context.Context, path string, dryRun bool) (roster.I
 	if err != nil {
 		return roster.ImportResult{}, err
 	}
-	res, err := s.Import(ctx, src, roster.ImportOptions{FileName: name, DryRun: dryRun})
+	res, err := s.Import(ctx, src, roster.ImportOptions{FileName: name, DryRun: dryRun, Encoding: enc})
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", path, err)
 	}
@@ -167,6 +197,15 @@ func (a *App) runImport(ctx context.Context, path string, dryRun bool) (roster.I
 func (a *App) reportImport(path string, res roster.ImportResult, dryRun, summary bool) {
 	for _, w := range res.Warnings {
 		fmt.Fprintf(a.Stderr, "%s:%d: warning: %s\n", path, w.Line, w.Message)
+	}
+	if d := res.Detection; d.Close {
+		other := roster.EncodingCP932
+		if d.Encoding == roster.EncodingCP932 {
+			other = roster.EncodingUTF8
+		}
+		fmt.Fprintf(a.Stderr, "%s: warning: the file reads as both UTF-8 and CP932; chose %s (--encoding %s to read it the other way)\n", path, d.Encoding, other)
+		fmt.Fprintf(a.Stderr, "%s:   as utf-8: %s\n", path, d.UTF8Sample)
+		fmt.Fprintf(a.Stderr, "%s:   as cp932: %s\n", path, d.CP932Sample)
 	}
 	for _, r := range res.Rejected {
 		email := r.Email

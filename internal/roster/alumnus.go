@@ -61,7 +61,9 @@ type Export struct {
 
 // Export returns the alumnus in export form. consented_at is RFC 3339 in the
 // person's own time zone, so that a consent given on a local date reads as
-// that date.
+// that date, at the full precision stored (microseconds, when there are
+// any: a consent recorded at import or resubscribe time), so that an export
+// re-imports unchanged.
 func (a *Alumnus) Export() Export {
 	date := func(t *time.Time) *string {
 		if t == nil {
@@ -85,7 +87,7 @@ func (a *Alumnus) Export() Export {
 		e.EmployeeID = &id
 	}
 	if a.ConsentedAt != nil {
-		s := a.ConsentedAt.In(zoneOr(a.Timezone)).Format(time.RFC3339)
+		s := a.ConsentedAt.In(zoneOr(a.Timezone)).Format(time.RFC3339Nano)
 		e.ConsentedAt = &s
 	}
 	return e
@@ -118,8 +120,18 @@ func scanAlumnus(row scannable) (Alumnus, error) {
 	return a, err
 }
 
-// normalize is the stored form of an address given on the command line.
-func normalize(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+// normalize is the stored form of an address given on the command line
+// (CanonicalEmail), so that "taro..yamada"@docomo.ne.jp finds
+// taro..yamada@docomo.ne.jp. Something that is not an address at all is
+// only trimmed and lower-cased: it finds nobody, and unsubscribe and forget
+// still put its hash on the suppression list as before.
+func normalize(email string) string {
+	email = strings.TrimSpace(email)
+	if c, err := CanonicalEmail(email); err == nil {
+		return c
+	}
+	return strings.ToLower(email)
+}
 
 // Find returns the alumnus with this address (any case). It returns an
 // error wrapping store.ErrNotFound when there is none.

@@ -58,6 +58,9 @@ func checkReader(t *testing.T, data []byte) {
 		if row.Email == "" || row.Email != strings.ToLower(row.Email) || !strings.Contains(row.Email, "@") {
 			t.Fatalf("accepted email %q", row.Email)
 		}
+		if again, err := CanonicalEmail(row.Email); err != nil || again != row.Email {
+			t.Fatalf("accepted email %q is not in its stored form: %q, %v", row.Email, again, err)
+		}
 		fields := append([]string{row.RawEmail, row.FamilyName, row.GivenName, row.FamilyNameKana, row.GivenNameKana,
 			row.EmployeeID, row.Department, row.Locale, row.Timezone, row.ConsentSource}, row.Tags...)
 		for _, v := range fields {

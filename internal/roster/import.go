@@ -32,6 +32,9 @@ type ImportOptions struct {
 	FileName string
 	// DryRun reports what the import would do and writes nothing.
 	DryRun bool
+	// Encoding forces the file's encoding (EncodingUTF8 or EncodingCP932);
+	// empty detects it.
+	Encoding string
 }
 
 // ImportResult counts what an import did (or, in a dry run, would do).
@@ -41,6 +44,7 @@ type ImportResult struct {
 	Unchanged int         `json:"unchanged"` // existing people already up to date
 	Rejected  []Rejection `json:"rejected"`  // by line
 	Encoding  string      `json:"-"`
+	Detection Detection   `json:"-"` // how Encoding was chosen; Close means it may be wrong
 	Warnings  []Warning   `json:"-"`
 	Timing    Timing      `json:"-"`
 }
@@ -69,7 +73,7 @@ const (
 func (s *Store) Import(ctx context.Context, src io.Reader, opts ImportOptions) (ImportResult, error) {
 	res := ImportResult{Rejected: []Rejection{}}
 	now := s.now()
-	rd, err := NewReader(src, ReaderOptions{Now: func() time.Time { return now }})
+	rd, err := NewReader(src, ReaderOptions{Now: func() time.Time { return now }, Encoding: opts.Encoding})
 	if err != nil {
 		return res, err
 	}
@@ -94,7 +98,7 @@ func (s *Store) Import(ctx context.Context, src io.Reader, opts ImportOptions) (
 	if err != nil {
 		return res, err
 	}
-	res.Encoding = rd.Encoding()
+	res.Encoding, res.Detection = rd.Encoding(), rd.Detection()
 	lap(&res.Timing.Copy)
 
 	for _, step := range []struct {

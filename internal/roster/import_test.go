@@ -3,6 +3,7 @@ package roster
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -257,5 +258,54 @@ func TestImportNotRoster(t *testing.T) {
 	db.Get(&n, `SELECT count(*) FROM alumni`)
 	if n != 0 {
 		t.Errorf("%d rows stored", n)
+	}
+}
+
+// The legacy docomo/au addresses go into Postgres as written (unquoted,
+// lower-cased); the quoted form of the same address is the same person, in
+// a later import, in the same file, and for the per-person operations.
+func TestImportLegacyCarrierAddresses(t *testing.T) {
+	t.Parallel()
+	s, db := newTestStore(t)
+	res := importString(t, s, "email,name\n"+
+		"Taro..Yamada@docomo.ne.jp,山田 太郎\n"+
+		"hanako.@ezweb.ne.jp,佐藤 花子\n"+
+		`""".ichiro""@ezweb.ne.jp",鈴木 一郎`+"\n"+ // CSV-quoted, as Excel writes "..."@
+		`"""taro..yamada""@docomo.ne.jp",山田 太郎`+"\n"+ // the first row's person again
+		"taro@@docomo.ne.jp,x\n", ImportOptions{})
+	if counts(res) != [4]int{3, 0, 0, 2} {
+		t.Fatalf("counts %v, rejected %+v", counts(res), res.Rejected)
+	}
+	if r := res.Rejected[0]; r.Line != 5 || r.Email != `"taro..yamada"@docomo.ne.jp` || !strings.Contains(r.Reason, "duplicate email: first used on line 2") {
+		t.Errorf("rejected[0] = %+v", r)
+	}
+	if r := res.Rejected[1]; r.Line != 6 || !strings.Contains(r.Reason, "two @") {
+		t.Errorf("rejected[1] = %+v", r)
+	}
+	var stored []string
+	if err := db.Select(&stored, `SELECT email FROM alumni ORDER BY id`); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"taro..yamada@docomo.ne.jp", "hanako.@ezweb.ne.jp", ".ichiro@ezweb.ne.jp"}; !reflect.DeepEqual(stored, want) {
+		t.Errorf("stored %q, want %q", stored, want)
+	}
+
+	res = importString(t, s, "email,name\n"+`"""hanako.""@ezweb.ne.jp",佐藤 花子`+"\nTARO..yamada@DOCOMO.ne.jp,山田 太郎\n", ImportOptions{})
+	if counts(res) != [4]int{0, 0, 2, 0} {
+		t.Errorf("quoted re-import: counts %v %+v", counts(res), res.Rejected)
+	}
+	if a := mustFind(t, s, ` "Taro..Yamada"@docomo.ne.jp `); a.Email != "taro..yamada@docomo.ne.jp" {
+		t.Errorf("find by the quoted form: %+v", a)
+	}
+	if out, err := s.Unsubscribe(context.Background(), `"hanako."@ezweb.ne.jp`); err != nil || out != Changed {
+		t.Errorf("unsubscribe by the quoted form: %v %v", out, err)
+	}
+	if out, err := s.Forget(context.Background(), `".ichiro"@ezweb.ne.jp`); err != nil || out != Changed {
+		t.Errorf("forget by the quoted form: %v %v", out, err)
+	}
+	// The erased address cannot come back in either form.
+	res = importString(t, s, "email\n.ichiro@ezweb.ne.jp\n", ImportOptions{})
+	if counts(res) != [4]int{0, 0, 0, 1} || res.Rejected[0].Reason != reasonForgotten {
+		t.Errorf("re-import of a forgotten legacy address: %v %+v", counts(res), res.Rejected)
 	}
 }

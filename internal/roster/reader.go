@@ -27,7 +27,7 @@ var ErrNotRoster = errors.New("not a roster CSV")
 type Row struct {
 	Line     int    // physical line where the record starts
 	RawEmail string // the address as written
-	Email    string // lower-cased
+	Email    string // the stored form: CanonicalEmail (unquoted, lower-cased)
 
 	FamilyName, GivenName         string
 	FamilyNameKana, GivenNameKana string
@@ -54,6 +54,9 @@ type ReaderOptions struct {
 	// Now is the clock used to refuse consent dates in the future
 	// (default time.Now).
 	Now func() time.Time
+	// Encoding forces the file's encoding: EncodingUTF8 (a BOM is still
+	// skipped) or EncodingCP932. Empty: detect it (see Detection).
+	Encoding string
 }
 
 // Reader reads roster rows from a CSV file as a stream.
@@ -71,7 +74,7 @@ type Reader struct {
 // Reader positioned at the first row. An error wrapping ErrNotRoster means
 // the file is not a roster CSV at all.
 func NewReader(r io.Reader, opts ReaderOptions) (*Reader, error) {
-	dec, err := newDecoder(r)
+	dec, err := newDecoder(r, opts.Encoding)
 	if err != nil {
 		return nil, err
 	}
@@ -102,6 +105,10 @@ func (r *Reader) Warnings() []Warning { return r.hdr.warnings }
 // Encoding names the encoding the file was read in; final once Next has
 // returned io.EOF.
 func (r *Reader) Encoding() string { return r.dec.Encoding() }
+
+// Detection says how the encoding was chosen and whether the choice was
+// close; final once Next has returned io.EOF.
+func (r *Reader) Detection() Detection { return r.dec.detection }
 
 // Next returns the next record: a valid row, or a rejection saying why the
 // record is not one. It returns io.EOF after the last record, or an error

@@ -2,7 +2,6 @@ package roster
 
 import (
 	"fmt"
-	"net/mail"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -129,34 +128,9 @@ func badChar(s string) (rune, bool) {
 	return 0, false
 }
 
-// checkEmail accepts a bare RFC 5322 addr-spec (no display name, no angle
-// brackets, no comments) with a dotted domain, in ASCII, and returns it
-// lower-cased. It does no DNS lookup. Non-ASCII addresses are refused: most
-// relays lack SMTPUTF8, and in Japanese rosters they are nearly always a
-// full-width typo.
-func checkEmail(raw string) (string, error) {
-	if raw == "" {
-		return "", fmt.Errorf("missing email")
-	}
-	for _, c := range raw {
-		if c >= utf8.RuneSelf {
-			return "", fmt.Errorf("bad address %q: non-ASCII (full-width?) characters", clip(raw, 80))
-		}
-	}
-	if len(raw) > 254 {
-		return "", fmt.Errorf("bad address: longer than 254 characters")
-	}
-	addr, err := mail.ParseAddress(raw)
-	if err != nil || addr.Name != "" || addr.Address != raw {
-		return "", fmt.Errorf("bad address %q: not a plain address like name@example.com", clip(raw, 80))
-	}
-	at := strings.LastIndexByte(raw, '@')
-	domain := raw[at+1:]
-	if !strings.Contains(domain, ".") || strings.HasSuffix(domain, ".") || strings.HasPrefix(domain, "[") {
-		return "", fmt.Errorf("bad address %q: the domain must be a dotted host name", clip(raw, 80))
-	}
-	return strings.ToLower(raw), nil
-}
+// checkEmail checks a roster's address and returns its stored form (see
+// CanonicalEmail).
+func checkEmail(raw string) (string, error) { return CanonicalEmail(raw) }
 
 // zone loads an IANA time zone, caching it for the file.
 func (r *Reader) zone(name string) (*time.Location, error) {
@@ -253,19 +227,29 @@ const formulaPrefixes = "=+-@"
 
 // escapeFormula protects a CSV cell from formula injection: a value that
 // starts with = + - or @ gets a leading apostrophe, which Excel shows as
-// text and does not display.
+// text and does not display. So does a value whose apostrophes precede one
+// of them ('=x becomes ”=x), so that unescapeFormula gives every value back
+// as it was.
 func escapeFormula(v string) string {
-	if v != "" && strings.IndexByte(formulaPrefixes, v[0]) >= 0 {
+	if formulaAfterApostrophes(v) {
 		return "'" + v
 	}
 	return v
 }
 
 // unescapeFormula undoes escapeFormula on import, so that an exported file
-// re-imports to the same values.
+// re-imports to the same values: one leading apostrophe goes when only
+// apostrophes stand between it and = + - or @.
 func unescapeFormula(v string) string {
-	if len(v) >= 2 && v[0] == '\'' && strings.IndexByte(formulaPrefixes, v[1]) >= 0 {
+	if v != "" && v[0] == '\'' && formulaAfterApostrophes(v) {
 		return v[1:]
 	}
 	return v
+}
+
+// formulaAfterApostrophes reports whether v, after any leading apostrophes,
+// starts with a formula prefix.
+func formulaAfterApostrophes(v string) bool {
+	rest := strings.TrimLeft(v, "'")
+	return rest != "" && strings.IndexByte(formulaPrefixes, rest[0]) >= 0
 }
