@@ -119,3 +119,19 @@ func TestPlainBaseURLWarning(t *testing.T) {
 		}
 	}
 }
+
+// A short KIZUNA_SECRET is invalid, not missing: the command says what is
+// wrong with it, exits 2 and does not print the secret.
+func TestShortSecretIsNotMissing(t *testing.T) {
+	env := map[string]string{"KIZUNA_SECRET": "tiny-secret-QQ"}
+	code, _, errOut := runApp(t, env, "campaign", "preview", "examples/none.yaml", "--to", "a@example.jp")
+	if code != 2 {
+		t.Errorf("exit %d, want 2 (stderr %q)", code, errOut)
+	}
+	if !strings.Contains(errOut, "KIZUNA_SECRET is too short: at least 32 bytes (got 14)") || strings.Contains(errOut, "missing") {
+		t.Errorf("stderr %q, want the too-short message and no \"missing\"", errOut)
+	}
+	if strings.Contains(errOut, "tiny-secret-QQ") {
+		t.Errorf("stderr leaks the secret: %q", errOut)
+	}
+}
