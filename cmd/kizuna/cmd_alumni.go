@@ -313,7 +313,7 @@ func (a *App) printAlumnus(doc alumnusJSON) {
 		{"timezone", e.Timezone},
 		{"tags", strings.Join(e.Tags, ", ")},
 		{"consent", consent},
-		{"consented_at", opt(e.ConsentedAt)},
+		{"consented_at", humanRFC3339(opt(e.ConsentedAt))},
 		{"consent_source", e.ConsentSource},
 	} {
 		fmt.Fprintf(tw, "  %s\t%s\n", kv[0], kv[1])
