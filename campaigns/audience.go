@@ -15,44 +15,105 @@ import (
 // text from the file), plus their args. It always excludes status
 // unsubscribed/bounced/forgotten and suppressed hashes, and applies consent.
 func (a Audience) Compile(first int) (where string, args []any) {
+	conds, args := a.conditions(first)
+	sqls := make([]string, len(conds))
+	for i, c := range conds {
+		sqls[i] = c.sql
+	}
+	return "(" + strings.Join(sqls, ")\n  AND (") + ")", args
+}
+
+// condition is one AND-ed part of an audience: its SQL over alumni "a" and
+// what it means for someone it leaves out.
+type condition struct {
+	sql string
+	why string
+}
+
+// conditions lists the parts of the audience filter, numbering placeholders
+// from first.
+func (a Audience) conditions(first int) (conds []condition, args []any) {
 	arg := func(v any) string {
 		args = append(args, v)
 		return fmt.Sprintf("$%d", first+len(args)-1)
 	}
-	conds := []string{
+	list := func(s []string) string { return strings.Join(s, ", ") }
+	conds = []condition{
 		// Only the status constant is SQL text; it comes from this code.
-		"a.status = 'active'",
-		"a.email IS NOT NULL",
+		{"a.status = 'active'", "their status is not active"}, // Excluded names the status
+		{"a.email IS NOT NULL", "they have no address"},
 		// The suppression list is keyed by the SHA-256 of the lower-cased
 		// address (store.HashEmail); alumni emails are stored lower-case.
-		"NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.email_hash = sha256(convert_to(a.email, 'UTF8')))",
+		{"NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.email_hash = sha256(convert_to(a.email, 'UTF8')))", "their address is on the suppression list"},
 	}
 	if a.Consent != ConsentAny {
 		// The law on commercial email asks for a record of when consent
 		// was given, not only a flag.
-		conds = append(conds, "a.consent AND a.consented_at IS NOT NULL")
+		conds = append(conds, condition{"a.consent AND a.consented_at IS NOT NULL", "no consent on record (consent: required needs consent yes and its date)"})
 	}
 	ls := a.Locales
 	if len(ls) == 0 {
 		ls = DefaultLocales
 	}
-	conds = append(conds, "a.locale = ANY("+arg(pq.StringArray(ls))+"::text[])")
+	conds = append(conds, condition{"a.locale = ANY(" + arg(pq.StringArray(ls)) + "::text[])", "their locale is not in locales [" + list(ls) + "]"})
 	if len(a.TagsAny) > 0 {
-		conds = append(conds, "a.tags && "+arg(pq.StringArray(a.TagsAny))+"::text[]")
+		conds = append(conds, condition{"a.tags && " + arg(pq.StringArray(a.TagsAny)) + "::text[]", "they have none of tags_any [" + list(a.TagsAny) + "]"})
 	}
 	if len(a.TagsNone) > 0 {
-		conds = append(conds, "NOT (a.tags && "+arg(pq.StringArray(a.TagsNone))+"::text[])")
+		conds = append(conds, condition{"NOT (a.tags && " + arg(pq.StringArray(a.TagsNone)) + "::text[])", "they have a tag of tags_none [" + list(a.TagsNone) + "]"})
 	}
 	if len(a.Departments) > 0 {
-		conds = append(conds, "a.department = ANY("+arg(pq.StringArray(a.Departments))+"::text[])")
+		conds = append(conds, condition{"a.department = ANY(" + arg(pq.StringArray(a.Departments)) + "::text[])", "their department is not in departments [" + list(a.Departments) + "]"})
 	}
 	if r := a.LeftBetween; r != nil {
-		conds = append(conds, "a.left_on BETWEEN "+arg(r.From.Format(time.DateOnly))+"::date AND "+arg(r.To.Format(time.DateOnly))+"::date")
+		conds = append(conds, condition{"a.left_on BETWEEN " + arg(r.From.Format(time.DateOnly)) + "::date AND " + arg(r.To.Format(time.DateOnly)) + "::date",
+			"their left_on is not within left_between [" + r.From.Format(time.DateOnly) + ", " + r.To.Format(time.DateOnly) + "]"})
 	}
 	if r := a.JoinedBetween; r != nil {
-		conds = append(conds, "a.joined_on BETWEEN "+arg(r.From.Format(time.DateOnly))+"::date AND "+arg(r.To.Format(time.DateOnly))+"::date")
+		conds = append(conds, condition{"a.joined_on BETWEEN " + arg(r.From.Format(time.DateOnly)) + "::date AND " + arg(r.To.Format(time.DateOnly)) + "::date",
+			"their joined_on is not within joined_between [" + r.From.Format(time.DateOnly) + ", " + r.To.Format(time.DateOnly) + "]"})
 	}
-	return "(" + strings.Join(conds, ")\n  AND (") + ")", args
+	return conds, args
+}
+
+// Excluded says why the alumnus with address email (as stored: lower-case)
+// is outside the audience, one reason per condition of Compile that their
+// row fails (a NULL date fails its range), in the order of Compile. It
+// returns no reasons when they are in the audience, and found false when no
+// alumnus has that address.
+func (a Audience) Excluded(ctx context.Context, db sqlx.QueryerContext, email string) (reasons []string, found bool, err error) {
+	conds, args := a.conditions(2)
+	cols := make([]string, len(conds))
+	for i, c := range conds {
+		cols[i] = "COALESCE((" + c.sql + "), false)"
+	}
+	rows, err := db.QueryContext(ctx, "SELECT a.status, "+strings.Join(cols, ", ")+" FROM alumni a WHERE a.email = $1", append([]any{email}, args...)...)
+	if err != nil {
+		return nil, false, fmt.Errorf("audience of %s: %w", email, err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return nil, false, rows.Err()
+	}
+	var status string
+	ok := make([]bool, len(conds))
+	dest := []any{&status}
+	for i := range ok {
+		dest = append(dest, &ok[i])
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return nil, true, fmt.Errorf("audience of %s: %w", email, err)
+	}
+	for i, c := range conds {
+		switch {
+		case ok[i]:
+		case i == 0: // the status condition: say which
+			reasons = append(reasons, "they are "+status+" (never mailed)")
+		default:
+			reasons = append(reasons, c.why)
+		}
+	}
+	return reasons, true, rows.Err()
 }
 
 // Reach counts the alumni the campaign would reach now.

@@ -183,3 +183,52 @@ func TestHostileStringsStayArguments(t *testing.T) {
 		t.Fatalf("alumni after the hostile query: %d, %v", total, err)
 	}
 }
+
+// Excluded agrees with Compile person by person: no reasons exactly for
+// those the audience selects, and each reason names the condition.
+func TestExcludedAgreesWithCompile(t *testing.T) {
+	t.Parallel()
+	db := testdb.New(t)
+	seedRoster(t, db)
+	ctx := context.Background()
+	auds := []Audience{
+		{}, {Consent: ConsentAny}, {TagsAny: []string{"engineering"}}, {TagsNone: []string{"do-not-contact"}},
+		{Departments: []string{"開発部"}}, {LeftBetween: &DateRange{day("2020-01-01"), day("2020-12-31")}},
+		{JoinedBetween: &DateRange{day("2010-01-01"), day("2014-12-31")}}, {Locales: []string{"en"}},
+	}
+	var emails []string
+	if err := db.SelectContext(ctx, &emails, `SELECT email FROM alumni WHERE email IS NOT NULL ORDER BY id`); err != nil {
+		t.Fatal(err)
+	}
+	for _, aud := range auds {
+		where, args := aud.Compile(2)
+		for _, e := range emails {
+			var in bool
+			if err := db.GetContext(ctx, &in, "SELECT EXISTS (SELECT 1 FROM alumni a WHERE a.email = $1 AND "+where+")", append([]any{e}, args...)...); err != nil {
+				t.Fatal(err)
+			}
+			reasons, found, err := aud.Excluded(ctx, db.DB, e)
+			if err != nil || !found {
+				t.Fatalf("%+v %s: found %v, %v", aud, e, found, err)
+			}
+			if in != (len(reasons) == 0) {
+				t.Errorf("audience %+v, %s: selected %v but reasons %q", aud, e, in, reasons)
+			}
+		}
+	}
+	want := map[string]string{
+		"unsub@example.jp":       "they are unsubscribed",
+		"suppressed@example.com": "suppression list",
+		"nodate@example.jp":      "no consent on record",
+		"dnc@example.jp":         "tags_none [do-not-contact]",
+	}
+	for e, w := range want {
+		reasons, _, _ := Audience{TagsNone: []string{"do-not-contact"}}.Excluded(ctx, db.DB, e)
+		if len(reasons) != 1 || !strings.Contains(reasons[0], w) {
+			t.Errorf("%s: reasons %q, want one mentioning %q", e, reasons, w)
+		}
+	}
+	if _, found, err := (Audience{}).Excluded(ctx, db.DB, "nobody@example.jp"); found || err != nil {
+		t.Errorf("unknown address: found %v, %v", found, err)
+	}
+}

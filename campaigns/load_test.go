@@ -241,7 +241,7 @@ event:
 				`c.yaml:14:14: audience.tags_none: YAML aliases (*name) are not supported; write the value out`,
 			}},
 		{"syntax error", "", "id: [x\nkind: event\n",
-			[]string{`c.yaml:2:1: YAML syntax: ',' or ']' must be specified`}},
+			[]string{`c.yaml:1:5: YAML syntax: this [ is not closed: ',' or ']' must be specified before line 2`}},
 		{"duplicate key", "", goodCampaign + "id: again\n",
 			[]string{`c.yaml:12:1: YAML syntax: mapping key "id" already defined at [1:1]`}},
 		{"two documents", "", goodCampaign + "---\nid: other\n",

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
 )
 
 // kind is the shape of a YAML node.
@@ -76,7 +78,8 @@ func parseYAML(file string, src []byte) (*node, Problems) {
 	if err != nil {
 		var se *yaml.SyntaxError
 		if errors.As(err, &se) && se.Token != nil && se.Token.Position != nil {
-			return nil, Problems{{File: file, Line: se.Token.Position.Line, Col: se.Token.Position.Column, Message: "YAML syntax: " + se.Message}}
+			line, col, msg := syntaxPosition(src, se)
+			return nil, Problems{{File: file, Line: line, Col: col, Message: "YAML syntax: " + msg}}
 		}
 		return nil, Problems{{File: file, Line: 1, Col: 1, Message: "YAML syntax: " + err.Error()}}
 	}
@@ -101,6 +104,66 @@ func parseYAML(file string, src []byte) (*node, Problems) {
 		root = &node{file: file, line: 1, col: 1, kind: nullNode}
 	}
 	return root, c.probs
+}
+
+// syntaxPosition is where a syntax error is in src, with its message. The
+// parser reports the token where it noticed the problem, which for two
+// common mistakes is not where the mistake is:
+//
+//   - a key indented deeper than the keys above it continues the previous
+//     value as a multi-line plain scalar ("a\n   en"), so the error lands
+//     on that value's first line; the mistake is the line of the colon that
+//     follows it;
+//   - an unclosed [ or { is noticed at the next key, lines later; the
+//     mistake is the opening bracket.
+func syntaxPosition(src []byte, se *yaml.SyntaxError) (line, col int, msg string) {
+	tk := se.Token
+	line, col, msg = tk.Position.Line, tk.Position.Column, se.Message
+	switch {
+	case strings.HasPrefix(msg, "mapping value is not allowed in this context") &&
+		tk.Next != nil && tk.Next.Type == token.MappingValueType && tk.Next.Position != nil && tk.Next.Position.Line > line:
+		// The key before that colon starts at the first non-blank of its line.
+		line = tk.Next.Position.Line
+		col = firstNonBlank(src, line)
+		msg += " (is this key indented more than the keys above it?)"
+	case strings.HasPrefix(msg, "',' or ']' must be specified"), strings.HasPrefix(msg, "',' or '}' must be specified"):
+		start, end := token.SequenceStartType, token.SequenceEndType
+		bracket := "["
+		if strings.Contains(msg, "'}'") {
+			start, end, bracket = token.MappingStartType, token.MappingEndType, "{"
+		}
+		depth := 0
+		for p := tk.Prev; p != nil; p = p.Prev {
+			if p.Type == end {
+				depth++
+			} else if p.Type == start {
+				if depth == 0 {
+					if p.Position != nil {
+						msg = fmt.Sprintf("this %s is not closed: %s before line %d", bracket, msg, line)
+						line, col = p.Position.Line, p.Position.Column
+					}
+					break
+				}
+				depth--
+			}
+		}
+	}
+	return line, col, msg
+}
+
+// firstNonBlank is the 1-based column of the first character of line n of
+// src that is not a space, or 1.
+func firstNonBlank(src []byte, n int) int {
+	lines := strings.Split(string(src), "\n")
+	if n < 1 || n > len(lines) {
+		return 1
+	}
+	for i, r := range []rune(lines[n-1]) {
+		if r != ' ' {
+			return i + 1
+		}
+	}
+	return 1
 }
 
 // maxDepth bounds nesting: campaign files are shallow, and a bound keeps

@@ -39,11 +39,11 @@ kizuna="$root/bin/kizuna"
 
 say "Postgres"
 if [ -n "${KIZUNA_DATABASE_URL:-}" ]; then
-  echo "using KIZUNA_DATABASE_URL"
+  echo "using KIZUNA_DATABASE_URL (kizuna migrate creates the database when it does not exist)"
 elif [ -z "${KIZUNA_DEMO_THROWAWAY:-}" ] && command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432 \
      && psql -h 127.0.0.1 -U postgres -d postgres -Atc 'select 1' >/dev/null 2>&1; then
-  echo "using the server on 127.0.0.1:5432 (database kizuna_demo, recreated)"
-  psql -h 127.0.0.1 -U postgres -d postgres -qc 'DROP DATABASE IF EXISTS kizuna_demo WITH (FORCE)' -c 'CREATE DATABASE kizuna_demo'
+  echo "using the server on 127.0.0.1:5432 (database kizuna_demo, fresh each time; kizuna migrate creates it)"
+  psql -h 127.0.0.1 -U postgres -d postgres -qc 'DROP DATABASE IF EXISTS kizuna_demo WITH (FORCE)'
   export KIZUNA_DATABASE_URL="postgres://postgres@127.0.0.1:5432/kizuna_demo?sslmode=disable"
 else
   bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
@@ -59,7 +59,7 @@ else
     "${runas[@]}" "$bindir/pg_ctl" -D "$pgdata" -l "$dev/pg.log" -w \
       -o "-p $port -k $dev -c listen_addresses=127.0.0.1 -c fsync=on" start >/dev/null
   fi
-  "$bindir/psql" -h 127.0.0.1 -p $port -U postgres -d postgres -qc 'DROP DATABASE IF EXISTS kizuna_demo WITH (FORCE)' -c 'CREATE DATABASE kizuna_demo'
+  "$bindir/psql" -h 127.0.0.1 -p $port -U postgres -d postgres -qc 'DROP DATABASE IF EXISTS kizuna_demo WITH (FORCE)'
   export KIZUNA_DATABASE_URL="postgres://postgres@127.0.0.1:$port/kizuna_demo?sslmode=disable"
 fi
 
@@ -82,7 +82,7 @@ else
   export KIZUNA_REDIS_URL="redis://127.0.0.1:$port/0"
 fi
 
-say "kizuna migrate"
+say "kizuna migrate   (creates the database when it does not exist, then the schema)"
 "$kizuna" migrate
 
 say "kizuna alumni import examples/alumni.csv   (CP932, as Excel in Japan writes it)"
@@ -109,8 +109,10 @@ say "kizuna campaign preview examples/campaigns/alumni-network-launch.yaml --to 
 "$kizuna" campaign preview examples/campaigns/alumni-network-launch.yaml --to "$first" --format text | head -24
 echo "..."
 
-say "kizuna campaign start examples/campaigns/alumni-network-launch.yaml --yes"
-"$kizuna" campaign start examples/campaigns/alumni-network-launch.yaml --yes
+# --again: with a KIZUNA_DATABASE_URL of your own, a second demo starts a
+# fresh run of a campaign the first demo already sent.
+say "kizuna campaign start examples/campaigns/alumni-network-launch.yaml --yes --again"
+"$kizuna" campaign start examples/campaigns/alumni-network-launch.yaml --yes --again
 
 say "kizuna run --campaigns examples/campaigns   (scheduler + worker; mail goes to demo-out/mail)"
 "$kizuna" run --campaigns examples/campaigns >"$root/demo-out/run.log" 2>&1 &
@@ -122,7 +124,7 @@ trap - EXIT
 
 say "Sent mail"
 count=$(find "$out" -name '*.eml' | wc -l)
-sample=$(grep -l "^To: .*<$first>" "$out"/*.eml | head -1)
+sample=$(grep -l "^To: .*<$first>" "$out"/*.eml 2>/dev/null | head -1 || true)
 echo "$count messages in demo-out/mail/ (one .eml file each; open one in any mail program)."
-echo "The message to $first: ${sample#$root/}"
+if [ -n "$sample" ]; then echo "The message to $first: ${sample#$root/}"; fi
 echo "The run's log: demo-out/run.log"

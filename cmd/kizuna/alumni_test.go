@@ -192,8 +192,14 @@ func TestAlumniExportShowAndStatusCommands(t *testing.T) {
 	if code, out, _ := runApp(t, env, "alumni", "unsubscribe", "taro@example.jp"); code != 0 || !strings.Contains(out, "already") {
 		t.Errorf("second unsubscribe: %d %s", code, out)
 	}
-	if code, _, errOut := runApp(t, env, "alumni", "unsubscribe", "nobody@example.jp"); code != 2 || !strings.Contains(errOut, "no alumnus") {
-		t.Errorf("unsubscribe unknown: %d %s", code, errOut)
+	// An address not in the roster is suppressed all the same, said plainly
+	// on stdout, exit 0 (SPEC.md: alumni unsubscribe), as forget does.
+	for _, verb := range []string{"unsubscribe", "forget"} {
+		code, out, errOut := runApp(t, env, "alumni", verb, "nobody@example.jp")
+		if code != 0 || !strings.Contains(out, "nobody@example.jp is not in the roster") ||
+			!strings.Contains(out, "suppression list") || errOut != "" {
+			t.Errorf("%s unknown: exit %d, stdout %q, stderr %q; want exit 0 and a plain \"not in the roster ... suppression list\"", verb, code, out, errOut)
+		}
 	}
 	if code, _, errOut := runApp(t, env, "alumni", "resubscribe", "taro@example.jp"); code != 2 || !strings.Contains(errOut, "--consent-source") {
 		t.Errorf("resubscribe without source: %d %s", code, errOut)

@@ -107,7 +107,7 @@ func (a *App) Run(ctx context.Context, args []string) int {
 		if ee.err == nil {
 			return code
 		}
-	case errors.Is(err, config.ErrMissing):
+	case errors.Is(err, config.ErrMissing), errors.Is(err, config.ErrInvalid):
 		code = exitUsage
 	case isCobraUsageError(err):
 		code, hint = exitUsage, true

@@ -3,10 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kizuna-alumni/kizuna/internal/config"
+	"github.com/kizuna-alumni/kizuna/internal/store"
 	"github.com/kizuna-alumni/kizuna/internal/testdb"
 )
 
@@ -117,5 +121,57 @@ func TestPlainBaseURLWarning(t *testing.T) {
 		if strings.Contains(w, "pw") {
 			t.Errorf("warning leaks the relay password: %q", w)
 		}
+	}
+}
+
+// A short KIZUNA_SECRET is invalid, not missing: the command says what is
+// wrong with it, exits 2 and does not print the secret.
+func TestShortSecretIsNotMissing(t *testing.T) {
+	env := map[string]string{"KIZUNA_SECRET": "tiny-secret-QQ"}
+	code, _, errOut := runApp(t, env, "campaign", "preview", "examples/none.yaml", "--to", "a@example.jp")
+	if code != 2 {
+		t.Errorf("exit %d, want 2 (stderr %q)", code, errOut)
+	}
+	if !strings.Contains(errOut, "KIZUNA_SECRET is too short: at least 32 bytes (got 14)") || strings.Contains(errOut, "missing") {
+		t.Errorf("stderr %q, want the too-short message and no \"missing\"", errOut)
+	}
+	if strings.Contains(errOut, "tiny-secret-QQ") {
+		t.Errorf("stderr leaks the secret: %q", errOut)
+	}
+}
+
+// migrate creates the database its URL names when the server does not have
+// it yet, then migrates it; run again, it finds it up to date.
+func TestMigrateCreatesAMissingDatabase(t *testing.T) {
+	ctx := context.Background()
+	admin, err := store.Open(ctx, testdb.AdminURL())
+	if err != nil {
+		t.Skipf("no test Postgres: %v", err)
+	}
+	defer admin.Close()
+	// The testdb prefix and a creation time, so that a leftover of a killed
+	// test process is swept like any other test database.
+	name := fmt.Sprintf("%s%d_migrate%d", testdb.Prefix, time.Now().Unix(), time.Now().UnixNano()%1e6)
+	t.Cleanup(func() { admin.ExecContext(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`) })
+	u, err := url.Parse(testdb.AdminURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	env := map[string]string{"KIZUNA_DATABASE_URL": u.String()}
+
+	code, out, errOut := runApp(t, env, "migrate")
+	if code != 0 || !strings.Contains(out, "created database "+name) || !strings.Contains(out, "applied ") {
+		t.Fatalf("migrate of a missing database: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	code, out, errOut = runApp(t, env, "migrate")
+	if code != 0 || strings.Contains(out, "created") || !strings.Contains(out, "up to date") {
+		t.Fatalf("second migrate: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	// Other commands do not create databases: a typo in the URL is an error.
+	u.Path = "/" + name + "_typo"
+	code, _, errOut = runApp(t, map[string]string{"KIZUNA_DATABASE_URL": u.String()}, "alumni", "export")
+	if code != 1 || !strings.Contains(errOut, "does not exist") || !strings.Contains(errOut, "kizuna migrate") {
+		t.Errorf("export against a missing database: exit %d, stderr %q; want exit 1 naming the fix", code, errOut)
 	}
 }

@@ -352,7 +352,7 @@ func (a *App) printAlumnus(doc alumnusJSON) {
 		{"timezone", e.Timezone},
 		{"tags", strings.Join(e.Tags, ", ")},
 		{"consent", consent},
-		{"consented_at", opt(e.ConsentedAt)},
+		{"consented_at", humanRFC3339(opt(e.ConsentedAt))},
 		{"consent_source", e.ConsentSource},
 	} {
 		fmt.Fprintf(tw, "  %s\t%s\n", kv[0], kv[1])
@@ -388,13 +388,23 @@ func (a *App) alumniUnsubscribeCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "unsubscribe EMAIL",
 		Short: "Stop all mail to a person (as if they had unsubscribed)",
-		Args:  cobra.ExactArgs(1),
+		Long: `Stop all mail to a person, as if they had unsubscribed. An address not
+in the roster is added to the suppression list all the same (exit 0), so a
+later import adds it as unsubscribed.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := a.rosterStore(cmd.Context())
 			if err != nil {
 				return err
 			}
 			out, err := s.Unsubscribe(cmd.Context(), args[0])
+			if out == roster.SuppressedNew && errors.Is(err, store.ErrNotFound) {
+				// Not a failure (SPEC.md: alumni unsubscribe, exit 0): the
+				// address is suppressed, so nobody mails it, and an import of
+				// it later adds it as unsubscribed.
+				fmt.Fprintf(a.Stdout, "%s is not in the roster; it was added to the suppression list, so it is never mailed\n", args[0])
+				return nil
+			}
 			if err != nil {
 				return exitFor(err)
 			}

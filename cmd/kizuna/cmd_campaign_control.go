@@ -170,6 +170,27 @@ future at, the next cron time or event reminder) and their last run.`,
 	return cmd
 }
 
+// Layouts of a time a person reads on the terminal: always with the zone's
+// abbreviation, "2026-12-01 10:00 JST". JSON output keeps RFC 3339.
+const (
+	humanStamp        = "2006-01-02 15:04 MST"
+	humanStampSeconds = "2006-01-02 15:04:05 MST"
+)
+
+// humanTime is t in the product's display zone (Asia/Tokyo) with its
+// abbreviation, "2026-12-01 10:00 JST".
+func humanTime(t time.Time) string { return t.In(tokyo()).Format(humanStamp) }
+
+// humanRFC3339 rewrites an RFC 3339 time (as the JSON shapes carry) with
+// humanTime; text that is not one is returned as it is.
+func humanRFC3339(s string) string {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return s
+	}
+	return humanTime(t)
+}
+
 // tokyo is the default display zone of the product (SPEC.md: Asia/Tokyo).
 func tokyo() *time.Location {
 	if loc, err := time.LoadLocation(scheduler.DefaultTimezone); err == nil {
@@ -315,10 +336,10 @@ func (a *App) printStatusTable(id string, st []runs.RunStatus) {
 		return
 	}
 	tw := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "RUN\tKIND\tSTARTED (JST)\tSTATE\tTOTAL\tPENDING\tSENT\tFAILED\tSUPPRESSED\tOPENED\tCLICKED\tUNSUBSCRIBED\tREPLIED\tBOUNCED\tYES\tNO\tMAYBE\tWAITLISTED\t")
+	fmt.Fprintln(tw, "RUN\tKIND\tSTARTED\tSTATE\tTOTAL\tPENDING\tSENT\tFAILED\tSUPPRESSED\tOPENED\tCLICKED\tUNSUBSCRIBED\tREPLIED\tBOUNCED\tYES\tNO\tMAYBE\tWAITLISTED\t")
 	for _, r := range st {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n",
-			r.Run, r.Kind, r.StartedAt.In(tokyo()).Format("2006-01-02 15:04"), r.State,
+			r.Run, r.Kind, humanTime(r.StartedAt), r.State,
 			r.Total, r.Pending, r.Sent, r.Failed, r.Suppressed, r.Opened, r.Clicked, r.Unsubscribed,
 			r.Replied, r.Bounced, r.RSVPYes, r.RSVPNo, r.RSVPMaybe, r.Waitlisted)
 	}
@@ -423,7 +444,7 @@ func (a *App) watchStatus(ctx context.Context, db *sqlx.DB, id string, asJSON bo
 			drawn = len(lines)
 		case now.Sub(lastPrint) >= 5*time.Second || active == 0:
 			for _, l := range lines {
-				fmt.Fprintf(a.Stdout, "%s %s\n", now.UTC().Format(time.RFC3339), l)
+				fmt.Fprintf(a.Stdout, "%s %s\n", now.In(tokyo()).Format(humanStampSeconds), l)
 			}
 			lastPrint = now
 		}

@@ -40,7 +40,8 @@ func (a *App) loadCampaignFile(path string) (*campaigns.Campaign, error) {
 }
 
 // recipientFor looks up an alumnus by address: unknown addresses are
-// invalid input (exit 2).
+// invalid input (exit 2). Whether they are in a campaign's audience is
+// warnOutsideAudience's to say.
 func (a *App) recipientFor(ctx context.Context, email string) (render.Recipient, error) {
 	db, err := a.DB(ctx)
 	if err != nil {
@@ -53,9 +54,6 @@ func (a *App) recipientFor(ctx context.Context, email string) (render.Recipient,
 	if err != nil {
 		return render.Recipient{}, err
 	}
-	if al.Status != "active" {
-		fmt.Fprintf(a.Stderr, "kizuna: note: %s is %s and would not receive this campaign\n", al.Email, al.Status)
-	}
 	r := render.Recipient{
 		Email: al.Email, FamilyName: al.FamilyName, GivenName: al.GivenName, Department: al.Department,
 		Locale: al.Locale, TimeZone: al.Timezone,
@@ -67,6 +65,23 @@ func (a *App) recipientFor(ctx context.Context, email string) (render.Recipient,
 		r.LeftOn = *al.LeftOn
 	}
 	return r, nil
+}
+
+// warnOutsideAudience says on stderr when the alumnus with address email
+// (as stored) is not in c's audience, and why, so that a preview is not
+// mistaken for what a run sends them. The preview is rendered all the same.
+func (a *App) warnOutsideAudience(ctx context.Context, c *campaigns.Campaign, email string) error {
+	db, err := a.DB(ctx)
+	if err != nil {
+		return err
+	}
+	reasons, found, err := c.Audience.Excluded(ctx, db, email)
+	if err != nil || !found || len(reasons) == 0 {
+		return err
+	}
+	fmt.Fprintf(a.Stderr, "kizuna: warning: %s is outside the audience of %s, so a run does not send this to them: %s\n",
+		email, c.ID, strings.Join(reasons, "; "))
+	return nil
 }
 
 // sampleRecipient is the built-in alumnus of send-test without --as.
@@ -108,6 +123,9 @@ the web server does not count. Needs KIZUNA_SECRET and the database.`,
 			}
 			r, err := a.recipientFor(cmd.Context(), to)
 			if err != nil {
+				return err
+			}
+			if err := a.warnOutsideAudience(cmd.Context(), c, r.Email); err != nil {
 				return err
 			}
 			p, err := a.prepare(c, false)
@@ -176,6 +194,9 @@ database only with --as.`,
 			r := sampleRecipient(c)
 			if as != "" {
 				if r, err = a.recipientFor(cmd.Context(), as); err != nil {
+					return err
+				}
+				if err := a.warnOutsideAudience(cmd.Context(), c, r.Email); err != nil {
 					return err
 				}
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	gmail "github.com/emersion/go-message/mail"
 
 	"github.com/kizuna-alumni/kizuna/internal/smtptest"
+	"github.com/kizuna-alumni/kizuna/internal/store"
 )
 
 const previewSecret = "preview-secret-0123456789abcdef0123456789"
@@ -200,5 +202,46 @@ func TestCampaignSendTest(t *testing.T) {
 	code, _, errOut = runApp(t, env, "campaign", "send-test", file, "--to", "hr-check@example.co.jp")
 	if code != 1 || !strings.Contains(errOut, "451") {
 		t.Errorf("relay failure: exit %d, %s", code, errOut)
+	}
+}
+
+// preview --to someone the campaign would not reach still renders (exit 0)
+// and says on stderr that they are outside the audience, and why.
+func TestCampaignPreviewOutsideTheAudience(t *testing.T) {
+	t.Parallel()
+	env, file := previewSetup(t)
+	db, err := store.Open(context.Background(), env["KIZUNA_DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.MustExec(`INSERT INTO alumni (email, family_name, given_name, locale, consent, consented_at, status, tags)
+		VALUES ('in@example.jp', '田中', '一郎', 'ja', true, now(), 'active', '{}'),
+		       ('gone@example.jp', '鈴木', '次郎', 'ja', true, now(), 'unsubscribed', '{}'),
+		       ('nocon@example.jp', '高橋', '三郎', 'ja', false, NULL, 'active', '{}'),
+		       ('dnc@example.jp', '伊藤', '四郎', 'ja', true, now(), 'active', '{do-not-contact}')`)
+	// The campaign leaves out do-not-contact, as the examples do.
+	text, _ := os.ReadFile(file)
+	withFilter := strings.Replace(string(text), "schedule:", "audience:\n  tags_none: [do-not-contact]\nschedule:", 1)
+	if err := os.WriteFile(file, []byte(withFilter), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	code, out, errOut := runApp(t, env, "campaign", "preview", file, "--to", "in@example.jp", "--format", "text")
+	if code != 0 || out == "" || errOut != "" {
+		t.Errorf("in the audience: exit %d, stderr %q; want exit 0 and nothing on stderr", code, errOut)
+	}
+	for addr, why := range map[string]string{
+		"gone@example.jp":  "unsubscribed",
+		"nocon@example.jp": "consent",
+		"dnc@example.jp":   "tags_none",
+	} {
+		code, out, errOut := runApp(t, env, "campaign", "preview", file, "--to", addr, "--format", "text")
+		if code != 0 || !strings.Contains(out, "様") {
+			t.Errorf("%s: exit %d, stdout %q; want the message rendered all the same", addr, code, out)
+		}
+		if !strings.Contains(errOut, addr+" is outside the audience of 2026-winter-news") || !strings.Contains(errOut, why) {
+			t.Errorf("%s: stderr %q; want a warning that they are outside the audience (%s)", addr, errOut, why)
+		}
 	}
 }

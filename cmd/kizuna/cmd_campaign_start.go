@@ -58,7 +58,7 @@ unless --yes-empty.`,
 			if len(existing) > 0 && !again {
 				last := existing[len(existing)-1]
 				return usageErr("campaign %s already has %d run(s) (the last, run %d, started %s, is %s); pass --again to start another",
-					c.ID, len(existing), last.Number, last.StartedAt.UTC().Format(time.RFC3339), last.State)
+					c.ID, len(existing), last.Number, humanTime(last.StartedAt), last.State)
 			}
 			reach, err := campaigns.Reach(ctx, db, c)
 			if err != nil {

@@ -13,9 +13,20 @@ func (a *App) migrateCommand() *cobra.Command {
 		Use:   "migrate",
 		Short: "Create or upgrade the database schema",
 		Long: `Apply the embedded, forward-only SQL migrations that the database does not
-have yet. Safe to run again, and from several processes at once.`,
+have yet. Safe to run again, and from several processes at once.
+
+When the database that KIZUNA_DATABASE_URL names does not exist, migrate
+creates it first (the user needs the CREATEDB privilege; otherwise create it
+once by hand with createdb). Other commands never create a database.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			name, created, err := store.CreateDatabase(cmd.Context(), a.cfg.DatabaseURL)
+			if err != nil {
+				return err
+			}
+			if created {
+				fmt.Fprintf(a.Stdout, "created database %s\n", name)
+			}
 			db, err := a.DB(cmd.Context())
 			if err != nil {
 				return err

@@ -144,6 +144,12 @@ func person(r *rand.Rand, i int, used map[string]bool) []string {
 	if left.Year() < 2010 && r.IntN(2) == 0 {
 		tags = append(tags, "ob-og")
 	}
+	// One in five asked for the monthly note (monthly-alumni-note.yaml's
+	// audience). Chosen by row, not by r, so that every other column stays
+	// as it was before the tag existed.
+	if i%5 == 0 {
+		tags = append(tags, "monthly-note")
+	}
 
 	// Consent is mostly given at or soon after leaving, with its source;
 	// some rows say yes without a date (import records the import time).

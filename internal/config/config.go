@@ -25,8 +25,15 @@ const (
 	MinSecretLength = 32
 )
 
-// ErrMissing is wrapped by errors about configuration that must be set.
+// ErrMissing is wrapped by errors about configuration that must be set and
+// is not. Commands exit 2 on it (SPEC.md, Commands: missing configuration).
 var ErrMissing = errors.New("missing configuration")
+
+// ErrInvalid is wrapped by errors about a setting that is present but
+// unusable (a KIZUNA_SECRET that is too short). Its text is not part of the
+// message: the wrapping error says what is wrong. Commands exit 2 on it, as
+// on ErrMissing.
+var ErrInvalid = errors.New("invalid configuration")
 
 // Config holds every setting. Fields holding secrets are unexported behind
 // accessors so that fmt and slog never print them by accident.
@@ -113,19 +120,32 @@ func Load(getenv func(string) string, f Flags) (*Config, error) {
 	return c, nil
 }
 
+// invalidError is a setting that is present but unusable: its message is
+// the whole text, and errors.Is(err, ErrInvalid) holds.
+type invalidError string
+
+func (e invalidError) Error() string { return string(e) }
+func (e invalidError) Unwrap() error { return ErrInvalid }
+
+func invalid(msg string) error { return invalidError(msg) }
+
 // Secret returns KIZUNA_SECRET.
 func (c *Config) Secret() []byte { return []byte(c.secret) }
 
 // AdminToken returns KIZUNA_ADMIN_TOKEN ("" when /admin is disabled).
 func (c *Config) AdminToken() string { return c.adminToken }
 
-// RequireSecret reports whether KIZUNA_SECRET is set and long enough.
+// RequireSecret reports whether KIZUNA_SECRET is set and long enough
+// (MinSecretLength bytes, SPEC.md Configuration): nil when it is; an error
+// wrapping ErrMissing when it is unset; one wrapping ErrInvalid, "KIZUNA_SECRET
+// is too short: at least 32 bytes (got N)", when it is shorter. Neither error
+// holds the secret.
 func (c *Config) RequireSecret() error {
 	if c.secret == "" {
 		return fmt.Errorf("%w: KIZUNA_SECRET is not set (at least %d bytes of any text; e.g. openssl rand -hex 32)", ErrMissing, MinSecretLength)
 	}
 	if len(c.secret) < MinSecretLength {
-		return fmt.Errorf("%w: KIZUNA_SECRET is %d bytes; at least %d are needed", ErrMissing, len(c.secret), MinSecretLength)
+		return invalid(fmt.Sprintf("KIZUNA_SECRET is too short: at least %d bytes (got %d)", MinSecretLength, len(c.secret)))
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -58,9 +59,9 @@ func TestFlagsOverrideEnvironment(t *testing.T) {
 }
 
 func TestRequireSecretLength(t *testing.T) {
-	c, _ := Load(env(map[string]string{"KIZUNA_SECRET": "short"}), Flags{})
+	c, _ := Load(env(map[string]string{"KIZUNA_SECRET": "xyzzy"}), Flags{})
 	err := c.RequireSecret()
-	if err == nil || strings.Contains(err.Error(), "short") {
+	if err == nil || strings.Contains(err.Error(), "xyzzy") {
 		t.Fatalf("short secret: err = %v (must fail and not echo the secret)", err)
 	}
 	c, _ = Load(env(map[string]string{"KIZUNA_SECRET": secret}), Flags{})
@@ -120,5 +121,27 @@ func TestRelayAlertAfter(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "KIZUNA_RELAY_ALERT_AFTER") {
 			t.Errorf("%q: error %v, want one naming the variable", bad, err)
 		}
+	}
+}
+
+// "missing configuration" is said only of a setting that is not there; a
+// secret that is set but short says what is wrong with it.
+func TestSecretMessages(t *testing.T) {
+	c, _ := Load(env(nil), Flags{})
+	err := c.RequireSecret()
+	if err == nil || !errors.Is(err, ErrMissing) || !strings.Contains(err.Error(), "missing configuration: KIZUNA_SECRET is not set") {
+		t.Errorf("unset secret: err = %v, want missing configuration: KIZUNA_SECRET is not set", err)
+	}
+	c, _ = Load(env(map[string]string{"KIZUNA_SECRET": "0123456789"}), Flags{})
+	err = c.RequireSecret()
+	want := "KIZUNA_SECRET is too short: at least 32 bytes (got 10)"
+	if err == nil || err.Error() != want {
+		t.Errorf("short secret: err = %v, want %q", err, want)
+	}
+	if errors.Is(err, ErrMissing) || strings.Contains(fmt.Sprint(err), "missing") {
+		t.Errorf("short secret reported as missing: %v", err)
+	}
+	if !errors.Is(err, ErrInvalid) {
+		t.Errorf("short secret: err does not wrap ErrInvalid (exit 2): %v", err)
 	}
 }

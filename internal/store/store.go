@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	_ "github.com/lib/pq" // the Postgres driver
+	"github.com/lib/pq" // the Postgres driver
 
 	"github.com/kizuna-alumni/kizuna/migrations"
 )
@@ -37,9 +37,88 @@ func Open(ctx context.Context, databaseURL string) (*sqlx.DB, error) {
 	defer cancel()
 	if err := db.PingContext(pingCtx); err != nil {
 		db.Close()
+		if isMissingDatabase(err) {
+			return nil, fmt.Errorf("connect to database %s: %w (kizuna migrate creates it)", hostOf(databaseURL), err)
+		}
 		return nil, fmt.Errorf("connect to database %s: %w", hostOf(databaseURL), err)
 	}
 	return db, nil
+}
+
+// SQLSTATE codes, from the PostgreSQL manual, Appendix A "PostgreSQL Error
+// Codes".
+const (
+	codeInvalidCatalogName = "3D000" // the database does not exist
+	codeDuplicateDatabase  = "42P04" // CREATE DATABASE of one that exists
+	// codeUniqueViolation is what a CREATE DATABASE that races another one
+	// of the same name gets (pg_database_datname_index).
+	codeUniqueViolation       = "23505"
+	codeInsufficientPrivilege = "42501"
+)
+
+// sqlState returns err's SQLSTATE, or "" when it is not a server error.
+func sqlState(err error) string {
+	var e interface{ SQLState() string }
+	if errors.As(err, &e) {
+		return e.SQLState()
+	}
+	return ""
+}
+
+func isMissingDatabase(err error) bool { return sqlState(err) == codeInvalidCatalogName }
+
+// CreateDatabase makes sure the database that databaseURL (a postgres://
+// URL) names exists. When the server answers that it does not (SQLSTATE
+// 3D000), it connects with the same credentials to the server's "postgres"
+// maintenance database (or "template1") and runs CREATE DATABASE with the
+// server's defaults. It returns the database's name and whether this call
+// created it: false when it was already there, or when another process
+// created it at the same moment. A user without the CREATEDB privilege gets
+// an error saying how to create it by hand. Errors never carry the
+// password.
+func CreateDatabase(ctx context.Context, databaseURL string) (name string, created bool, err error) {
+	db, err := Open(ctx, databaseURL)
+	if err == nil {
+		db.Close()
+		return databaseName(databaseURL), false, nil
+	}
+	name = databaseName(databaseURL)
+	if !isMissingDatabase(err) || name == "" {
+		return name, false, err
+	}
+	u, _ := url.Parse(databaseURL) // databaseName parsed it already
+	var admin *sqlx.DB
+	var adminErr error
+	for _, maint := range []string{"postgres", "template1"} {
+		u.Path = "/" + maint
+		if admin, adminErr = Open(ctx, u.String()); adminErr == nil {
+			break
+		}
+	}
+	if adminErr != nil {
+		return name, false, fmt.Errorf("database %q does not exist, and creating it needs a connection to the server's postgres database: %w", name, adminErr)
+	}
+	defer admin.Close()
+	if _, err := admin.ExecContext(ctx, `CREATE DATABASE `+pq.QuoteIdentifier(name)); err != nil {
+		switch sqlState(err) {
+		case codeDuplicateDatabase, codeUniqueViolation:
+			return name, false, nil
+		case codeInsufficientPrivilege:
+			return name, false, fmt.Errorf("database %q does not exist and this user may not create it: create it once as a user who may (createdb %s, or CREATE DATABASE), then run kizuna migrate again: %w", name, name, err)
+		}
+		return name, false, fmt.Errorf("create database %q: %w", name, err)
+	}
+	return name, true, nil
+}
+
+// databaseName is the database a postgres:// URL names (its path), or ""
+// when the URL names none or is not a URL.
+func databaseName(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return ""
+	}
+	return strings.TrimPrefix(u.Path, "/")
 }
 
 // withDefaults sets sslmode=disable for loopback hosts when it is not given,

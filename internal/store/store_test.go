@@ -2,9 +2,12 @@ package store_test
 
 import (
 	"context"
+	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/kizuna-alumni/kizuna/internal/store"
 	"github.com/kizuna-alumni/kizuna/internal/testdb"
@@ -99,5 +102,51 @@ func TestHashEmailNormalises(t *testing.T) {
 	a, b := store.HashEmail(" Taro@Example.JP "), store.HashEmail("taro@example.jp")
 	if string(a) != string(b) || len(a) != 32 {
 		t.Fatalf("hashes differ or wrong size: %x %x", a, b)
+	}
+}
+
+// Several processes creating the same missing database at once (kizuna
+// migrate is safe to run concurrently): exactly one creates it, nobody fails.
+func TestCreateDatabaseConcurrently(t *testing.T) {
+	ctx := context.Background()
+	admin, err := store.Open(ctx, testdb.AdminURL())
+	if err != nil {
+		t.Skipf("no test Postgres: %v", err)
+	}
+	defer admin.Close()
+	name := fmt.Sprintf("%s%d_create%d", testdb.Prefix, time.Now().Unix(), time.Now().UnixNano()%1e6)
+	t.Cleanup(func() { admin.ExecContext(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`) })
+	u, err := url.Parse(testdb.AdminURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	const n = 4
+	var wg sync.WaitGroup
+	created := make([]bool, n)
+	errs := make([]error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			var got string
+			got, created[i], errs[i] = store.CreateDatabase(ctx, u.String())
+			if errs[i] == nil && got != name {
+				errs[i] = fmt.Errorf("name %q, want %q", got, name)
+			}
+		}(i)
+	}
+	wg.Wait()
+	count := 0
+	for i := range errs {
+		if errs[i] != nil {
+			t.Errorf("CreateDatabase %d: %v", i, errs[i])
+		}
+		if created[i] {
+			count++
+		}
+	}
+	if count != 1 {
+		t.Errorf("%d calls say they created the database, want exactly 1", count)
 	}
 }
