@@ -53,7 +53,7 @@ func TestAutomaticStartWarnsOnceAboutEmptyValues(t *testing.T) {
 	if len(warned) != 1 {
 		t.Fatalf("%d warnings about empty values, want 1:\n%s", len(warned), logs)
 	}
-	for _, want := range []string{"level=WARN", "campaign=news", "run=1", "2 recipients would get an empty {{.FamilyName}} (ja)"} {
+	for _, want := range []string{"level=WARN", "campaign_id=news", "run=1", "2 recipients would get an empty {{.FamilyName}} (ja)"} {
 		if !strings.Contains(warned[0], want) {
 			t.Errorf("warning lacks %q: %s", want, warned[0])
 		}
