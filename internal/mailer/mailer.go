@@ -18,6 +18,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/kizuna-alumni/kizuna/internal/address"
 )
 
 // Envelope is one message to send: the SMTP envelope addresses and the
@@ -97,17 +99,22 @@ func NewSender(relay Relay, opts ...Option) Sender {
 	return &smtpSender{relay: relay, tlsConfig: tc, opts: o}
 }
 
-// checkEnvelope refuses addresses that would break the SMTP command line
-// (CR, LF, angle brackets, spaces): a data error of this one delivery.
+// checkEnvelope refuses addresses that cannot be written on an SMTP command
+// line even quoted: control characters (CR, LF, NUL, …) anywhere, an empty
+// local part, or a domain that is missing or holds spaces, angle brackets,
+// quotes or other specials (RFC 5321 §4.1.2). Local parts that are not a
+// dot-atom (legacy carrier addresses such as taro..yamada@docomo.ne.jp) are
+// fine: they are sent quoted (address.Quote). A refusal is a data error of
+// this one delivery.
 func checkEnvelope(env Envelope) error {
 	bad := func(what, v string) error {
 		return &SendError{Stage: StageEnvelope, Outcome: Permanent,
 			Err: fmt.Errorf("bad %s address %q", what, v)}
 	}
-	if strings.ContainsAny(env.From, "\r\n<> \t") {
+	if env.From != "" && !writableAddress(env.From) {
 		return bad("sender", env.From)
 	}
-	if env.To == "" || strings.ContainsAny(env.To, "\r\n<> \t") || !strings.Contains(env.To, "@") {
+	if !writableAddress(env.To) {
 		return bad("recipient", env.To)
 	}
 	if len(env.Data) == 0 {
@@ -115,6 +122,26 @@ func checkEnvelope(env Envelope) error {
 	}
 	return nil
 }
+
+// writableAddress reports whether addr (local@domain, split at the last
+// "@") can be written as an SMTP path once its local part is quoted.
+func writableAddress(addr string) bool {
+	for i := 0; i < len(addr); i++ {
+		if c := addr[i]; c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	at := strings.LastIndexByte(addr, '@')
+	if at <= 0 {
+		return false
+	}
+	domain := addr[at+1:]
+	return domain != "" && !strings.ContainsAny(domain, " <>\"\\(),;")
+}
+
+// smtpPath is addr as an SMTP path: in angle brackets, the local part quoted
+// when it is not a dot-atom (RFC 5321 §4.1.2, address.Quote).
+func smtpPath(addr string) string { return "<" + address.Quote(addr) + ">" }
 
 // heloName is the name Kizuna gives in EHLO (RFC 5321 §4.1.1.1: the
 // client's fully qualified domain name, or an address literal when it has

@@ -156,10 +156,10 @@ func (s *smtpSender) transaction(ctx context.Context, env Envelope) *SendError {
 			return wrap(err.stage, err.err)
 		}
 	} else {
-		if err := s.c.Mail("<" + env.From + ">"); err != nil {
+		if err := s.c.Mail(smtpPath(env.From)); err != nil {
 			return wrap(StageMail, err)
 		}
-		if err := s.c.Rcpt("<" + env.To + ">"); err != nil {
+		if err := s.c.Rcpt(smtpPath(env.To)); err != nil {
 			return wrap(StageRcpt, err)
 		}
 		if _, _, err := s.cmd(354, "DATA"); err != nil {
@@ -248,8 +248,8 @@ func (s *smtpSender) cmd(expect int, line string) (int, string, error) {
 // only to keep the session in step.
 func (s *smtpSender) pipelinedEnvelope(env Envelope) *stageErr {
 	w := s.c.Text.W
-	w.WriteString("MAIL FROM:<" + env.From + ">" + s.mailParams(env) + "\r\n")
-	w.WriteString("RCPT TO:<" + env.To + ">\r\n")
+	w.WriteString("MAIL FROM:" + smtpPath(env.From) + s.mailParams(env) + "\r\n")
+	w.WriteString("RCPT TO:" + smtpPath(env.To) + "\r\n")
 	w.WriteString("DATA\r\n")
 	if err := w.Flush(); err != nil {
 		return &stageErr{StageMail, err}

@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"net/mail"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	gomail "github.com/wneessen/go-mail"
 
+	"github.com/kizuna-alumni/kizuna/internal/address"
 	"github.com/kizuna-alumni/kizuna/internal/token"
 )
 
@@ -52,9 +53,10 @@ func (p *Prepared) mimeMarker(s mimeSlot) string {
 // recipient headers and bodies go, and splits the result at the markers.
 func (p *Prepared) buildSkeleton(lt *localeTemplate) (*skeleton, error) {
 	m := gomail.NewMsg(gomail.WithNoDefaultUserAgent(), gomail.WithCharset(gomail.CharsetUTF8), gomail.WithEncoding(gomail.EncodingB64))
-	if err := m.FromFormat(p.from.Name, p.from.Address); err != nil {
-		return nil, fmt.Errorf("from: %w", err)
-	}
+	// From and Reply-To are written here, not by go-mail, so that every
+	// header is encoded by appendEncodedWords and every address quoted by
+	// internal/address.
+	m.SetGenHeaderPreformatted("From", string(appendAddress(nil, len("From: "), cleanHeader(p.from.Name), p.from.Address)))
 	mk := p.mimeMarker
 	m.SetGenHeaderPreformatted("To", mk(mTo))
 	m.SetGenHeaderPreformatted(gomail.HeaderSubject, mk(mSubject))
@@ -63,9 +65,11 @@ func (p *Prepared) buildSkeleton(lt *localeTemplate) (*skeleton, error) {
 	if p.inLocal != "" {
 		m.SetGenHeaderPreformatted("Reply-To", mk(mReplyTo))
 	} else if p.c.ReplyTo != "" {
-		if err := m.ReplyTo(p.c.ReplyTo); err != nil {
+		rt, err := mail.ParseAddress(p.c.ReplyTo)
+		if err != nil {
 			return nil, fmt.Errorf("reply_to %q: %w", p.c.ReplyTo, err)
 		}
+		m.SetGenHeaderPreformatted("Reply-To", string(appendAddress(nil, len("Reply-To: "), cleanHeader(rt.Name), rt.Address)))
 	}
 	m.SetGenHeaderPreformatted(gomail.HeaderListUnsubscribe, mk(mListUnsubscribe))
 	m.SetListUnsubscribePost()
@@ -90,7 +94,9 @@ func (p *Prepared) buildSkeleton(lt *localeTemplate) (*skeleton, error) {
 	if _, err := m.WriteTo(&buf); err != nil {
 		return nil, fmt.Errorf("write MIME skeleton: %w", err)
 	}
-	out := buf.String()
+	// A value folded before its first word leaves "Name: " at the end of
+	// a line: drop that space (go-mail writes "Name: value").
+	out := strings.ReplaceAll(buf.String(), ": \r\n ", ":\r\n ")
 	markers := map[string]mimeSlot{}
 	for s := mimeSlot(0); s < numMIMESlots; s++ {
 		if s >= mText {
@@ -137,7 +143,7 @@ func (p *Prepared) appendMIME(dst []byte, s *state, b *buffers, msgID string) []
 		case mTo:
 			dst = appendAddress(dst, len("To: "), cleanHeader(fullName(s.r.FamilyName, s.r.GivenName, s.lt.locale)), s.r.SendTo)
 		case mSubject:
-			dst = appendEncodedHeader(dst, len("Subject: "), s.subject)
+			dst = appendHeaderText(dst, len("Subject: "), s.subject)
 		case mDate:
 			dst = s.now.AppendFormat(dst, time.RFC1123Z)
 		case mMessageID:
@@ -150,7 +156,7 @@ func (p *Prepared) appendMIME(dst []byte, s *state, b *buffers, msgID string) []
 				dst = append(dst, '>')
 			}
 		case mReplyTo:
-			dst = append(dst, p.inboundAddr("+", token.Reply, s.r.DeliveryID)...)
+			dst = address.AppendQuoted(dst, p.inboundAddr("+", token.Reply, s.r.DeliveryID))
 		case mText:
 			dst = appendBase64Lines(dst, b.text)
 		case mHTML:
@@ -160,33 +166,6 @@ func (p *Prepared) appendMIME(dst []byte, s *state, b *buffers, msgID string) []
 		}
 	}
 	return append(dst, sk.lits[len(sk.lits)-1]...)
-}
-
-// appendAddress writes `name <addr>`: the name as a quoted string when it
-// is short printable ASCII, else as folded RFC 2047 encoded words.
-func appendAddress(dst []byte, used int, name, addr string) []byte {
-	if name == "" {
-		return append(append(append(dst, '<'), addr...), '>')
-	}
-	ascii := !strings.Contains(name, "=?")
-	for i := 0; i < len(name) && ascii; i++ {
-		ascii = name[i] >= 0x20 && name[i] < 0x7f
-	}
-	if q := strconv.Quote(name); ascii && used+len(q)+len(addr)+3 <= 76 {
-		dst = append(dst, q...)
-	} else {
-		start := len(dst)
-		dst = appendWords(dst, used, name)
-		if i := bytes.LastIndexByte(dst[start:], '\n'); i >= 0 {
-			used = len(dst) - start - i - 1
-		} else {
-			used += len(dst) - start
-		}
-		if used+len(addr)+3 > 76 {
-			dst = append(dst, '\r', '\n')
-		}
-	}
-	return append(append(append(append(dst, ' '), '<'), addr...), '>')
 }
 
 // appendBase64Lines writes base64 in lines of 76 characters (RFC 2045
@@ -200,58 +179,6 @@ func appendBase64Lines(dst, src []byte) []byte {
 		if len(src) > 0 {
 			dst = append(dst, '\r', '\n')
 		}
-	}
-	return dst
-}
-
-// appendEncodedHeader writes a header value: as it is when it is short
-// printable ASCII, else as RFC 2047 UTF-8 "B" encoded words, each holding
-// whole characters, folded so that no line exceeds 76 octets. used is the
-// length of the "Name: " already on the line.
-func appendEncodedHeader(dst []byte, used int, v string) []byte {
-	ascii := true
-	for i := 0; i < len(v); i++ {
-		if v[i] >= 0x80 || v[i] < 0x20 {
-			ascii = false
-			break
-		}
-	}
-	if ascii && !strings.Contains(v, "=?") && used+len(v) <= 76 {
-		return append(dst, v...)
-	}
-	return appendWords(dst, used, v)
-}
-
-// appendWords writes v as RFC 2047 UTF-8 "B" encoded words, one per line.
-func appendWords(dst []byte, used int, v string) []byte {
-	const prefix, suffix = "=?UTF-8?B?", "?="
-	first := true
-	for len(v) > 0 {
-		// Each line holds one encoded word; take as many whole characters as fit.
-		room := 76 - len(prefix) - len(suffix) - 1
-		if first {
-			room = 76 - used - len(prefix) - len(suffix)
-		}
-		maxBytes := room / 4 * 3
-		n := 0
-		for n < len(v) {
-			_, size := utf8.DecodeRuneInString(v[n:])
-			if n+size > maxBytes {
-				break
-			}
-			n += size
-		}
-		if n == 0 { // a tiny first line: start the word on the next one
-			_, n = utf8.DecodeRuneInString(v)
-		}
-		if !first {
-			dst = append(dst, '\r', '\n', ' ')
-		}
-		dst = append(dst, prefix...)
-		dst = base64.StdEncoding.AppendEncode(dst, []byte(v[:n]))
-		dst = append(dst, suffix...)
-		v = v[n:]
-		first = false
 	}
 	return dst
 }

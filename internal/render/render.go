@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kizuna-alumni/kizuna/internal/address"
 	"github.com/kizuna-alumni/kizuna/internal/token"
 )
 
@@ -143,9 +144,14 @@ func (p *Prepared) Render(r Recipient) (*Message, error) {
 		r.SendTo = r.Email
 	}
 	// Addresses must be ASCII: messages are sent without SMTPUTF8 (RFC 6531).
-	if a, err := mail.ParseAddress(r.SendTo); err != nil || a.Address != r.SendTo || !isASCII(r.SendTo) {
+	// A legacy carrier address such as taro..yamada@docomo.ne.jp is valid
+	// once its local part is quoted (RFC 5321 §4.1.2); it may be given
+	// either way and is kept unquoted, as the roster stores it.
+	a, err := mail.ParseAddress(address.Quote(r.SendTo))
+	if err != nil || address.Quote(a.Address) != address.Quote(r.SendTo) || !isASCII(r.SendTo) {
 		return nil, fmt.Errorf("render delivery %d: bad recipient address %q", r.DeliveryID, r.SendTo)
 	}
+	r.SendTo = a.Address
 	s := p.begin(r)
 	b, _ := p.bufs.Get().(*buffers)
 	if b == nil {

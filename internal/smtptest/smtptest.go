@@ -81,6 +81,7 @@ type Server struct {
 	perSession  int   // SetSessionLimit: 0 means no limit
 	greeting    error // SetGreetingFault
 	helos       []string
+	commands    []string // MAIL and RCPT lines as the client wrote them
 	tlsConfig   *tls.Config
 	srv         *smtp.Server
 	ln          net.Listener
@@ -127,8 +128,89 @@ func (s *Server) listen(addr string) error {
 	srv.TLSConfig = s.tlsConfig
 	s.srv, s.ln = srv, ln
 	s.mu.Unlock()
-	go srv.Serve(ln)
+	go srv.Serve(recordingListener{ln, s})
 	return nil
+}
+
+// recordingListener hands go-smtp connections that note the MAIL and RCPT
+// command lines the client writes: go-smtp passes a session the path
+// with its quotes removed, and tests need to see the bytes on the wire.
+type recordingListener struct {
+	net.Listener
+	s *Server
+}
+
+func (l recordingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &recordingConn{Conn: c, s: l.s}, nil
+}
+
+// recordingConn scans what the client sends for lines that start with
+// MAIL FROM: or RCPT TO: (a message body that has such a line is recorded
+// too; tests do not send one).
+type recordingConn struct {
+	net.Conn
+	s    *Server
+	line []byte // the current line so far, up to maxRecordedLine octets
+	long bool   // the current line is longer than that: not a command
+}
+
+// maxRecordedLine bounds a recorded command (RFC 5321 §4.5.3.1.4: 512
+// octets, plus room for parameters).
+const maxRecordedLine = 1024
+
+func (c *recordingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && !c.s.Discard {
+		c.scan(p[:n])
+	}
+	return n, err
+}
+
+func (c *recordingConn) scan(b []byte) {
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		chunk := b
+		if i >= 0 {
+			chunk = b[:i]
+		}
+		if !c.long {
+			if len(c.line)+len(chunk) > maxRecordedLine {
+				c.long, c.line = true, c.line[:0]
+			} else {
+				c.line = append(c.line, chunk...)
+			}
+		}
+		if i < 0 {
+			return
+		}
+		l := strings.TrimSuffix(string(c.line), "\r")
+		if !c.long && (hasPrefixFold(l, "MAIL FROM:") || hasPrefixFold(l, "RCPT TO:")) {
+			c.s.mu.Lock()
+			c.s.commands = append(c.s.commands, l)
+			c.s.mu.Unlock()
+		}
+		c.line, c.long = c.line[:0], false
+		b = b[i+1:]
+	}
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// Commands returns the MAIL FROM and RCPT TO command lines clients sent, as
+// written on the wire without the CRLF (for example
+// `RCPT TO:<"taro..yamada"@docomo.ne.jp>`), in the order received. Only
+// plaintext sessions are seen (after STARTTLS the bytes are encrypted), and
+// nothing is kept in Discard mode.
+func (s *Server) Commands() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.commands...)
 }
 
 // Stop closes the listener and every open session, as a relay that was

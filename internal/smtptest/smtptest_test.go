@@ -77,3 +77,37 @@ func TestDiscardCountsOnly(t *testing.T) {
 		t.Fatalf("accepted=%d kept=%d", s.Accepted(), len(s.Messages()))
 	}
 }
+
+// Commands shows the paths as the client wrote them, quotes included
+// (the session only sees them unquoted).
+func TestRecordsCommandLines(t *testing.T) {
+	s := smtptest.Start(t)
+	c, err := smtp.Dial(s.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Mail("hr@example.jp"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt(`"taro..yamada"@docomo.ne.jp`); err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("Subject: x\r\n\r\n" + strings.Repeat(strings.Repeat("y", 900)+"\r\n", 3)))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c.Quit()
+	want := []string{"MAIL FROM:<hr@example.jp> BODY=8BITMIME", `RCPT TO:<"taro..yamada"@docomo.ne.jp>`}
+	got := s.Commands()
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("Commands() = %q, want %q", got, want)
+	}
+	if to := s.Messages()[0].To[0]; to != "taro..yamada@docomo.ne.jp" {
+		t.Errorf("session recipient = %q", to)
+	}
+}
