@@ -1,6 +1,7 @@
 package worker_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -290,5 +291,34 @@ func TestReconcilerFinishesAnInterruptedExpansion(t *testing.T) {
 	r, _ := runs.Get(ctx, db, run.ID)
 	if r.ExpandedAt == nil {
 		t.Fatal("expansion not marked finished")
+	}
+}
+
+// TestLegacyCarrierAddressesAreDelivered: docomo and au addresses from
+// before 2009 (consecutive dots, a dot before @) are sent with the local
+// part quoted in RCPT TO (RFC 5321 §4.1.2) and reach the relay.
+func TestLegacyCarrierAddressesAreDelivered(t *testing.T) {
+	t.Parallel()
+	db := testdb.New(t)
+	rd := testredis.New(t)
+	srv := smtptest.Start(t)
+	if _, err := db.Exec(`INSERT INTO alumni (email, family_name, given_name, consent, consented_at) VALUES
+		('taro..yamada@docomo.ne.jp', '山田', '太郎', true, now()), ('hanako.@ezweb.ne.jp', '佐藤', '花子', true, now()),
+		('plain@example.jp', '鈴木', '一郎', true, now())`); err != nil {
+		t.Fatal(err)
+	}
+	run := startRun(t, db, rd.URL, newsletter("legacy"))
+	inProcess(t, db, rd.URL, srv.URL(), nil)
+	waitRun(t, db, run.ID, 30*time.Second)
+	var sent int
+	db.Get(&sent, `SELECT count(*) FROM deliveries WHERE run_id = $1 AND state = 'sent'`, run.ID)
+	if sent != 3 {
+		t.Fatalf("sent %d of 3", sent)
+	}
+	cmds := strings.Join(srv.Commands(), "\n")
+	for _, want := range []string{`RCPT TO:<"taro..yamada"@docomo.ne.jp>`, `RCPT TO:<"hanako."@ezweb.ne.jp>`, `RCPT TO:<plain@example.jp>`} {
+		if !strings.Contains(cmds, want) {
+			t.Errorf("the relay did not get %s:\n%s", want, cmds)
+		}
 	}
 }
