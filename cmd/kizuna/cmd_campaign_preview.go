@@ -14,6 +14,7 @@ import (
 	"github.com/kizuna-alumni/kizuna/internal/mailer"
 	"github.com/kizuna-alumni/kizuna/internal/render"
 	"github.com/kizuna-alumni/kizuna/internal/roster"
+	"github.com/kizuna-alumni/kizuna/internal/runs"
 	"github.com/kizuna-alumni/kizuna/internal/store"
 	"github.com/kizuna-alumni/kizuna/internal/token"
 )
@@ -75,7 +76,7 @@ func (a *App) warnOutsideAudience(ctx context.Context, c *campaigns.Campaign, em
 	if err != nil {
 		return err
 	}
-	reasons, found, err := c.Audience.Excluded(ctx, db, email)
+	reasons, found, err := runs.Excluded(ctx, db, c.Audience, email)
 	if err != nil || !found || len(reasons) == 0 {
 		return err
 	}

@@ -60,7 +60,7 @@ unless --yes-empty.`,
 				return usageErr("campaign %s already has %d run(s) (the last, run %d, started %s, is %s); pass --again to start another",
 					c.ID, len(existing), last.Number, humanTime(last.StartedAt), last.State)
 			}
-			reach, err := campaigns.Reach(ctx, db, c)
+			reach, err := runs.Reach(ctx, db, c)
 			if err != nil {
 				return err
 			}

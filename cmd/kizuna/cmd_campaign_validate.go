@@ -151,7 +151,7 @@ func (a *App) reaches(ctx context.Context, cs []*campaigns.Campaign) ([]*int, []
 		return out, empties
 	}
 	for i, c := range cs {
-		n, err := campaigns.Reach(ctx, db, c)
+		n, err := runs.Reach(ctx, db, c)
 		if err != nil {
 			fmt.Fprintf(a.Stderr, "kizuna: note: reach not computed: %s\n", a.cfg.Scrub(err.Error()))
 			return make([]*int, len(cs)), make([][]runs.EmptyCount, len(cs))

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/kizuna-alumni/kizuna/campaigns"
+	"github.com/kizuna-alumni/kizuna/internal/runs"
 	"github.com/kizuna-alumni/kizuna/internal/testdb"
 )
 
@@ -24,7 +25,7 @@ func importExampleRoster(t *testing.T) (*testdb.DB, map[string]string) {
 }
 
 // Every example campaign reaches someone in the example roster, counted with
-// the audience query that runs use (campaigns.Reach compiles the same filter
+// the audience query that runs use (runs.Reach compiles the same filter
 // as the run expansion).
 func TestEveryExampleCampaignReachesTheExampleRoster(t *testing.T) {
 	t.Parallel()
@@ -42,7 +43,7 @@ func TestEveryExampleCampaignReachesTheExampleRoster(t *testing.T) {
 			t.Errorf("%s: %v", f, problems)
 			continue
 		}
-		n, err := campaigns.Reach(context.Background(), db.DB, c)
+		n, err := runs.Reach(context.Background(), db.DB, c)
 		if err != nil {
 			t.Fatal(err)
 		}

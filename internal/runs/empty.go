@@ -47,7 +47,7 @@ var emptySQL = map[string]string{
 // the counts. Fields no recipient can lack (Email, event fields) are not
 // listed. Returns nil without a query when no such field is used.
 func EmptyFields(ctx context.Context, db sqlx.QueryerContext, c *campaigns.Campaign) ([]EmptyCount, error) {
-	where, args := audienceSQL(c.Audience, 1)
+	where, args := AudienceFilter(c.Audience, 1)
 	out, err := countEmpty(ctx, db, c, "alumni a WHERE "+where, args)
 	if err != nil {
 		return nil, fmt.Errorf("empty fields of campaign %s: %w", c.ID, err)

@@ -4,13 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
-
-	"github.com/kizuna-alumni/kizuna/campaigns"
 )
 
 // QueueSlack is how long a delivery handed to a send task may wait in the
@@ -108,7 +105,7 @@ func expandChunks(ctx context.Context, conn *sqlx.Conn, r Run, enqueue Enqueue) 
 		filter = `EXISTS (SELECT 1 FROM rsvps v WHERE v.campaign_id = $5 AND v.alumni_id = a.id AND v.answer = 'yes' AND NOT v.waitlisted)`
 		args = []any{c.ID}
 	} else {
-		filter, args = audienceSQL(c.Audience, 5)
+		filter, args = AudienceFilter(c.Audience, 5)
 	}
 	query := `
 		WITH cand AS (
@@ -178,15 +175,4 @@ func expandChunks(ctx context.Context, conn *sqlx.Conn, r Run, enqueue Enqueue) 
 		return fmt.Errorf("expand run %d: finish: %w", r.ID, err)
 	}
 	return nil
-}
-
-// audienceSQL compiles a campaign's audience to a boolean SQL expression
-// over alumni a, with placeholders from $first (the campaigns package owns
-// the filter: consent, suppression and every audience condition).
-func audienceSQL(aud campaigns.Audience, first int) (string, []any) {
-	where, args := aud.Compile(first)
-	if strings.TrimSpace(where) == "" {
-		where = "true"
-	}
-	return where, args
 }

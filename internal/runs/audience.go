@@ -1,4 +1,4 @@
-package campaigns
+package runs
 
 import (
 	"context"
@@ -8,14 +8,22 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/kizuna-alumni/kizuna/campaigns"
 )
 
-// Compile turns the audience into a SQL boolean expression over the alumni
-// table aliased "a", using placeholders $first, $first+1, ... only (never
-// text from the file), plus their args. It always excludes status
-// unsubscribed/bounced/forgotten and suppressed hashes, and applies consent.
-func (a Audience) Compile(first int) (where string, args []any) {
-	conds, args := a.conditions(first)
+// The audience query: which alumni a campaign reaches. runs owns it because
+// it is what an expansion selects; it reads the roster's alumni and
+// suppressions in the same statement (ARCHITECTURE.md).
+
+// AudienceFilter compiles a campaign's audience into a SQL boolean
+// expression over the alumni table aliased "a", using placeholders $first,
+// $first+1, ... only (never text from the file), plus their args. It always
+// excludes people who are not active, have no address or are on the
+// suppression list, and applies consent. The expansion of a run, its reach
+// and the empty-value counts all use it, so they agree.
+func AudienceFilter(a campaigns.Audience, first int) (where string, args []any) {
+	conds, args := audienceConditions(a, first)
 	sqls := make([]string, len(conds))
 	for i, c := range conds {
 		sqls[i] = c.sql
@@ -32,7 +40,7 @@ type condition struct {
 
 // conditions lists the parts of the audience filter, numbering placeholders
 // from first.
-func (a Audience) conditions(first int) (conds []condition, args []any) {
+func audienceConditions(a campaigns.Audience, first int) (conds []condition, args []any) {
 	arg := func(v any) string {
 		args = append(args, v)
 		return fmt.Sprintf("$%d", first+len(args)-1)
@@ -46,14 +54,14 @@ func (a Audience) conditions(first int) (conds []condition, args []any) {
 		// address (store.HashEmail); alumni emails are stored lower-case.
 		{"NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.email_hash = sha256(convert_to(a.email, 'UTF8')))", "their address is on the suppression list"},
 	}
-	if a.Consent != ConsentAny {
+	if a.Consent != campaigns.ConsentAny {
 		// The law on commercial email asks for a record of when consent
 		// was given, not only a flag.
 		conds = append(conds, condition{"a.consent AND a.consented_at IS NOT NULL", "no consent on record (consent: required needs consent yes and its date)"})
 	}
 	ls := a.Locales
 	if len(ls) == 0 {
-		ls = DefaultLocales
+		ls = campaigns.DefaultLocales
 	}
 	conds = append(conds, condition{"a.locale = ANY(" + arg(pq.StringArray(ls)) + "::text[])", "their locale is not in locales [" + list(ls) + "]"})
 	if len(a.TagsAny) > 0 {
@@ -77,12 +85,12 @@ func (a Audience) conditions(first int) (conds []condition, args []any) {
 }
 
 // Excluded says why the alumnus with address email (as stored: lower-case)
-// is outside the audience, one reason per condition of Compile that their
+// is outside the audience a, one reason per condition of AudienceFilter that their
 // row fails (a NULL date fails its range), in the order of Compile. It
 // returns no reasons when they are in the audience, and found false when no
 // alumnus has that address.
-func (a Audience) Excluded(ctx context.Context, db sqlx.QueryerContext, email string) (reasons []string, found bool, err error) {
-	conds, args := a.conditions(2)
+func Excluded(ctx context.Context, db sqlx.QueryerContext, a campaigns.Audience, email string) (reasons []string, found bool, err error) {
+	conds, args := audienceConditions(a, 2)
 	cols := make([]string, len(conds))
 	for i, c := range conds {
 		cols[i] = "COALESCE((" + c.sql + "), false)"
@@ -116,11 +124,11 @@ func (a Audience) Excluded(ctx context.Context, db sqlx.QueryerContext, email st
 	return reasons, true, rows.Err()
 }
 
-// Reach counts the alumni the campaign would reach now.
-func Reach(ctx context.Context, db *sqlx.DB, c *Campaign) (int, error) {
-	where, args := c.Audience.Compile(1)
+// Reach counts the alumni the campaign c would reach now.
+func Reach(ctx context.Context, db sqlx.QueryerContext, c *campaigns.Campaign) (int, error) {
+	where, args := AudienceFilter(c.Audience, 1)
 	var n int
-	if err := db.GetContext(ctx, &n, "SELECT count(*) FROM alumni a WHERE "+where, args...); err != nil {
+	if err := sqlx.GetContext(ctx, db, &n, "SELECT count(*) FROM alumni a WHERE "+where, args...); err != nil {
 		return 0, fmt.Errorf("reach of campaign %s: %w", c.ID, err)
 	}
 	return n, nil

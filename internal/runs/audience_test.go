@@ -1,9 +1,8 @@
-package campaigns
+package runs
 
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/lib/pq"
 
+	"github.com/kizuna-alumni/kizuna/campaigns"
 	"github.com/kizuna-alumni/kizuna/internal/store"
 	"github.com/kizuna-alumni/kizuna/internal/testdb"
 )
@@ -84,23 +84,23 @@ func TestAudienceSelectsExactly(t *testing.T) {
 	ids := seedRoster(t, db)
 	cases := []struct {
 		name string
-		aud  Audience
+		aud  campaigns.Audience
 		want []string
 	}{
-		{"defaults: consent required, both locales, exclusions", Audience{}, []string{"eng-ja", "sales-en", "dnc", "plain"}},
-		{"consent any", Audience{Consent: ConsentAny}, []string{"eng-ja", "sales-en", "no-consent-date", "no-consent", "dnc", "plain"}},
-		{"tags_any", Audience{TagsAny: []string{"engineering"}}, []string{"eng-ja", "dnc"}},
-		{"tags_any and tags_none", Audience{TagsAny: []string{"engineering", "boomerang"}, TagsNone: []string{"do-not-contact"}}, []string{"eng-ja", "sales-en"}},
-		{"departments", Audience{Departments: []string{"開発部"}}, []string{"eng-ja", "dnc", "plain"}},
-		{"left_between", Audience{LeftBetween: &DateRange{day("2020-01-01"), day("2020-12-31")}}, []string{"eng-ja"}},
-		{"left_between inclusive", Audience{LeftBetween: &DateRange{day("2022-06-30"), day("2022-06-30")}}, []string{"sales-en"}},
-		{"joined_between", Audience{JoinedBetween: &DateRange{day("2010-01-01"), day("2014-12-31")}}, []string{"eng-ja", "dnc"}},
-		{"locales", Audience{Locales: []string{"en"}}, []string{"sales-en"}},
-		{"all AND-ed", Audience{Locales: []string{"ja"}, TagsAny: []string{"engineering"}, Departments: []string{"開発部"}, LeftBetween: &DateRange{day("2019-01-01"), day("2021-12-31")}}, []string{"eng-ja", "dnc"}},
-		{"nobody", Audience{Departments: []string{"存在しない部"}}, nil},
+		{"defaults: consent required, both locales, exclusions", campaigns.Audience{}, []string{"eng-ja", "sales-en", "dnc", "plain"}},
+		{"consent any", campaigns.Audience{Consent: campaigns.ConsentAny}, []string{"eng-ja", "sales-en", "no-consent-date", "no-consent", "dnc", "plain"}},
+		{"tags_any", campaigns.Audience{TagsAny: []string{"engineering"}}, []string{"eng-ja", "dnc"}},
+		{"tags_any and tags_none", campaigns.Audience{TagsAny: []string{"engineering", "boomerang"}, TagsNone: []string{"do-not-contact"}}, []string{"eng-ja", "sales-en"}},
+		{"departments", campaigns.Audience{Departments: []string{"開発部"}}, []string{"eng-ja", "dnc", "plain"}},
+		{"left_between", campaigns.Audience{LeftBetween: &campaigns.DateRange{From: day("2020-01-01"), To: day("2020-12-31")}}, []string{"eng-ja"}},
+		{"left_between inclusive", campaigns.Audience{LeftBetween: &campaigns.DateRange{From: day("2022-06-30"), To: day("2022-06-30")}}, []string{"sales-en"}},
+		{"joined_between", campaigns.Audience{JoinedBetween: &campaigns.DateRange{From: day("2010-01-01"), To: day("2014-12-31")}}, []string{"eng-ja", "dnc"}},
+		{"locales", campaigns.Audience{Locales: []string{"en"}}, []string{"sales-en"}},
+		{"all AND-ed", campaigns.Audience{Locales: []string{"ja"}, TagsAny: []string{"engineering"}, Departments: []string{"開発部"}, LeftBetween: &campaigns.DateRange{From: day("2019-01-01"), To: day("2021-12-31")}}, []string{"eng-ja", "dnc"}},
+		{"nobody", campaigns.Audience{Departments: []string{"存在しない部"}}, nil},
 	}
 	for _, tc := range cases {
-		where, args := tc.aud.Compile(1)
+		where, args := AudienceFilter(tc.aud, 1)
 		var got []int64
 		if err := db.SelectContext(context.Background(), &got, "SELECT a.id FROM alumni a WHERE "+where+" ORDER BY a.id", args...); err != nil {
 			t.Fatalf("%s: %v\n%s", tc.name, err, where)
@@ -113,7 +113,7 @@ func TestAudienceSelectsExactly(t *testing.T) {
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: selected %v, want %v (%v)", tc.name, got, want, tc.want)
 		}
-		n, err := Reach(context.Background(), db.DB, &Campaign{ID: "x", Audience: tc.aud})
+		n, err := Reach(context.Background(), db.DB, &campaigns.Campaign{ID: "x", Audience: tc.aud})
 		if err != nil || n != len(want) {
 			t.Errorf("%s: reach %d, %v; want %d", tc.name, n, err, len(want))
 		}
@@ -121,10 +121,10 @@ func TestAudienceSelectsExactly(t *testing.T) {
 }
 
 // Placeholders start at first, so the filter can follow other arguments.
-func TestCompileNumbersFromFirst(t *testing.T) {
+func TestAudienceFilterNumbersFromFirst(t *testing.T) {
 	t.Parallel()
-	aud := Audience{TagsAny: []string{"a"}, TagsNone: []string{"b"}, Departments: []string{"c"}, LeftBetween: &DateRange{day("2020-01-01"), day("2020-12-31")}}
-	where, args := aud.Compile(4)
+	aud := campaigns.Audience{TagsAny: []string{"a"}, TagsNone: []string{"b"}, Departments: []string{"c"}, LeftBetween: &campaigns.DateRange{From: day("2020-01-01"), To: day("2020-12-31")}}
+	where, args := AudienceFilter(aud, 4)
 	found := regexp.MustCompile(`\$\d+`).FindAllString(where, -1)
 	var want []string
 	for i := range args {
@@ -140,18 +140,8 @@ func TestCompileNumbersFromFirst(t *testing.T) {
 func TestHostileStringsStayArguments(t *testing.T) {
 	t.Parallel()
 	hostile := []string{"'; DROP TABLE alumni; --", `") OR 1=1 --`, "$$; DELETE FROM alumni; $$", "開発部' OR 'a'='a"}
-	var yamlList []string
-	for _, h := range hostile {
-		yamlList = append(yamlList, fmt.Sprintf("%q", h))
-	}
-	list := "[" + strings.Join(yamlList, ", ") + "]"
-	dir := writeFolder(t, map[string]string{"kizuna.yaml": goodDefaults,
-		"c.yaml": goodCampaign + "audience:\n  tags_any: " + list + "\n  tags_none: " + list + "\n  departments: " + list + "\n"})
-	c, probs := LoadFile(filepath.Join(dir, "c.yaml"))
-	if probs != nil {
-		t.Fatal(probs)
-	}
-	where, args := c.Audience.Compile(1)
+	aud := campaigns.Audience{TagsAny: hostile, TagsNone: hostile, Departments: hostile}
+	where, args := AudienceFilter(aud, 1)
 	for _, h := range hostile {
 		if strings.Contains(where, h) {
 			t.Errorf("SQL text holds %q:\n%s", h, where)
@@ -174,7 +164,7 @@ func TestHostileStringsStayArguments(t *testing.T) {
 
 	db := testdb.New(t)
 	seedRoster(t, db)
-	n, err := Reach(context.Background(), db.DB, c)
+	n, err := Reach(context.Background(), db.DB, &campaigns.Campaign{ID: "c", Audience: aud})
 	if err != nil || n != 0 {
 		t.Fatalf("reach %d, %v", n, err)
 	}
@@ -184,30 +174,30 @@ func TestHostileStringsStayArguments(t *testing.T) {
 	}
 }
 
-// Excluded agrees with Compile person by person: no reasons exactly for
+// Excluded agrees with AudienceFilter person by person: no reasons exactly for
 // those the audience selects, and each reason names the condition.
-func TestExcludedAgreesWithCompile(t *testing.T) {
+func TestExcludedAgreesWithAudienceFilter(t *testing.T) {
 	t.Parallel()
 	db := testdb.New(t)
 	seedRoster(t, db)
 	ctx := context.Background()
-	auds := []Audience{
-		{}, {Consent: ConsentAny}, {TagsAny: []string{"engineering"}}, {TagsNone: []string{"do-not-contact"}},
-		{Departments: []string{"開発部"}}, {LeftBetween: &DateRange{day("2020-01-01"), day("2020-12-31")}},
-		{JoinedBetween: &DateRange{day("2010-01-01"), day("2014-12-31")}}, {Locales: []string{"en"}},
+	auds := []campaigns.Audience{
+		{}, {Consent: campaigns.ConsentAny}, {TagsAny: []string{"engineering"}}, {TagsNone: []string{"do-not-contact"}},
+		{Departments: []string{"開発部"}}, {LeftBetween: &campaigns.DateRange{From: day("2020-01-01"), To: day("2020-12-31")}},
+		{JoinedBetween: &campaigns.DateRange{From: day("2010-01-01"), To: day("2014-12-31")}}, {Locales: []string{"en"}},
 	}
 	var emails []string
 	if err := db.SelectContext(ctx, &emails, `SELECT email FROM alumni WHERE email IS NOT NULL ORDER BY id`); err != nil {
 		t.Fatal(err)
 	}
 	for _, aud := range auds {
-		where, args := aud.Compile(2)
+		where, args := AudienceFilter(aud, 2)
 		for _, e := range emails {
 			var in bool
 			if err := db.GetContext(ctx, &in, "SELECT EXISTS (SELECT 1 FROM alumni a WHERE a.email = $1 AND "+where+")", append([]any{e}, args...)...); err != nil {
 				t.Fatal(err)
 			}
-			reasons, found, err := aud.Excluded(ctx, db.DB, e)
+			reasons, found, err := Excluded(ctx, db.DB, aud, e)
 			if err != nil || !found {
 				t.Fatalf("%+v %s: found %v, %v", aud, e, found, err)
 			}
@@ -223,12 +213,12 @@ func TestExcludedAgreesWithCompile(t *testing.T) {
 		"dnc@example.jp":         "tags_none [do-not-contact]",
 	}
 	for e, w := range want {
-		reasons, _, _ := Audience{TagsNone: []string{"do-not-contact"}}.Excluded(ctx, db.DB, e)
+		reasons, _, _ := Excluded(ctx, db.DB, campaigns.Audience{TagsNone: []string{"do-not-contact"}}, e)
 		if len(reasons) != 1 || !strings.Contains(reasons[0], w) {
 			t.Errorf("%s: reasons %q, want one mentioning %q", e, reasons, w)
 		}
 	}
-	if _, found, err := (Audience{}).Excluded(ctx, db.DB, "nobody@example.jp"); found || err != nil {
+	if _, found, err := Excluded(ctx, db.DB, campaigns.Audience{}, "nobody@example.jp"); found || err != nil {
 		t.Errorf("unknown address: found %v, %v", found, err)
 	}
 }
