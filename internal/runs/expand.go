@@ -62,19 +62,19 @@ func expand(ctx context.Context, db *sqlx.DB, runID int64, enqueue Enqueue, wait
 	// the unique (run, alumnus) key, but it would double the work.
 	lockKey := "kizuna-expand:" + fmt.Sprint(runID)
 	if wait {
-		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(hashtextextended($1, 0))`, lockKey); err != nil {
+		if _, err := conn.ExecContext(ctx, qExpansionLock, lockKey); err != nil {
 			return 0, false, fmt.Errorf("expand run %d: lock: %w", runID, err)
 		}
 	} else {
 		var ok bool
-		if err := conn.GetContext(ctx, &ok, `SELECT pg_try_advisory_lock(hashtextextended($1, 0))`, lockKey); err != nil {
+		if err := conn.GetContext(ctx, &ok, qExpansionTryLock, lockKey); err != nil {
 			return 0, false, fmt.Errorf("expand run %d: lock: %w", runID, err)
 		}
 		if !ok {
 			return 0, false, nil
 		}
 	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, lockKey)
+	defer conn.ExecContext(context.WithoutCancel(ctx), qExpansionUnlock, lockKey)
 
 	r, err := Get(ctx, conn, runID)
 	if err != nil {
@@ -86,7 +86,7 @@ func expand(ctx context.Context, db *sqlx.DB, runID int64, enqueue Enqueue, wait
 		}
 	}
 	var total int64
-	if err := conn.GetContext(ctx, &total, `SELECT count(*) FROM deliveries WHERE run_id = $1`, runID); err != nil {
+	if err := conn.GetContext(ctx, &total, qDeliveryCount, runID); err != nil {
 		return 0, true, fmt.Errorf("expand run %d: count: %w", runID, err)
 	}
 	return total, true, nil
@@ -107,35 +107,18 @@ func expandChunks(ctx context.Context, conn *sqlx.Conn, r Run, enqueue Enqueue) 
 	} else {
 		filter, args = AudienceFilter(c.Audience, 5)
 	}
-	query := `
-		WITH cand AS (
-			SELECT a.id FROM alumni a
-			WHERE a.id > $2
-			  AND a.status = 'active' AND a.email IS NOT NULL
-			  AND NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.email_hash = sha256(convert_to(a.email, 'UTF8')))
-			  AND EXISTS (SELECT 1 FROM runs r WHERE r.id = $1 AND r.state <> 'cancelled')
-			  AND (` + filter + `)
-			ORDER BY a.id
-			LIMIT $3
-		), ins AS (
-			INSERT INTO deliveries (run_id, alumni_id, queued_until)
-			SELECT $1, id, CASE WHEN $4::float8 > 0 THEN now() + make_interval(secs => $4::float8) END FROM cand
-			ON CONFLICT (run_id, alumni_id) DO NOTHING
-			RETURNING id
-		)
-		SELECT (SELECT max(id) FROM cand) AS cursor,
-		       coalesce((SELECT array_agg(id ORDER BY id) FROM ins), '{}') AS ids`
+	query := fmt.Sprintf(qtExpandSlice, filter)
 
 	// Resume after the last alumnus already written: chunks commit in
 	// alumni id order, so every recipient up to it has its delivery.
 	var cursor int64
-	if err := conn.GetContext(ctx, &cursor, `SELECT coalesce(max(alumni_id), 0) FROM deliveries WHERE run_id = $1`, r.ID); err != nil {
+	if err := conn.GetContext(ctx, &cursor, qExpansionCursor, r.ID); err != nil {
 		return fmt.Errorf("expand run %d: %w", r.ID, err)
 	}
 	if cursor > 0 {
 		// An earlier expander died; the deliveries it wrote may never have
 		// reached a task. Let the reconciler enqueue them now.
-		if _, err := conn.ExecContext(ctx, `UPDATE deliveries SET queued_until = NULL WHERE run_id = $1 AND state = 'pending' AND queued_until IS NOT NULL`, r.ID); err != nil {
+		if _, err := conn.ExecContext(ctx, qUnqueueRun, r.ID); err != nil {
 			return fmt.Errorf("expand run %d: %w", r.ID, err)
 		}
 	}
@@ -155,7 +138,7 @@ func expandChunks(ctx context.Context, conn *sqlx.Conn, r Run, enqueue Enqueue) 
 			if err := enqueue(ctx, r.ID, ids); err != nil {
 				// The deliveries are written; without a task they are
 				// the reconciler's once their queue slack runs out.
-				if _, err2 := conn.ExecContext(context.WithoutCancel(ctx), `UPDATE deliveries SET queued_until = NULL WHERE id = ANY($1) AND state = 'pending'`, ids); err2 != nil {
+				if _, err2 := conn.ExecContext(context.WithoutCancel(ctx), qUnqueueFresh, ids); err2 != nil {
 					return fmt.Errorf("expand run %d: enqueue: %w (and release: %v)", r.ID, err, err2)
 				}
 				return fmt.Errorf("expand run %d: enqueue: %w", r.ID, err)
@@ -169,9 +152,7 @@ func expandChunks(ctx context.Context, conn *sqlx.Conn, r Run, enqueue Enqueue) 
 			size *= 2
 		}
 	}
-	if _, err := conn.ExecContext(ctx, `
-		UPDATE runs SET expanded_at = now(), state = CASE WHEN state = 'expanding' THEN 'sending' ELSE state END
-		WHERE id = $1 AND expanded_at IS NULL`, r.ID); err != nil {
+	if _, err := conn.ExecContext(ctx, qExpanded, r.ID); err != nil {
 		return fmt.Errorf("expand run %d: finish: %w", r.ID, err)
 	}
 	return nil

@@ -349,3 +349,53 @@ const qOccurrenceExists = `SELECT EXISTS (SELECT 1 FROM runs WHERE campaign_id =
 
 // qCampaignHasRuns: $1 campaign id.
 const qCampaignHasRuns = `SELECT EXISTS (SELECT 1 FROM runs WHERE campaign_id = $1)`
+
+// qtExpandSlice writes the deliveries of the next slice of a run's
+// audience and returns the last alumnus it looked at (cursor) and the new
+// deliveries' ids. A template: %s is the audience's boolean condition over
+// alumni a (AudienceFilter, or the reminder's RSVP condition), with its own
+// placeholders from $5. $1 run id, $2 cursor (last alumni id done), $3
+// slice size, $4 queue slack in seconds (0: no task will carry them).
+const qtExpandSlice = `
+WITH cand AS (
+	SELECT a.id FROM alumni a
+	WHERE a.id > $2
+	  AND a.status = 'active' AND a.email IS NOT NULL
+	  AND NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.email_hash = sha256(convert_to(a.email, 'UTF8')))
+	  AND EXISTS (SELECT 1 FROM runs r WHERE r.id = $1 AND r.state <> 'cancelled')
+	  AND (%s)
+	ORDER BY a.id
+	LIMIT $3
+), ins AS (
+	INSERT INTO deliveries (run_id, alumni_id, queued_until)
+	SELECT $1, id, CASE WHEN $4::float8 > 0 THEN now() + make_interval(secs => $4::float8) END FROM cand
+	ON CONFLICT (run_id, alumni_id) DO NOTHING
+	RETURNING id
+)
+SELECT (SELECT max(id) FROM cand) AS cursor,
+       coalesce((SELECT array_agg(id ORDER BY id) FROM ins), '{}') AS ids`
+
+// qExpansionLock waits for the session lock that lets one expander work on a run: $1 the lock's name.
+const qExpansionLock = `SELECT pg_advisory_lock(hashtextextended($1, 0))`
+
+// qExpansionTryLock takes the expansion lock if it is free: $1 the lock's name.
+const qExpansionTryLock = `SELECT pg_try_advisory_lock(hashtextextended($1, 0))`
+
+// qExpansionUnlock: $1 the lock's name.
+const qExpansionUnlock = `SELECT pg_advisory_unlock(hashtextextended($1, 0))`
+
+// qDeliveryCount: $1 run id.
+const qDeliveryCount = `SELECT count(*) FROM deliveries WHERE run_id = $1`
+
+// qExpansionCursor is the last alumnus whose delivery was written: slices
+// commit in alumni id order. $1 run id.
+const qExpansionCursor = `SELECT coalesce(max(alumni_id), 0) FROM deliveries WHERE run_id = $1`
+
+// qUnqueueFresh hands just-written deliveries whose enqueue failed to the
+// reconciler: $1 ids.
+const qUnqueueFresh = `UPDATE deliveries SET queued_until = NULL WHERE id = ANY($1) AND state = 'pending'`
+
+// qExpanded marks a run's expansion complete: $1 run id.
+const qExpanded = `
+UPDATE runs SET expanded_at = now(), state = CASE WHEN state = 'expanding' THEN 'sending' ELSE state END
+WHERE id = $1 AND expanded_at IS NULL`

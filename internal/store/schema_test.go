@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"fmt"
 	"go/ast"
 	"go/constant"
 	"go/parser"
@@ -23,7 +24,9 @@ const repoRoot = "../.."
 
 // namedQueries returns every named query of the owners: the string
 // constants whose names start with "q" in each package's queries.go,
-// evaluated (they may be built from other constants of the same file).
+// evaluated (they may be built from other constants of the same file). A
+// "qt" constant is a template whose %s stands for a boolean condition; it
+// is returned with "true" there.
 func namedQueries(t *testing.T) map[string]string {
 	t.Helper()
 	out := map[string]string{}
@@ -55,7 +58,11 @@ func namedQueries(t *testing.T) map[string]string {
 			if !ok || !strings.HasPrefix(name, "q") || c.Val().Kind() != constant.String {
 				continue
 			}
-			out[filepath.Dir(path)+"."+name] = constant.StringVal(c.Val())
+			q := constant.StringVal(c.Val())
+			if strings.HasPrefix(name, "qt") {
+				q = fmt.Sprintf(q, "true")
+			}
+			out[filepath.Dir(path)+"."+name] = q
 		}
 		return nil
 	})
