@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -45,15 +44,6 @@ func latestVersion(ctx context.Context, db *sqlx.DB, id string) (versionID int64
 		return 0, false, fmt.Errorf("campaign %s: %w", id, err)
 	}
 	return versionID, true, nil
-}
-
-// campaignExists reports whether the database knows campaign id.
-func campaignExists(ctx context.Context, db *sqlx.DB, id string) (bool, error) {
-	var ok bool
-	if err := db.GetContext(ctx, &ok, `SELECT EXISTS (SELECT 1 FROM campaigns WHERE id = $1)`, id); err != nil {
-		return false, fmt.Errorf("campaign %s: %w", id, err)
-	}
-	return ok, nil
 }
 
 func unknownCampaign(id string) error {
@@ -200,20 +190,9 @@ func tokyo() *time.Location {
 }
 
 func listCampaigns(ctx context.Context, db *sqlx.DB, now time.Time) ([]listEntry, error) {
-	var rows []struct {
-		ID         string        `db:"id"`
-		Kind       string        `db:"kind"`
-		VersionID  sql.NullInt64 `db:"version_id"`
-		LastRun    sql.NullInt64 `db:"last_run"`
-		LastManual sql.NullTime  `db:"last_manual"`
-	}
-	if err := db.SelectContext(ctx, &rows, `
-		SELECT c.id, c.kind,
-		       c.current_version_id AS version_id,
-		       (SELECT max(r.number) FROM runs r WHERE r.campaign_id = c.id) AS last_run,
-		       (SELECT max(r.started_at) FROM runs r WHERE r.campaign_id = c.id AND r.occurrence LIKE 'manual:%') AS last_manual
-		FROM campaigns c ORDER BY c.id`); err != nil {
-		return nil, fmt.Errorf("list campaigns: %w", err)
+	rows, err := runs.Campaigns(ctx, db)
+	if err != nil {
+		return nil, err
 	}
 	skipped, err := scheduler.ListSkipped(ctx, db, "")
 	if err != nil {
@@ -300,7 +279,7 @@ when forgotten), "at" (RFC 3339 UTC), "attempts", "reply", "hard_bounce"}].`,
 			if err != nil {
 				return a.failJSON(asJSON, err)
 			}
-			ok, err := campaignExists(ctx, db, id)
+			ok, err := runs.CampaignExists(ctx, db, id)
 			if err != nil {
 				return a.failJSON(asJSON, err)
 			}
@@ -502,7 +481,7 @@ func (a *App) runControlCommand(verb, short string, applies, already func(runs.R
 			if err != nil {
 				return err
 			}
-			ok, err := campaignExists(ctx, db, id)
+			ok, err := runs.CampaignExists(ctx, db, id)
 			if err != nil {
 				return err
 			}

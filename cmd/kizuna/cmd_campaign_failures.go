@@ -163,7 +163,7 @@ cancelled run is never sent again (start a new run with --again).`,
 			if err != nil {
 				return err
 			}
-			ok, err := campaignExists(ctx, db, id)
+			ok, err := runs.CampaignExists(ctx, db, id)
 			if err != nil {
 				return err
 			}

@@ -399,3 +399,15 @@ const qUnqueueFresh = `UPDATE deliveries SET queued_until = NULL WHERE id = ANY(
 const qExpanded = `
 UPDATE runs SET expanded_at = now(), state = CASE WHEN state = 'expanding' THEN 'sending' ELSE state END
 WHERE id = $1 AND expanded_at IS NULL`
+
+// qCampaignExists: $1 campaign id.
+const qCampaignExists = `SELECT EXISTS (SELECT 1 FROM campaigns WHERE id = $1)`
+
+// qCampaigns lists every campaign with its current version, last run number
+// and last manual start.
+const qCampaigns = `
+SELECT c.id, c.kind,
+       c.current_version_id AS version_id,
+       (SELECT max(r.number) FROM runs r WHERE r.campaign_id = c.id) AS last_run,
+       (SELECT max(r.started_at) FROM runs r WHERE r.campaign_id = c.id AND r.occurrence LIKE 'manual:%') AS last_manual
+FROM campaigns c ORDER BY c.id`
