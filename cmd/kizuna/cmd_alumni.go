@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kizuna-alumni/kizuna/internal/roster"
+	"github.com/kizuna-alumni/kizuna/internal/runs"
 	"github.com/kizuna-alumni/kizuna/internal/store"
 )
 
@@ -282,7 +283,7 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 // alumnusJSON is the show document: the export object plus history.
 type alumnusJSON struct {
 	roster.Export
-	History []roster.HistoryEntry `json:"history"`
+	History []runs.HistoryEntry `json:"history"`
 }
 
 func (a *App) alumniShowCommand() *cobra.Command {
@@ -316,7 +317,7 @@ func (a *App) showAlumnus(ctx context.Context, email string) (alumnusJSON, error
 	if err != nil {
 		return alumnusJSON{}, err
 	}
-	h, err := s.History(ctx, p.ID)
+	h, err := runs.History(ctx, a.db, p.ID)
 	if err != nil {
 		return alumnusJSON{}, err
 	}

@@ -104,10 +104,6 @@ func zoneOr(name string) *time.Location {
 	return time.UTC
 }
 
-const alumnusColumns = `id, COALESCE(email, ''), family_name, given_name, family_name_kana, given_name_kana,
-    COALESCE(employee_id, ''), department, joined_on, left_on, locale, timezone, tags,
-    consent, consented_at, consent_source, status, status_changed_at, created_at, updated_at`
-
 type scannable interface{ Scan(dest ...any) error }
 
 func scanAlumnus(row scannable) (Alumnus, error) {
@@ -136,7 +132,7 @@ func normalize(email string) string {
 // Find returns the alumnus with this address (any case). It returns an
 // error wrapping store.ErrNotFound when there is none.
 func (s *Store) Find(ctx context.Context, email string) (Alumnus, error) {
-	a, err := scanAlumnus(s.db.QueryRowContext(ctx, `SELECT `+alumnusColumns+` FROM alumni WHERE email = $1`, normalize(email)))
+	a, err := scanAlumnus(s.db.QueryRowContext(ctx, qFindAlumnus, normalize(email)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, fmt.Errorf("no alumnus with address %q: %w", email, store.ErrNotFound)
 	}
@@ -145,72 +141,3 @@ func (s *Store) Find(ctx context.Context, email string) (Alumnus, error) {
 	}
 	return a, nil
 }
-
-// HistoryEntry is one thing that happened between Kizuna and an alumnus: a
-// delivery, an event recorded on one (open, click, reply...), or an RSVP.
-type HistoryEntry struct {
-	Type           string     `json:"type"` // delivery | open | click | unsubscribe | reply | auto_reply | bounce | rsvp
-	At             *time.Time `json:"at"`
-	CampaignID     string     `json:"campaign_id"`
-	Run            *int       `json:"run,omitempty"`
-	State          string     `json:"state,omitempty"`          // deliveries
-	Classification string     `json:"classification,omitempty"` // opens and clicks
-	Target         string     `json:"target,omitempty"`         // clicks
-	Answer         string     `json:"answer,omitempty"`         // RSVPs
-	Waitlisted     *bool      `json:"waitlisted,omitempty"`     // RSVPs
-	// Reply is a delivery's last reply from the relay ("250 2.0.0 OK",
-	// "550 5.1.1 ..."), or why it was not sent; absent when there is none.
-	Reply string `json:"reply,omitempty"`
-}
-
-// History lists what happened with an alumnus, oldest first. A delivery's
-// time is when it was sent, or when it ended otherwise (failed,
-// suppressed, cancelled); one still pending or being sent has no date and
-// sorts last.
-func (s *Store) History(ctx context.Context, alumniID int64) ([]HistoryEntry, error) {
-	rows, err := s.db.QueryContext(ctx, sqlHistory, alumniID)
-	if err != nil {
-		return nil, fmt.Errorf("alumnus history: %w", err)
-	}
-	defer rows.Close()
-	out := []HistoryEntry{}
-	for rows.Next() {
-		var e HistoryEntry
-		var run sql.NullInt64
-		var waitlisted sql.NullBool
-		if err := rows.Scan(&e.Type, &e.At, &e.CampaignID, &run, &e.State, &e.Classification, &e.Target, &e.Answer, &waitlisted, &e.Reply); err != nil {
-			return nil, fmt.Errorf("alumnus history: %w", err)
-		}
-		if run.Valid {
-			n := int(run.Int64)
-			e.Run = &n
-		}
-		if waitlisted.Valid {
-			w := waitlisted.Bool
-			e.Waitlisted = &w
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
-}
-
-const sqlHistory = `
-SELECT type, at, campaign_id, run, state, classification, target, answer, waitlisted, reply FROM (
-    SELECT 'delivery' AS type,
-           CASE WHEN d.state = 'sent' THEN d.sent_at
-                WHEN d.state IN ('failed', 'suppressed', 'cancelled') THEN d.updated_at END AS at,
-           r.campaign_id, r.number AS run, d.state,
-           '' AS classification, '' AS target, '' AS answer, NULL::boolean AS waitlisted, d.smtp_reply AS reply, d.id AS ord
-    FROM deliveries d JOIN runs r ON r.id = d.run_id
-    WHERE d.alumni_id = $1
-    UNION ALL
-    SELECT e.kind, e.created_at, r.campaign_id, r.number, '',
-           CASE WHEN e.kind IN ('open', 'click') THEN e.classification ELSE '' END,
-           e.target, '', NULL, '', e.id
-    FROM delivery_events e JOIN deliveries d ON d.id = e.delivery_id JOIN runs r ON r.id = d.run_id
-    WHERE d.alumni_id = $1
-    UNION ALL
-    SELECT 'rsvp', v.answered_at, v.campaign_id, NULL, '', '', '', v.answer, v.waitlisted, '', 0
-    FROM rsvps v WHERE v.alumni_id = $1
-) h
-ORDER BY at NULLS LAST, ord`

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/text/encoding/japanese"
 
+	"github.com/kizuna-alumni/kizuna/internal/runs"
 	"github.com/kizuna-alumni/kizuna/internal/store"
 	"github.com/kizuna-alumni/kizuna/internal/testdb"
 )
@@ -146,7 +147,7 @@ func TestHistory(t *testing.T) {
 	importString(t, s, "email,family_name\nh@example.com,H\n", ImportOptions{})
 	a := mustFind(t, s, "h@example.com")
 	insertDelivery(t, db, a.ID, "year-end", "h@example.com")
-	h, err := s.History(context.Background(), a.ID)
+	h, err := runs.History(context.Background(), db.DB, a.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

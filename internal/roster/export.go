@@ -39,7 +39,7 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (in
 	if enc != EncodingUTF8 && enc != EncodingCP932 {
 		return 0, fmt.Errorf("export: unknown encoding %q (utf-8 or cp932)", opts.Encoding)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+alumnusColumns+` FROM alumni WHERE status <> 'forgotten' ORDER BY id`)
+	rows, err := s.db.QueryContext(ctx, qExportAlumni)
 	if err != nil {
 		return 0, fmt.Errorf("export: %w", err)
 	}

@@ -86,10 +86,10 @@ func (s *Store) Import(ctx context.Context, src io.Reader, opts ImportOptions) (
 	defer tx.Rollback()
 	// The duplicate checks and the upsert sort and hash the whole stage;
 	// the default 4 MB would spill them to disk from about 30k rows.
-	if _, err := tx.ExecContext(ctx, `SET LOCAL work_mem = '64MB'`); err != nil {
+	if _, err := tx.ExecContext(ctx, qImportWorkMem); err != nil {
 		return res, fmt.Errorf("import roster: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, sqlCreateStage); err != nil {
+	if _, err := tx.ExecContext(ctx, qCreateStage); err != nil {
 		return res, fmt.Errorf("import roster: create staging table: %w", err)
 	}
 	phase := time.Now()
@@ -108,10 +108,10 @@ func (s *Store) Import(ctx context.Context, src io.Reader, opts ImportOptions) (
 		// Order matters: a row that takes another person's employee id is
 		// out before in-file duplicates are counted, so that it cannot
 		// push out the row of the id's owner further down.
-		{"duplicate emails", sqlRejectDuplicateEmails, nil},
-		{"erased addresses", sqlRejectForgotten, []any{reasonForgotten}},
-		{"employee ids of other people", sqlRejectTakenEmployeeIDs, nil},
-		{"duplicate employee ids", sqlRejectDuplicateEmployeeIDs, nil},
+		{"duplicate emails", qRejectDuplicateEmails, nil},
+		{"erased addresses", qRejectForgotten, []any{reasonForgotten}},
+		{"employee ids of other people", qRejectTakenEmployeeIDs, nil},
+		{"duplicate employee ids", qRejectDuplicateEmployeeIDs, nil},
 	} {
 		n, err := rejectStaged(ctx, tx, &res, step.query, step.args...)
 		if err != nil {
@@ -122,7 +122,7 @@ func (s *Store) Import(ctx context.Context, src io.Reader, opts ImportOptions) (
 
 	lap(&res.Timing.Checks)
 	source := "import:" + opts.FileName
-	if err := tx.QueryRowxContext(ctx, sqlUpsert, now, source).Scan(&res.Imported, &res.Updated); err != nil {
+	if err := tx.QueryRowxContext(ctx, qUpsert, now, source).Scan(&res.Imported, &res.Updated); err != nil {
 		return res, fmt.Errorf("import roster: upsert: %w", err)
 	}
 	res.Unchanged = staged - res.Imported - res.Updated
@@ -152,7 +152,7 @@ type readResult struct {
 // so that it overlaps with COPY, which keeps Postgres busy on the other
 // core. It returns how many rows it staged.
 func copyRows(ctx context.Context, tx *sqlx.Tx, rd *Reader, res *ImportResult) (int, error) {
-	stmt, err := tx.PrepareContext(ctx, sqlCopyStage)
+	stmt, err := tx.PrepareContext(ctx, qCopyStage)
 	if err != nil {
 		return 0, fmt.Errorf("import roster: start copy: %w", err)
 	}
@@ -224,7 +224,7 @@ func copyRows(ctx context.Context, tx *sqlx.Tx, rd *Reader, res *ImportResult) (
 	return staged, nil
 }
 
-// stageValues orders a row's values as sqlCopyStage lists its columns; an
+// stageValues orders a row's values as qCopyStage lists its columns; an
 // empty cell is NULL.
 func stageValues(r Row) []any {
 	str := func(s string) any {
@@ -276,117 +276,3 @@ func rejectStaged(ctx context.Context, tx *sqlx.Tx, res *ImportResult, query str
 	}
 	return n, rows.Err()
 }
-
-// The staging table lives only for the import's transaction. NULL in any
-// column is an empty cell.
-const sqlCreateStage = `
-CREATE TEMP TABLE roster_stage (
-    line             int NOT NULL,
-    raw_email        text NOT NULL,
-    email            text NOT NULL,
-    family_name      text,
-    given_name       text,
-    family_name_kana text,
-    given_name_kana  text,
-    employee_id      text,
-    department       text,
-    joined_on        date,
-    left_on          date,
-    locale           text,
-    timezone         text,
-    tags             text[],
-    consent          boolean,
-    consented_at     timestamptz,
-    consent_source   text
-) ON COMMIT DROP`
-
-const sqlCopyStage = `COPY roster_stage (line, raw_email, email, family_name, given_name,
-    family_name_kana, given_name_kana, employee_id, department, joined_on, left_on,
-    locale, timezone, tags, consent, consented_at, consent_source) FROM STDIN`
-
-// The first row with an email wins; later ones are rejected.
-const sqlRejectDuplicateEmails = `
-DELETE FROM roster_stage s
-USING (SELECT line, first_value(line) OVER w AS first, row_number() OVER w AS n
-       FROM roster_stage WINDOW w AS (PARTITION BY email ORDER BY line)) d
-WHERE s.line = d.line AND d.n > 1
-RETURNING s.line, s.raw_email, 'duplicate email: first used on line ' || d.first`
-
-const sqlRejectDuplicateEmployeeIDs = `
-DELETE FROM roster_stage s
-USING (SELECT line, first_value(line) OVER w AS first, row_number() OVER w AS n
-       FROM roster_stage WHERE employee_id IS NOT NULL
-       WINDOW w AS (PARTITION BY employee_id ORDER BY line)) d
-WHERE s.line = d.line AND d.n > 1
-RETURNING s.line, s.raw_email, 'duplicate employee_id ' || s.employee_id || ': first used on line ' || d.first`
-
-// A forgotten person's address survives only as a hash: it must never come
-// back. sha256 of the lower-cased address matches store.HashEmail.
-const sqlRejectForgotten = `
-DELETE FROM roster_stage s
-USING suppressions p
-WHERE p.email_hash = sha256(convert_to(s.email, 'UTF8')) AND p.reason = 'forgotten'
-RETURNING s.line, s.raw_email, $1::text`
-
-// employee_id is unique: a row may not take the id of another person.
-const sqlRejectTakenEmployeeIDs = `
-DELETE FROM roster_stage s
-USING alumni a
-WHERE a.employee_id = s.employee_id AND a.email IS DISTINCT FROM s.email
-RETURNING s.line, s.raw_email, 'employee_id ' || s.employee_id || ' already belongs to another alumnus'`
-
-// sqlUpsert merges each staged row with the stored one in the SELECT (an
-// empty cell keeps the stored value), so that EXCLUDED carries the final
-// values and the update can skip rows that would not change. Status is set
-// only for new people (from the suppression list) and never touched on
-// update: an import re-activates nobody. $1 is the import time, $2 the
-// default consent source.
-const sqlUpsert = `
-WITH up AS (
-    INSERT INTO alumni AS t (email, family_name, given_name, family_name_kana, given_name_kana,
-        employee_id, department, joined_on, left_on, locale, timezone, tags,
-        consent, consented_at, consent_source, status, status_changed_at)
-    SELECT s.email,
-        COALESCE(s.family_name, a.family_name, ''),
-        COALESCE(s.given_name, a.given_name, ''),
-        COALESCE(s.family_name_kana, a.family_name_kana, ''),
-        COALESCE(s.given_name_kana, a.given_name_kana, ''),
-        COALESCE(s.employee_id, a.employee_id),
-        COALESCE(s.department, a.department, ''),
-        COALESCE(s.joined_on, a.joined_on),
-        COALESCE(s.left_on, a.left_on),
-        COALESCE(s.locale, a.locale, 'ja'),
-        COALESCE(s.timezone, a.timezone, 'Asia/Tokyo'),
-        COALESCE(s.tags, a.tags, '{}'),
-        COALESCE(s.consent, a.consent, false),
-        CASE WHEN s.consented_at IS NOT NULL THEN s.consented_at
-             WHEN s.consent AND (NOT COALESCE(a.consent, false) OR a.consented_at IS NULL) THEN $1::timestamptz
-             ELSE a.consented_at END,
-        CASE WHEN s.consent_source IS NOT NULL THEN s.consent_source
-             WHEN s.consent AND (NOT COALESCE(a.consent, false) OR COALESCE(a.consent_source, '') = '') THEN $2::text
-             ELSE COALESCE(a.consent_source, '') END,
-        CASE p.reason WHEN 'unsubscribed' THEN 'unsubscribed' WHEN 'bounced' THEN 'bounced' ELSE 'active' END,
-        CASE WHEN p.reason IS NOT NULL THEN $1::timestamptz END
-    FROM roster_stage s
-    LEFT JOIN alumni a ON a.email = s.email
-    LEFT JOIN suppressions p ON a.id IS NULL AND p.email_hash = sha256(convert_to(s.email, 'UTF8'))
-    ORDER BY s.line -- new people get ids in file order, which export keeps
-    ON CONFLICT (email) DO UPDATE SET
-        family_name = EXCLUDED.family_name, given_name = EXCLUDED.given_name,
-        family_name_kana = EXCLUDED.family_name_kana, given_name_kana = EXCLUDED.given_name_kana,
-        employee_id = EXCLUDED.employee_id, department = EXCLUDED.department,
-        joined_on = EXCLUDED.joined_on, left_on = EXCLUDED.left_on,
-        locale = EXCLUDED.locale, timezone = EXCLUDED.timezone, tags = EXCLUDED.tags,
-        consent = EXCLUDED.consent, consented_at = EXCLUDED.consented_at,
-        consent_source = EXCLUDED.consent_source, updated_at = now()
-    WHERE (t.family_name, t.given_name, t.family_name_kana, t.given_name_kana, t.employee_id,
-           t.department, t.joined_on, t.left_on, t.locale, t.timezone, t.tags,
-           t.consent, t.consented_at, t.consent_source)
-        IS DISTINCT FROM
-          (EXCLUDED.family_name, EXCLUDED.given_name, EXCLUDED.family_name_kana, EXCLUDED.given_name_kana,
-           EXCLUDED.employee_id, EXCLUDED.department, EXCLUDED.joined_on, EXCLUDED.left_on,
-           EXCLUDED.locale, EXCLUDED.timezone, EXCLUDED.tags,
-           EXCLUDED.consent, EXCLUDED.consented_at, EXCLUDED.consent_source)
-    RETURNING (xmax = 0) AS inserted
-)
-SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up`

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/kizuna-alumni/kizuna/internal/runs"
 	"github.com/kizuna-alumni/kizuna/internal/store"
 )
 
@@ -52,19 +53,14 @@ func (s *Store) Unsubscribe(ctx context.Context, email string) (Outcome, error) 
 		switch status {
 		case "":
 			out = SuppressedNew
-		case "active":
+		case StatusActive:
 			out = Changed
-			if _, err := tx.ExecContext(ctx, `UPDATE alumni SET status = 'unsubscribed', status_changed_at = $2, updated_at = $2 WHERE email = $1`, addr, s.now()); err != nil {
-				return err
-			}
-		case "unsubscribed":
+		case StatusUnsubscribed:
 			out = AlreadyDone
 		default:
 			out = NotMailed
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO suppressions (email_hash, reason, created_at) VALUES ($1, 'unsubscribed', $2) ON CONFLICT (email_hash) DO NOTHING`,
-			store.HashEmail(addr), s.now())
-		return err
+		return Suppress(ctx, tx, SuppressUnsubscribed, []string{addr})
 	})
 	if err != nil {
 		return out, fmt.Errorf("unsubscribe %s: %w", email, err)
@@ -98,7 +94,7 @@ func (s *Store) Resubscribe(ctx context.Context, email, source string) error {
 		switch status {
 		case "":
 			var reason string
-			err := tx.GetContext(ctx, &reason, `SELECT reason FROM suppressions WHERE email_hash = $1`, store.HashEmail(addr))
+			err := tx.GetContext(ctx, &reason, qSuppressionReason, store.HashEmail(addr))
 			if err == nil && reason == "forgotten" {
 				return &StatusError{Email: email, Status: "forgotten", Action: "resubscribe",
 					Why: "the address was erased at the person's request and is never mailed again"}
@@ -112,11 +108,10 @@ func (s *Store) Resubscribe(ctx context.Context, email, source string) error {
 				Why: "a bounced address is not mailed again; import the person's new address instead"}
 		}
 		now := s.now()
-		if _, err := tx.ExecContext(ctx, `UPDATE alumni SET status = 'active', status_changed_at = $2, updated_at = $2,
-			consent = true, consented_at = $2, consent_source = $3 WHERE email = $1`, addr, now, source); err != nil {
+		if _, err := tx.ExecContext(ctx, qResubscribe, addr, now, source); err != nil {
 			return fmt.Errorf("resubscribe %s: %w", email, err)
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM suppressions WHERE email_hash = $1 AND reason = 'unsubscribed'`, store.HashEmail(addr)); err != nil {
+		if _, err := tx.ExecContext(ctx, qUnsuppress, store.HashEmail(addr)); err != nil {
 			return fmt.Errorf("resubscribe %s: %w", email, err)
 		}
 		return nil
@@ -134,28 +129,21 @@ func (s *Store) Forget(ctx context.Context, email string) (Outcome, error) {
 	out := Changed
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		var id int64
-		err := tx.QueryRowContext(ctx, `SELECT id FROM alumni WHERE email = $1 FOR UPDATE`, addr).Scan(&id)
+		err := tx.QueryRowContext(ctx, qLockAlumnusID, addr).Scan(&id)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			out = SuppressedNew
 		case err != nil:
 			return err
 		default:
-			for _, q := range []struct {
-				query string
-				args  []any
-			}{
-				{sqlForgetEvents, []any{id}},
-				{sqlForgetDeliveries, []any{id, s.now()}},
-				{sqlForgetAlumnus, []any{id, s.now()}},
-			} {
-				if _, err := tx.ExecContext(ctx, q.query, q.args...); err != nil {
-					return err
-				}
+			if err := runs.EraseAlumnus(ctx, tx, id, s.now()); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, qForgetAlumnus, id, s.now()); err != nil {
+				return err
 			}
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO suppressions (email_hash, reason, created_at) VALUES ($1, 'forgotten', $2)
-			ON CONFLICT (email_hash) DO UPDATE SET reason = 'forgotten'`, store.HashEmail(addr), s.now())
+		_, err = tx.ExecContext(ctx, qSuppressForgotten, store.HashEmail(addr), s.now())
 		return err
 	})
 	if err != nil {
@@ -164,26 +152,11 @@ func (s *Store) Forget(ctx context.Context, email string) (Outcome, error) {
 	return out, nil
 }
 
-// The forget statements take $1 = alumni id and $2 = now. Events lose what
-// identifies the person (IP, user agent, reply text, clicked URL with its
-// query); deliveries lose the relay's reply, which often quotes the address.
-const (
-	sqlForgetEvents = `UPDATE delivery_events SET ip = NULL, user_agent = '', detail = '{}', target = ''
-        WHERE delivery_id IN (SELECT id FROM deliveries WHERE alumni_id = $1)`
-	sqlForgetDeliveries = `UPDATE deliveries SET smtp_reply = '', updated_at = $2 WHERE alumni_id = $1`
-	sqlForgetAlumnus    = `UPDATE alumni SET email = NULL, family_name = '', given_name = '',
-        family_name_kana = '', given_name_kana = '', employee_id = NULL, department = '',
-        joined_on = NULL, left_on = NULL, locale = 'ja', timezone = 'Asia/Tokyo', tags = '{}',
-        consent = false, consented_at = NULL, consent_source = '',
-        status = 'forgotten', status_changed_at = $2, updated_at = $2
-        WHERE id = $1`
-)
-
 // lockStatus returns the status of the alumnus with addr, locking the row,
 // or "" when there is none.
 func lockStatus(ctx context.Context, tx *sqlx.Tx, addr string) (string, error) {
 	var status string
-	err := tx.QueryRowContext(ctx, `SELECT status FROM alumni WHERE email = $1 FOR UPDATE`, addr).Scan(&status)
+	err := tx.QueryRowContext(ctx, qLockStatus, addr).Scan(&status)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}

@@ -64,15 +64,3 @@ func Suppress(ctx context.Context, db sqlx.ExecerContext, reason string, emails 
 	}
 	return nil
 }
-
-// qSuppressAlumni: $1 lower-cased addresses, $2 the new status (the
-// suppression reason and the alumni status share their names).
-const qSuppressAlumni = `
-UPDATE alumni SET status = $2, status_changed_at = now(), updated_at = now()
-WHERE email = ANY($1) AND status = 'active'`
-
-// qSuppressHashes: $1 SHA-256 hashes of the addresses, $2 the reason.
-const qSuppressHashes = `
-INSERT INTO suppressions (email_hash, reason)
-SELECT h, $2 FROM unnest($1::bytea[]) h
-ON CONFLICT (email_hash) DO NOTHING`

@@ -411,3 +411,37 @@ SELECT c.id, c.kind,
        (SELECT max(r.number) FROM runs r WHERE r.campaign_id = c.id) AS last_run,
        (SELECT max(r.started_at) FROM runs r WHERE r.campaign_id = c.id AND r.occurrence LIKE 'manual:%') AS last_manual
 FROM campaigns c ORDER BY c.id`
+
+// qHistory: what happened with an alumnus ($1 alumni id): deliveries, their
+// events and RSVPs, oldest first.
+const qHistory = `
+SELECT type, at, campaign_id, run, state, classification, target, answer, waitlisted, reply FROM (
+    SELECT 'delivery' AS type,
+           CASE WHEN d.state = 'sent' THEN d.sent_at
+                WHEN d.state IN ('failed', 'suppressed', 'cancelled') THEN d.updated_at END AS at,
+           r.campaign_id, r.number AS run, d.state,
+           '' AS classification, '' AS target, '' AS answer, NULL::boolean AS waitlisted, d.smtp_reply AS reply, d.id AS ord
+    FROM deliveries d JOIN runs r ON r.id = d.run_id
+    WHERE d.alumni_id = $1
+    UNION ALL
+    SELECT e.kind, e.created_at, r.campaign_id, r.number, '',
+           CASE WHEN e.kind IN ('open', 'click') THEN e.classification ELSE '' END,
+           e.target, '', NULL, '', e.id
+    FROM delivery_events e JOIN deliveries d ON d.id = e.delivery_id JOIN runs r ON r.id = d.run_id
+    WHERE d.alumni_id = $1
+    UNION ALL
+    SELECT 'rsvp', v.answered_at, v.campaign_id, NULL, '', '', '', v.answer, v.waitlisted, '', 0
+    FROM rsvps v WHERE v.alumni_id = $1
+) h
+ORDER BY at NULLS LAST, ord`
+
+// qEraseEvents and qEraseDeliveries remove what identifies a person from
+// their deliveries' records ($1 alumni id, $2 now): events lose the IP, user
+// agent, reply text and clicked URL with its query; deliveries lose the
+// relay's reply, which often quotes the address.
+const (
+	qEraseEvents = `
+UPDATE delivery_events SET ip = NULL, user_agent = '', detail = '{}', target = ''
+WHERE delivery_id IN (SELECT id FROM deliveries WHERE alumni_id = $1)`
+	qEraseDeliveries = `UPDATE deliveries SET smtp_reply = '', updated_at = $2 WHERE alumni_id = $1`
+)
