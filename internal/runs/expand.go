@@ -138,7 +138,7 @@ func expandChunks(ctx context.Context, conn *sqlx.Conn, r Run, enqueue Enqueue) 
 			if err := enqueue(ctx, r.ID, ids); err != nil {
 				// The deliveries are written; without a task they are
 				// the reconciler's once their queue slack runs out.
-				if _, err2 := conn.ExecContext(context.WithoutCancel(ctx), qUnqueueFresh, ids); err2 != nil {
+				if _, err2 := conn.ExecContext(context.WithoutCancel(ctx), qUnqueue, ids); err2 != nil {
 					return fmt.Errorf("expand run %d: enqueue: %w (and release: %v)", r.ID, err, err2)
 				}
 				return fmt.Errorf("expand run %d: enqueue: %w", r.ID, err)

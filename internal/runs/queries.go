@@ -391,10 +391,6 @@ const qDeliveryCount = `SELECT count(*) FROM deliveries WHERE run_id = $1`
 // commit in alumni id order. $1 run id.
 const qExpansionCursor = `SELECT coalesce(max(alumni_id), 0) FROM deliveries WHERE run_id = $1`
 
-// qUnqueueFresh hands just-written deliveries whose enqueue failed to the
-// reconciler: $1 ids.
-const qUnqueueFresh = `UPDATE deliveries SET queued_until = NULL WHERE id = ANY($1) AND state = 'pending'`
-
 // qExpanded marks a run's expansion complete: $1 run id.
 const qExpanded = `
 UPDATE runs SET expanded_at = now(), state = CASE WHEN state = 'expanding' THEN 'sending' ELSE state END
