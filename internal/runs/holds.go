@@ -66,37 +66,10 @@ func ClearHolds(ctx context.Context, db sqlx.ExecerContext, reason string) error
 // is sent the message once the sender is fixed. Hard bounces are never put
 // back. Returns ErrState when the run is no longer active.
 func PauseForSender(ctx context.Context, db *sqlx.DB, runID int64, reason string, replies []string) error {
-	tx, err := db.BeginTxx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("pause run %d: %w", runID, err)
-	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, qPause, runID, reason)
-	if err != nil {
-		return fmt.Errorf("pause run %d: %w", runID, err)
-	}
-	if err := affected(res, runID, "pause"); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, qAddRequeueReplies, runID, pq.StringArray(replies)); err != nil {
-		return fmt.Errorf("pause run %d: %w", runID, err)
-	}
-	if _, err := requeueFailed(ctx, tx, runID); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("pause run %d: %w", runID, err)
-	}
-	return nil
-}
-
-// requeueFailed puts the run's deliveries that failed with one of its
-// run_requeue_replies back to pending, attempts reset, and reports how many.
-func requeueFailed(ctx context.Context, tx sqlx.ExecerContext, runID int64) (int64, error) {
-	res, err := tx.ExecContext(ctx, qRequeueFailed, runID)
-	if err != nil {
-		return 0, fmt.Errorf("requeue failed deliveries of run %d: %w", runID, err)
-	}
-	n, _ := res.RowsAffected()
-	return n, nil
+	return inTx(ctx, db, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, qAddRequeueReplies, runID, pq.StringArray(replies)); err != nil {
+			return fmt.Errorf("pause run %d: %w", runID, err)
+		}
+		return changeState(ctx, tx, runID, "pause", qPause, []any{reason}, qRequeueFailed)
+	})
 }

@@ -269,55 +269,49 @@ func Pause(ctx context.Context, db *sqlx.DB, runID int64, reason string) error {
 // deliveries a circuit-breaker pause (PauseForSender) marked for it go back
 // to pending.
 func Resume(ctx context.Context, db *sqlx.DB, runID int64) error {
-	tx, err := db.BeginTxx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("resume run %d: %w", runID, err)
-	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, qResume, runID)
-	if err != nil {
-		return fmt.Errorf("resume run %d: %w", runID, err)
-	}
-	if err := affected(res, runID, "resume"); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, qUnqueueRun, runID); err != nil {
-		return fmt.Errorf("resume run %d: %w", runID, err)
-	}
-	if _, err := requeueFailed(ctx, tx, runID); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, qForgetRequeueReplies, runID); err != nil {
-		return fmt.Errorf("resume run %d: %w", runID, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("resume run %d: %w", runID, err)
-	}
-	return nil
+	return inTx(ctx, db, func(tx *sqlx.Tx) error {
+		return changeState(ctx, tx, runID, "resume", qResume, nil, qUnqueueRun, qRequeueFailed, qForgetRequeueReplies)
+	})
 }
 
 // Cancel ends a run: deliveries not yet handed to the relay are cancelled;
 // those in flight are still recorded as what the relay answered.
 func Cancel(ctx context.Context, db *sqlx.DB, runID int64) error {
-	tx, err := db.BeginTxx(ctx, nil)
+	return inTx(ctx, db, func(tx *sqlx.Tx) error {
+		return changeState(ctx, tx, runID, "cancel", qCancel, nil, qCancelPending)
+	})
+}
+
+// changeState moves run runID to another state with change (its $1 is the
+// run id, then extra), ErrState when the run is not in a state change
+// applies to, and then runs each of then, which take the run id as $1.
+func changeState(ctx context.Context, tx sqlx.ExecerContext, runID int64, verb, change string, extra []any, then ...string) error {
+	res, err := tx.ExecContext(ctx, change, append([]any{runID}, extra...)...)
 	if err != nil {
-		return fmt.Errorf("cancel run %d: %w", runID, err)
+		return fmt.Errorf("%s run %d: %w", verb, runID, err)
 	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, qCancel, runID)
-	if err != nil {
-		return fmt.Errorf("cancel run %d: %w", runID, err)
-	}
-	if err := affected(res, runID, "cancel"); err != nil {
+	if err := affected(res, runID, verb); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, qCancelPending, runID); err != nil {
-		return fmt.Errorf("cancel run %d: %w", runID, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("cancel run %d: %w", runID, err)
+	for _, q := range then {
+		if _, err := tx.ExecContext(ctx, q, runID); err != nil {
+			return fmt.Errorf("%s run %d: %w", verb, runID, err)
+		}
 	}
 	return nil
+}
+
+// inTx runs fn in a transaction, committing when it returns nil.
+func inTx(ctx context.Context, db *sqlx.DB, fn func(*sqlx.Tx) error) error {
+	tx, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // FinishIfDone marks an active run done when none of its deliveries is
