@@ -187,18 +187,17 @@ from the environment.`,
 	pf.StringVar(&a.flags.Listen, "listen", "", "web server address (overrides KIZUNA_LISTEN)")
 	pf.StringVar(&a.flags.Campaigns, "campaigns", "", "campaigns folder (overrides KIZUNA_CAMPAIGNS)")
 
-	root.AddCommand(a.migrateCommand())
-	for _, add := range commandRegistry {
-		root.AddCommand(add(a))
-	}
+	// Every top-level command, in the order usage shows them.
+	root.AddCommand(
+		a.alumniCommand(),
+		a.campaignCommand(),
+		a.migrateCommand(),
+		a.runCommand(),
+		a.schedulerCommand(),
+		a.workerCommand(),
+	)
 	return root
 }
-
-// commandRegistry lists the constructors of the top-level commands defined in
-// other files of this package, in the order they are shown in usage. Each
-// file appends to it from a var declaration, so adding a command touches only
-// its own file.
-var commandRegistry []func(*App) *cobra.Command
 
 // groupCommand builds a command that only holds subcommands: run alone it
 // prints its usage and exits 2.

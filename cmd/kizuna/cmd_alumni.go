@@ -20,8 +20,6 @@ import (
 	"github.com/kizuna-alumni/kizuna/internal/store"
 )
 
-var _ = func() bool { commandRegistry = append(commandRegistry, (*App).alumniCommand); return true }()
-
 func (a *App) alumniCommand() *cobra.Command {
 	return a.groupCommand("alumni", "Import, export and manage the alumni roster",
 		a.alumniImportCommand(),

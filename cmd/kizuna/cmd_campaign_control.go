@@ -20,17 +20,6 @@ import (
 	"github.com/kizuna-alumni/kizuna/internal/store"
 )
 
-var _ = func() bool {
-	campaignSubcommands = append(campaignSubcommands,
-		(*App).campaignListCommand,
-		(*App).campaignStatusCommand,
-		(*App).campaignPauseCommand,
-		(*App).campaignResumeCommand,
-		(*App).campaignCancelCommand,
-	)
-	return true
-}()
-
 // campaignIDPattern is the id syntax of SPEC.md (Campaign files).
 var campaignIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 

@@ -14,11 +14,6 @@ import (
 	"github.com/kizuna-alumni/kizuna/internal/runs"
 )
 
-var _ = func() bool {
-	campaignSubcommands = append(campaignSubcommands, (*App).campaignRetryCommand)
-	return true
-}()
-
 // statusView is what `campaign status` shows beyond the counts: only run
 // N (run > 0), and each run's failed deliveries.
 type statusView struct {

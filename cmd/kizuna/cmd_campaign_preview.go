@@ -18,11 +18,6 @@ import (
 	"github.com/kizuna-alumni/kizuna/internal/token"
 )
 
-var _ = func() bool {
-	campaignSubcommands = append(campaignSubcommands, (*App).campaignPreviewCommand, (*App).campaignSendTestCommand)
-	return true
-}()
-
 // loadCampaignFile loads one campaign file, printing its problems as
 // file:line:col lines on stderr (exit 2).
 func (a *App) loadCampaignFile(path string) (*campaigns.Campaign, error) {

@@ -16,11 +16,6 @@ import (
 	"github.com/kizuna-alumni/kizuna/internal/runs"
 )
 
-var _ = func() bool {
-	campaignSubcommands = append(campaignSubcommands, (*App).campaignStartCommand)
-	return true
-}()
-
 // ---- start ----
 
 func (a *App) campaignStartCommand() *cobra.Command {

@@ -16,8 +16,6 @@ import (
 	"github.com/kizuna-alumni/kizuna/internal/tasks"
 )
 
-var _ = func() bool { commandRegistry = append(commandRegistry, (*App).schedulerCommand); return true }()
-
 func (a *App) schedulerCommand() *cobra.Command {
 	var redisWait time.Duration
 	cmd := &cobra.Command{

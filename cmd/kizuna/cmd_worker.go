@@ -16,8 +16,6 @@ import (
 	"github.com/kizuna-alumni/kizuna/worker"
 )
 
-var _ = func() bool { commandRegistry = append(commandRegistry, (*App).workerCommand); return true }()
-
 // workerFlags tune `kizuna worker` (and the worker inside `kizuna run`).
 type workerFlags struct {
 	concurrency int
