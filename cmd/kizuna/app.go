@@ -12,11 +12,13 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/kizuna-alumni/kizuna/internal/config"
 	"github.com/kizuna-alumni/kizuna/internal/mailer"
+	"github.com/kizuna-alumni/kizuna/internal/redisconn"
 	"github.com/kizuna-alumni/kizuna/internal/render"
 	"github.com/kizuna-alumni/kizuna/internal/store"
 )
@@ -73,6 +75,10 @@ type App struct {
 	cfg   *config.Config
 	log   *slog.Logger
 	db    *sqlx.DB
+	// rdb is the process's one Redis client and mon its monitor, made
+	// by the first command that needs Redis (see redis.go).
+	rdb redis.UniversalClient
+	mon *redisconn.Monitor
 }
 
 // NewApp builds the program around its standard streams and environment.
@@ -139,6 +145,10 @@ func (a *App) Close() {
 	if a.db != nil {
 		a.db.Close()
 		a.db = nil
+	}
+	if a.rdb != nil {
+		a.rdb.Close()
+		a.rdb, a.mon = nil, nil
 	}
 }
 
