@@ -11,11 +11,13 @@ import (
 	_ "time/tzdata" // validation must know every IANA zone, even on a machine without zoneinfo
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/kizuna-alumni/kizuna/internal/tz"
 )
 
 // Defaults applied when a campaign and its kizuna.yaml leave a value out.
 const (
-	DefaultTimezone = "Asia/Tokyo"
+	DefaultTimezone = tz.Default // the product's zone (internal/tz)
 	DefaultMaxLate  = time.Hour
 	DefaultTheme    = "default"
 	ConsentRequired = "required"

@@ -18,6 +18,7 @@ import (
 
 	"github.com/kizuna-alumni/kizuna/internal/roster"
 	"github.com/kizuna-alumni/kizuna/internal/store"
+	"github.com/kizuna-alumni/kizuna/internal/tz"
 )
 
 func (a *App) alumniCommand() *cobra.Command {
@@ -364,7 +365,7 @@ func (a *App) printAlumnus(doc alumnusJSON) {
 	for _, h := range doc.History {
 		at := "-"
 		if h.At != nil {
-			at = h.At.In(tokyo()).Format("2006-01-02 15:04 MST")
+			at = h.At.In(tz.Tokyo()).Format("2006-01-02 15:04 MST")
 		}
 		what := h.CampaignID
 		if h.Run != nil {

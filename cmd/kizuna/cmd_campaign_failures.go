@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kizuna-alumni/kizuna/internal/runs"
+	"github.com/kizuna-alumni/kizuna/internal/tz"
 )
 
 // statusView is what `campaign status` shows beyond the counts: only run
@@ -111,7 +112,7 @@ func (a *App) printFailures(r runFailures) {
 		if reply == "" {
 			reply = "-"
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\n", addr, f.At.In(tokyo()).Format("2006-01-02 15:04:05 MST"), f.Attempts, hard, reply)
+		fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\n", addr, f.At.In(tz.Tokyo()).Format("2006-01-02 15:04:05 MST"), f.Attempts, hard, reply)
 	}
 	tw.Flush()
 	if more := r.Failed - int64(len(r.Failures)); more > 0 {

@@ -103,7 +103,6 @@ type Prepared struct {
 	static     values
 	locales    map[string]*localeTemplate
 	dkim       *dkimSigner
-	zones      sync.Map       // IANA name → *time.Location
 	eventZone  *time.Location // the event's own zone (events only)
 	bufs       sync.Pool
 }
