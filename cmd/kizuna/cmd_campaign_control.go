@@ -278,16 +278,9 @@ when forgotten), "at" (RFC 3339 UTC), "attempts", "reply", "hard_bounce"}].`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			id := args[0]
-			db, err := a.DB(ctx)
+			db, err := a.knownCampaign(ctx, id)
 			if err != nil {
 				return a.failJSON(asJSON, err)
-			}
-			ok, err := campaignExists(ctx, db, id)
-			if err != nil {
-				return a.failJSON(asJSON, err)
-			}
-			if !ok {
-				return a.failJSON(asJSON, unknownCampaign(id))
 			}
 			if cmd.Flags().Changed("run") && view.run <= 0 {
 				return a.failJSON(asJSON, usageErr("--run %d: runs are numbered from 1", view.run))
@@ -477,18 +470,7 @@ func (a *App) runControlCommand(verb, short string, applies, already func(runs.R
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			id := args[0]
-			db, err := a.DB(ctx)
-			if err != nil {
-				return err
-			}
-			ok, err := campaignExists(ctx, db, id)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return unknownCampaign(id)
-			}
-			all, err := runs.ListRuns(ctx, db, id)
+			db, all, err := a.campaignRuns(ctx, id)
 			if err != nil {
 				return err
 			}

@@ -155,18 +155,7 @@ cancelled run is never sent again (start a new run with --again).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			id := args[0]
-			db, err := a.DB(ctx)
-			if err != nil {
-				return err
-			}
-			ok, err := campaignExists(ctx, db, id)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return unknownCampaign(id)
-			}
-			all, err := runs.ListRuns(ctx, db, id)
+			db, all, err := a.campaignRuns(ctx, id)
 			if err != nil {
 				return err
 			}
