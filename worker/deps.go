@@ -3,7 +3,6 @@ package worker
 import (
 	"context"
 	"errors"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -14,6 +13,7 @@ import (
 	"github.com/kizuna-alumni/kizuna/internal/render"
 	"github.com/kizuna-alumni/kizuna/internal/runs"
 	"github.com/kizuna-alumni/kizuna/internal/token"
+	"github.com/kizuna-alumni/kizuna/internal/tz"
 	"github.com/kizuna-alumni/kizuna/internal/window"
 )
 
@@ -146,20 +146,8 @@ func throttle(l *ratelimit.Limiter, account string) func(context.Context, *campa
 // inWindow checks the send window in the recipient's time zone (an unknown
 // zone counts as Asia/Tokyo, the roster's default).
 func inWindow() func(*campaigns.Window, string, time.Time) (bool, time.Time) {
-	var zones sync.Map
-	return func(w *campaigns.Window, tz string, t time.Time) (bool, time.Time) {
-		loc, ok := zones.Load(tz)
-		if !ok {
-			l, err := time.LoadLocation(tz)
-			if err != nil || tz == "" {
-				l, err = time.LoadLocation("Asia/Tokyo")
-				if err != nil {
-					l = time.FixedZone("JST", 9*3600)
-				}
-			}
-			loc, _ = zones.LoadOrStore(tz, l)
-		}
-		zone := loc.(*time.Location)
+	return func(w *campaigns.Window, name string, t time.Time) (bool, time.Time) {
+		zone := tz.Load(name)
 		if window.Allowed(w, zone, t) {
 			return true, t
 		}
@@ -169,24 +157,4 @@ func inWindow() func(*campaigns.Window, string, time.Time) (bool, time.Time) {
 		}
 		return false, next
 	}
-}
-
-// zoneName is the recipient's IANA time zone as the send window uses it:
-// an empty or unknown zone counts as Asia/Tokyo, the roster's default.
-func zoneName(tz string) string {
-	if tz == "" {
-		return "Asia/Tokyo"
-	}
-	if _, err := time.LoadLocation(tz); err != nil {
-		return "Asia/Tokyo"
-	}
-	return tz
-}
-
-// loadZone loads a zone named by zoneName (JST when even that fails).
-func loadZone(name string) *time.Location {
-	if l, err := time.LoadLocation(name); err == nil {
-		return l
-	}
-	return time.FixedZone("JST", 9*3600)
 }

@@ -98,7 +98,7 @@ func inProcess(t testing.TB, db *testdb.DB, redisURL, smtpURL string, tweak func
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := worker.Options{DB: db.DB, Redis: opt, Deps: deps, Concurrency: 4, Lease: 5 * time.Second,
+	o := worker.Options{DB: db.DB, Redis: rdb, Deps: deps, Concurrency: 4, Lease: 5 * time.Second,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), ReconcileEvery: 300 * time.Millisecond}
 	if testing.Verbose() {
 		o.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))

@@ -41,7 +41,7 @@ func TestReconcilerTellsAFreshRedisFromALostOne(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := worker.New(worker.Options{DB: db.DB, Redis: opt, Deps: deps, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	w, err := worker.New(worker.Options{DB: db.DB, Redis: rdb, Deps: deps, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

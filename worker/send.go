@@ -16,6 +16,7 @@ import (
 	"github.com/kizuna-alumni/kizuna/internal/render"
 	"github.com/kizuna-alumni/kizuna/internal/runs"
 	"github.com/kizuna-alumni/kizuna/internal/tasks"
+	"github.com/kizuna-alumni/kizuna/internal/tz"
 )
 
 // handleSend processes one send task: claim, then per delivery check,
@@ -181,7 +182,7 @@ func (s *chunk) afterRecord(ctx context.Context) {
 		}
 		if w.holdLog.take("window:"+strconv.FormatInt(s.run.ID, 10), time.Now()) {
 			s.log.Info("deliveries wait for the send window",
-				"opens", s.window.In(loadZone(s.windowZone)).Format("2006-01-02 15:04 MST"), "time_zone", s.windowZone)
+				"opens", s.window.In(tz.Load(s.windowZone)).Format("2006-01-02 15:04 MST"), "time_zone", s.windowZone)
 		}
 	}
 }
@@ -357,7 +358,7 @@ func (s *chunk) windowClosed(d runs.Claimed) (next time.Time, closed bool) {
 		return time.Time{}, false
 	}
 	if s.window.IsZero() || next.Before(s.window) {
-		s.window, s.windowZone = next, zoneName(d.TimeZone)
+		s.window, s.windowZone = next, tz.Name(d.TimeZone)
 	}
 	return next, true
 }

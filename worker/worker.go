@@ -8,6 +8,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -37,8 +38,11 @@ const (
 
 // Options configure a Worker.
 type Options struct {
-	DB    *sqlx.DB
-	Redis asynq.RedisConnOpt
+	DB *sqlx.DB
+	// Redis is the process's one Redis client: Asynq's server and client,
+	// the throttles and the monitor share it. The caller closes it after
+	// Run returns.
+	Redis redis.UniversalClient
 	Log   *slog.Logger
 	Deps  Deps
 	// Concurrency is the number of send goroutines (and relay connections).
@@ -73,7 +77,6 @@ type Worker struct {
 	log     *slog.Logger
 	db      *sqlx.DB
 	rdb     redis.UniversalClient
-	client  *asynq.Client
 	enq     *tasks.Enqueuer
 	rec     *recorder
 	senders chan mailer.Sender
@@ -98,52 +101,27 @@ func New(opt Options) (*Worker, error) {
 	if opt.Deps.Relay.Scheme == "" || opt.Deps.Prepare == nil {
 		return nil, errors.New("worker: a relay and a renderer are required")
 	}
-	if opt.Log == nil {
-		opt.Log = slog.Default()
-	}
-	if opt.Concurrency <= 0 {
-		opt.Concurrency = DefaultConcurrency
-	}
-	if opt.Lease <= 0 {
-		opt.Lease = DefaultLease
-	}
-	if opt.MaxAttempts <= 0 {
-		opt.MaxAttempts = DefaultMaxAttempts
-	}
-	if opt.ReconcileEvery <= 0 {
-		opt.ReconcileEvery = DefaultReconcileEvery
-	}
-	if opt.RelayRetryBase <= 0 {
-		opt.RelayRetryBase = DefaultRelayRetryBase
-	}
-	if opt.RelayRetryMax <= 0 {
-		opt.RelayRetryMax = max(DefaultRelayRetryMax, opt.RelayRetryBase)
-	}
-	if opt.RelayAlertAfter <= 0 {
-		opt.RelayAlertAfter = DefaultRelayAlertAfter
-	}
-	if opt.BreakerFailures == 0 {
-		opt.BreakerFailures = DefaultBreakerFailures
-	}
-	if opt.BreakerDomains <= 0 {
-		opt.BreakerDomains = DefaultBreakerDomains
-	}
-	rdb, ok := opt.Redis.MakeRedisClient().(redis.UniversalClient)
-	if !ok {
-		return nil, errors.New("worker: unsupported Redis connection")
-	}
+	opt.Log = cmp.Or(opt.Log, slog.Default())
+	opt.Concurrency = cmp.Or(opt.Concurrency, DefaultConcurrency)
+	opt.Lease = cmp.Or(opt.Lease, DefaultLease)
+	opt.MaxAttempts = cmp.Or(opt.MaxAttempts, DefaultMaxAttempts)
+	opt.ReconcileEvery = cmp.Or(opt.ReconcileEvery, DefaultReconcileEvery)
+	opt.RelayRetryBase = cmp.Or(opt.RelayRetryBase, DefaultRelayRetryBase)
+	opt.RelayRetryMax = cmp.Or(opt.RelayRetryMax, max(DefaultRelayRetryMax, opt.RelayRetryBase))
+	opt.RelayAlertAfter = cmp.Or(opt.RelayAlertAfter, DefaultRelayAlertAfter)
+	opt.BreakerFailures = cmp.Or(opt.BreakerFailures, DefaultBreakerFailures)
+	opt.BreakerDomains = cmp.Or(opt.BreakerDomains, DefaultBreakerDomains)
+	rdb := opt.Redis
 	if opt.Monitor == nil {
 		opt.Monitor = redisconn.New(rdb, "", opt.Log)
 	}
-	client := asynq.NewClientFromRedisClient(rdb)
 	w := &Worker{
 		opt:      opt,
 		log:      opt.Log,
 		mon:      opt.Monitor,
 		db:       opt.DB,
 		rdb:      rdb,
-		client:   client,
-		enq:      tasks.NewEnqueuer(client),
+		enq:      tasks.NewEnqueuer(asynq.NewClientFromRedisClient(rdb)),
 		senders:  make(chan mailer.Sender, opt.Concurrency),
 		cache:    newPrepCache(16),
 		gate:     newRelayGate(opt.RelayRetryBase, opt.RelayRetryMax, opt.RelayAlertAfter),
@@ -217,7 +195,6 @@ func (w *Worker) Run(ctx context.Context) error {
 			drained = true
 		}
 	}
-	w.client.Close()
 	w.log.Info("worker stopped")
 	return nil
 }

@@ -12,11 +12,13 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/kizuna-alumni/kizuna/internal/config"
 	"github.com/kizuna-alumni/kizuna/internal/mailer"
+	"github.com/kizuna-alumni/kizuna/internal/redisconn"
 	"github.com/kizuna-alumni/kizuna/internal/render"
 	"github.com/kizuna-alumni/kizuna/internal/store"
 )
@@ -73,6 +75,10 @@ type App struct {
 	cfg   *config.Config
 	log   *slog.Logger
 	db    *sqlx.DB
+	// rdb is the process's one Redis client and mon its monitor, made
+	// by the first command that needs Redis (see redis.go).
+	rdb redis.UniversalClient
+	mon *redisconn.Monitor
 }
 
 // NewApp builds the program around its standard streams and environment.
@@ -140,6 +146,10 @@ func (a *App) Close() {
 		a.db.Close()
 		a.db = nil
 	}
+	if a.rdb != nil {
+		a.rdb.Close()
+		a.rdb, a.mon = nil, nil
+	}
 }
 
 func (a *App) rootCommand() *cobra.Command {
@@ -187,18 +197,17 @@ from the environment.`,
 	pf.StringVar(&a.flags.Listen, "listen", "", "web server address (overrides KIZUNA_LISTEN)")
 	pf.StringVar(&a.flags.Campaigns, "campaigns", "", "campaigns folder (overrides KIZUNA_CAMPAIGNS)")
 
-	root.AddCommand(a.migrateCommand())
-	for _, add := range commandRegistry {
-		root.AddCommand(add(a))
-	}
+	// Every top-level command, in the order usage shows them.
+	root.AddCommand(
+		a.alumniCommand(),
+		a.campaignCommand(),
+		a.migrateCommand(),
+		a.runCommand(),
+		a.schedulerCommand(),
+		a.workerCommand(),
+	)
 	return root
 }
-
-// commandRegistry lists the constructors of the top-level commands defined in
-// other files of this package, in the order they are shown in usage. Each
-// file appends to it from a var declaration, so adding a command touches only
-// its own file.
-var commandRegistry []func(*App) *cobra.Command
 
 // groupCommand builds a command that only holds subcommands: run alone it
 // prints its usage and exits 2.

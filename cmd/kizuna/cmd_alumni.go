@@ -19,9 +19,8 @@ import (
 	"github.com/kizuna-alumni/kizuna/internal/roster"
 	"github.com/kizuna-alumni/kizuna/internal/runs"
 	"github.com/kizuna-alumni/kizuna/internal/store"
+	"github.com/kizuna-alumni/kizuna/internal/tz"
 )
-
-var _ = func() bool { commandRegistry = append(commandRegistry, (*App).alumniCommand); return true }()
 
 func (a *App) alumniCommand() *cobra.Command {
 	return a.groupCommand("alumni", "Import, export and manage the alumni roster",
@@ -367,7 +366,7 @@ func (a *App) printAlumnus(doc alumnusJSON) {
 	for _, h := range doc.History {
 		at := "-"
 		if h.At != nil {
-			at = h.At.In(tokyo()).Format("2006-01-02 15:04 MST")
+			at = h.At.In(tz.Tokyo()).Format("2006-01-02 15:04 MST")
 		}
 		what := h.CampaignID
 		if h.Run != nil {

@@ -17,18 +17,8 @@ import (
 	"github.com/kizuna-alumni/kizuna/internal/runs"
 	"github.com/kizuna-alumni/kizuna/internal/scheduler"
 	"github.com/kizuna-alumni/kizuna/internal/store"
+	"github.com/kizuna-alumni/kizuna/internal/tz"
 )
-
-var _ = func() bool {
-	campaignSubcommands = append(campaignSubcommands,
-		(*App).campaignListCommand,
-		(*App).campaignStatusCommand,
-		(*App).campaignPauseCommand,
-		(*App).campaignResumeCommand,
-		(*App).campaignCancelCommand,
-	)
-	return true
-}()
 
 // campaignIDPattern is the id syntax of SPEC.md (Campaign files).
 var campaignIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
@@ -104,7 +94,7 @@ func (a *App) printSkipped(prefix string, list []skippedEntry) {
 		if s.Command == "" {
 			how = "a missed reminder is not sent late"
 		}
-		fmt.Fprintf(a.Stdout, "%sskipped: %s, %s — %s\n", prefix, due.In(tokyo()).Format("2006-01-02 15:04 MST"), why, how)
+		fmt.Fprintf(a.Stdout, "%sskipped: %s, %s — %s\n", prefix, due.In(tz.Tokyo()).Format("2006-01-02 15:04 MST"), why, how)
 	}
 }
 
@@ -140,7 +130,7 @@ future at, the next cron time or event reminder) and their last run.`,
 				next, last := "-", "-"
 				if e.NextAt != nil {
 					t, _ := time.Parse(time.RFC3339, *e.NextAt)
-					next = t.In(tokyo()).Format("2006-01-02 15:04 MST")
+					next = t.In(tz.Tokyo()).Format("2006-01-02 15:04 MST")
 				}
 				if e.LastRun != nil {
 					last = fmt.Sprint(*e.LastRun)
@@ -169,7 +159,7 @@ const (
 
 // humanTime is t in the product's display zone (Asia/Tokyo) with its
 // abbreviation, "2026-12-01 10:00 JST".
-func humanTime(t time.Time) string { return t.In(tokyo()).Format(humanStamp) }
+func humanTime(t time.Time) string { return t.In(tz.Tokyo()).Format(humanStamp) }
 
 // humanRFC3339 rewrites an RFC 3339 time (as the JSON shapes carry) with
 // humanTime; text that is not one is returned as it is.
@@ -179,14 +169,6 @@ func humanRFC3339(s string) string {
 		return s
 	}
 	return humanTime(t)
-}
-
-// tokyo is the default display zone of the product (SPEC.md: Asia/Tokyo).
-func tokyo() *time.Location {
-	if loc, err := time.LoadLocation(scheduler.DefaultTimezone); err == nil {
-		return loc
-	}
-	return time.UTC
 }
 
 func listCampaigns(ctx context.Context, db *sqlx.DB, now time.Time) ([]listEntry, error) {
@@ -275,16 +257,9 @@ when forgotten), "at" (RFC 3339 UTC), "attempts", "reply", "hard_bounce"}].`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			id := args[0]
-			db, err := a.DB(ctx)
+			db, err := a.knownCampaign(ctx, id)
 			if err != nil {
 				return a.failJSON(asJSON, err)
-			}
-			ok, err := runs.CampaignExists(ctx, db, id)
-			if err != nil {
-				return a.failJSON(asJSON, err)
-			}
-			if !ok {
-				return a.failJSON(asJSON, unknownCampaign(id))
 			}
 			if cmd.Flags().Changed("run") && view.run <= 0 {
 				return a.failJSON(asJSON, usageErr("--run %d: runs are numbered from 1", view.run))
@@ -344,17 +319,14 @@ func holdText(h *runs.Hold, now time.Time) string {
 	case runs.HoldRelay:
 		next := "now"
 		if h.Until.After(now) {
-			next = h.Until.In(tokyo()).Format("15:04:05 MST")
+			next = h.Until.In(tz.Tokyo()).Format("15:04:05 MST")
 		}
 		return fmt.Sprintf("waits for the relay since %s (%s): %s; next try %s. No attempt is used; sending carries on by itself when the relay answers.",
-			h.Since.In(tokyo()).Format(stamp), now.Sub(h.Since).Round(time.Second), oneLine(h.Detail), next)
+			h.Since.In(tz.Tokyo()).Format(stamp), now.Sub(h.Since).Round(time.Second), oneLine(h.Detail), next)
 	case runs.HoldQuota:
-		return fmt.Sprintf("waits for the relay account's daily quota (kizuna.yaml throttle per_day) until %s.", h.Until.In(tokyo()).Format(stamp))
+		return fmt.Sprintf("waits for the relay account's daily quota (kizuna.yaml throttle per_day) until %s.", h.Until.In(tz.Tokyo()).Format(stamp))
 	case runs.HoldWindow:
-		zone := tokyo()
-		if l, err := time.LoadLocation(h.Detail); err == nil && h.Detail != "" {
-			zone = l
-		}
+		zone := tz.Load(h.Detail)
 		return fmt.Sprintf("waits for its send window, which next opens %s (%s, the recipient's time zone).",
 			h.Until.In(zone).Format(stamp), zone)
 	}
@@ -423,7 +395,7 @@ func (a *App) watchStatus(ctx context.Context, db *sqlx.DB, id string, asJSON bo
 			drawn = len(lines)
 		case now.Sub(lastPrint) >= 5*time.Second || active == 0:
 			for _, l := range lines {
-				fmt.Fprintf(a.Stdout, "%s %s\n", now.In(tokyo()).Format(humanStampSeconds), l)
+				fmt.Fprintf(a.Stdout, "%s %s\n", now.In(tz.Tokyo()).Format(humanStampSeconds), l)
 			}
 			lastPrint = now
 		}
@@ -477,18 +449,7 @@ func (a *App) runControlCommand(verb, short string, applies, already func(runs.R
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			id := args[0]
-			db, err := a.DB(ctx)
-			if err != nil {
-				return err
-			}
-			ok, err := runs.CampaignExists(ctx, db, id)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return unknownCampaign(id)
-			}
-			all, err := runs.ListRuns(ctx, db, id)
+			db, all, err := a.campaignRuns(ctx, id)
 			if err != nil {
 				return err
 			}

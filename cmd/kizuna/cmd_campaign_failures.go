@@ -12,12 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kizuna-alumni/kizuna/internal/runs"
+	"github.com/kizuna-alumni/kizuna/internal/tz"
 )
-
-var _ = func() bool {
-	campaignSubcommands = append(campaignSubcommands, (*App).campaignRetryCommand)
-	return true
-}()
 
 // statusView is what `campaign status` shows beyond the counts: only run
 // N (run > 0), and each run's failed deliveries.
@@ -116,7 +112,7 @@ func (a *App) printFailures(r runFailures) {
 		if reply == "" {
 			reply = "-"
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\n", addr, f.At.In(tokyo()).Format("2006-01-02 15:04:05 MST"), f.Attempts, hard, reply)
+		fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\n", addr, f.At.In(tz.Tokyo()).Format("2006-01-02 15:04:05 MST"), f.Attempts, hard, reply)
 	}
 	tw.Flush()
 	if more := r.Failed - int64(len(r.Failures)); more > 0 {
@@ -159,18 +155,7 @@ cancelled run is never sent again (start a new run with --again).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			id := args[0]
-			db, err := a.DB(ctx)
-			if err != nil {
-				return err
-			}
-			ok, err := runs.CampaignExists(ctx, db, id)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return unknownCampaign(id)
-			}
-			all, err := runs.ListRuns(ctx, db, id)
+			db, all, err := a.campaignRuns(ctx, id)
 			if err != nil {
 				return err
 			}

@@ -17,12 +17,8 @@ import (
 	"github.com/kizuna-alumni/kizuna/internal/runs"
 	"github.com/kizuna-alumni/kizuna/internal/store"
 	"github.com/kizuna-alumni/kizuna/internal/token"
+	"github.com/kizuna-alumni/kizuna/internal/tz"
 )
-
-var _ = func() bool {
-	campaignSubcommands = append(campaignSubcommands, (*App).campaignPreviewCommand, (*App).campaignSendTestCommand)
-	return true
-}()
 
 // loadCampaignFile loads one campaign file, printing its problems as
 // file:line:col lines on stderr (exit 2).
@@ -90,7 +86,7 @@ func sampleRecipient(c *campaigns.Campaign) render.Recipient {
 	r := render.Recipient{
 		Email: "taro.yamada@example.com", FamilyName: "山田", GivenName: "太郎", Department: "開発部",
 		JoinedOn: time.Date(2015, 4, 1, 0, 0, 0, 0, time.UTC), LeftOn: time.Date(2022, 3, 31, 0, 0, 0, 0, time.UTC),
-		Locale: "ja", TimeZone: "Asia/Tokyo",
+		Locale: "ja", TimeZone: tz.Default,
 	}
 	if _, ok := c.Template.Body["ja"]; !ok {
 		r.FamilyName, r.GivenName, r.Department, r.Locale = "Yamada", "Taro", "Engineering", "en"

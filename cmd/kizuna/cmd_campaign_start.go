@@ -16,11 +16,6 @@ import (
 	"github.com/kizuna-alumni/kizuna/internal/runs"
 )
 
-var _ = func() bool {
-	campaignSubcommands = append(campaignSubcommands, (*App).campaignStartCommand)
-	return true
-}()
-
 // ---- start ----
 
 func (a *App) campaignStartCommand() *cobra.Command {
@@ -87,24 +82,20 @@ unless --yes-empty.`,
 					return silentExit(exitFailure)
 				}
 			}
-			vid, err := runs.RegisterVersion(ctx, db, c)
+			enqueue, err := a.taskEnqueuer()
 			if err != nil {
 				return err
 			}
 			occurrence := "manual:" + time.Now().UTC().Format(time.RFC3339Nano)
-			r, _, err := runs.Create(ctx, db, vid, occurrence, runs.KindSend)
+			st, err := runs.Start(ctx, db, c, occurrence, runs.KindSend, enqueue)
+			var ee *runs.ExpansionError
+			if errors.As(err, &ee) {
+				return fmt.Errorf("run %d of %s created; %w (workers resume the expansion)", st.Run.Number, c.ID, ee.Err)
+			}
 			if err != nil {
 				return err
 			}
-			enqueue, closeQueue, err := a.taskEnqueuer()
-			if err != nil {
-				return err
-			}
-			defer closeQueue()
-			n, err := runs.ExpandEach(ctx, db, r.ID, enqueue)
-			if err != nil {
-				return fmt.Errorf("run %d of %s created; %w (workers resume the expansion)", r.Number, c.ID, err)
-			}
+			r, n := st.Run, st.Deliveries
 			fmt.Fprintf(a.Stdout, "Started run %d of %s: %d deliveries.\nWatch it: kizuna campaign status %s --watch\n", r.Number, c.ID, n, c.ID)
 			return nil
 		},

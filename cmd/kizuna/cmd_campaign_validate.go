@@ -13,11 +13,6 @@ import (
 	"github.com/kizuna-alumni/kizuna/internal/scheduler"
 )
 
-var _ = func() bool {
-	campaignSubcommands = append(campaignSubcommands, (*App).campaignValidateCommand)
-	return true
-}()
-
 // reachTimeout bounds the optional database part of validate: it must stay
 // quick and work offline.
 const reachTimeout = 3 * time.Second

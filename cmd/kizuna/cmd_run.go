@@ -9,8 +9,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-var _ = func() bool { commandRegistry = append(commandRegistry, (*App).runCommand); return true }()
-
 func (a *App) runCommand() *cobra.Command {
 	var f workerFlags
 	cmd := &cobra.Command{

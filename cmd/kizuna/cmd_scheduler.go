@@ -8,15 +8,12 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/jmoiron/sqlx"
-	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/kizuna-alumni/kizuna/internal/runs"
 	"github.com/kizuna-alumni/kizuna/internal/scheduler"
 	"github.com/kizuna-alumni/kizuna/internal/tasks"
 )
-
-var _ = func() bool { commandRegistry = append(commandRegistry, (*App).schedulerCommand); return true }()
 
 func (a *App) schedulerCommand() *cobra.Command {
 	var redisWait time.Duration
@@ -40,11 +37,10 @@ sent: kizuna campaign start sends it. Stops on SIGTERM or Ctrl-C.`,
 			if err != nil {
 				return err
 			}
-			enqueue, closeQueue, err := a.taskEnqueuer()
+			enqueue, err := a.taskEnqueuer()
 			if err != nil {
 				return err
 			}
-			defer closeQueue()
 			if err := a.waitSchedulerRedis(ctx, redisWait); err != nil {
 				return err
 			}
@@ -62,28 +58,22 @@ sent: kizuna campaign start sends it. Stops on SIGTERM or Ctrl-C.`,
 // waitSchedulerRedis waits at start-up for the Redis the scheduler hands
 // new deliveries to (see waitRedis).
 func (a *App) waitSchedulerRedis(ctx context.Context, maxWait time.Duration) error {
-	redisOpt, err := asynq.ParseRedisURI(a.cfg.RedisURL)
+	_, mon, err := a.redis()
 	if err != nil {
-		return invalidInput(fmt.Errorf("KIZUNA_REDIS_URL: %w", err))
+		return err
 	}
-	rdb, ok := redisOpt.MakeRedisClient().(redis.UniversalClient)
-	if !ok {
-		return invalidInput(fmt.Errorf("KIZUNA_REDIS_URL: unsupported Redis connection"))
-	}
-	defer rdb.Close()
-	return a.waitRedis(ctx, a.redisMonitor(rdb, redisOpt), maxWait)
+	return a.waitRedis(ctx, mon, maxWait)
 }
 
-// taskEnqueuer connects to Redis to hand new deliveries to send tasks as
-// a run is expanded (without it, the workers' reconciler would find them a
-// little later).
-func (a *App) taskEnqueuer() (runs.Enqueue, func(), error) {
-	redisOpt, err := asynq.ParseRedisURI(a.cfg.RedisURL)
+// taskEnqueuer hands new deliveries to send tasks, through the process's
+// Redis client, as a run is expanded (without it, the workers' reconciler
+// would find them a little later).
+func (a *App) taskEnqueuer() (runs.Enqueue, error) {
+	rdb, _, err := a.redis()
 	if err != nil {
-		return nil, nil, invalidInput(fmt.Errorf("KIZUNA_REDIS_URL: %w", err))
+		return nil, err
 	}
-	client := asynq.NewClient(redisOpt)
-	return tasks.NewEnqueuer(client).Expanded, func() { client.Close() }, nil
+	return tasks.NewEnqueuer(asynq.NewClientFromRedisClient(rdb)).Expanded, nil
 }
 
 // campaignsDir is the campaigns folder of scheduler and run: required,

@@ -2,21 +2,16 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os/signal"
 	"syscall"
 	"time"
 
-	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/kizuna-alumni/kizuna/internal/mailer"
 	"github.com/kizuna-alumni/kizuna/internal/redisconn"
 	"github.com/kizuna-alumni/kizuna/worker"
 )
-
-var _ = func() bool { commandRegistry = append(commandRegistry, (*App).workerCommand); return true }()
 
 // workerFlags tune `kizuna worker` (and the worker inside `kizuna run`).
 type workerFlags struct {
@@ -74,13 +69,9 @@ func (a *App) newWorker(ctx context.Context, f workerFlags) (*worker.Worker, err
 	if f.lease < time.Second {
 		return nil, usageErr("--lease must be at least 1s, not %s", f.lease)
 	}
-	redisOpt, err := asynq.ParseRedisURI(a.cfg.RedisURL)
+	rdb, mon, err := a.redis()
 	if err != nil {
-		return nil, invalidInput(fmt.Errorf("KIZUNA_REDIS_URL: %w", err))
-	}
-	rdb, ok := redisOpt.MakeRedisClient().(redis.UniversalClient)
-	if !ok {
-		return nil, invalidInput(fmt.Errorf("KIZUNA_REDIS_URL: unsupported Redis connection"))
+		return nil, err
 	}
 	dkim, err := a.dkim()
 	if err != nil {
@@ -102,13 +93,12 @@ func (a *App) newWorker(ctx context.Context, f workerFlags) (*worker.Worker, err
 	if err != nil {
 		return nil, err
 	}
-	mon := a.redisMonitor(rdb, redisOpt)
 	if err := a.waitRedis(ctx, mon, f.redisWait); err != nil {
 		return nil, err
 	}
 	tuneSenderGC(a.Getenv)
 	return worker.New(worker.Options{
-		DB: db, Redis: redisOpt, Log: a.log.With("component", "worker"), Deps: deps,
+		DB: db, Redis: rdb, Log: a.log.With("component", "worker"), Deps: deps,
 		Concurrency: f.concurrency, Lease: f.lease, Monitor: mon,
 		RelayAlertAfter: a.cfg.RelayAlertAfter,
 	})

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/url"
 	"time"
@@ -12,14 +13,29 @@ import (
 	"github.com/kizuna-alumni/kizuna/internal/redisconn"
 )
 
-// redisMonitor watches the Redis of opt for a long-running command and
-// routes go-redis's own log lines through it (go-redis logs through one
-// process-wide logger, redis.SetLogger). addr names the server in lines
-// (host:port: never the password of the URL).
-func (a *App) redisMonitor(rdb redis.UniversalClient, opt asynq.RedisConnOpt) *redisconn.Monitor {
-	m := redisconn.New(rdb, redisAddr(opt, a.cfg.RedisURL), a.log)
-	redis.SetLogger(m)
-	return m
+// redis connects (once) the process's one Redis client, from
+// KIZUNA_REDIS_URL, with its monitor: the monitor watches that Redis for a
+// long-running command and routes go-redis's own log lines through it
+// (go-redis logs through one process-wide logger, redis.SetLogger), naming
+// the server host:port (never the password of the URL). Asynq's server and
+// client, the throttles and the monitor all share the client; Close closes
+// it. A URL that does not parse is invalid configuration (exit 2).
+func (a *App) redis() (redis.UniversalClient, *redisconn.Monitor, error) {
+	if a.rdb != nil {
+		return a.rdb, a.mon, nil
+	}
+	opt, err := asynq.ParseRedisURI(a.cfg.RedisURL)
+	if err != nil {
+		return nil, nil, invalidInput(fmt.Errorf("KIZUNA_REDIS_URL: %w", err))
+	}
+	rdb, ok := opt.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return nil, nil, invalidInput(fmt.Errorf("KIZUNA_REDIS_URL: unsupported Redis connection"))
+	}
+	a.rdb = rdb
+	a.mon = redisconn.New(rdb, redisAddr(opt, a.cfg.RedisURL), a.log)
+	redis.SetLogger(a.mon)
+	return a.rdb, a.mon, nil
 }
 
 // waitRedis waits at start-up until Redis answers: one line when it does

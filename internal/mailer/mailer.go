@@ -10,6 +10,7 @@
 package mailer
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -80,12 +81,8 @@ func NewSender(relay Relay, opts ...Option) Sender {
 	for _, f := range opts {
 		f(&o)
 	}
-	if relay.MaxPerConn <= 0 {
-		relay.MaxPerConn = DefaultMaxPerConn
-	}
-	if relay.Timeout <= 0 {
-		relay.Timeout = DefaultTimeout
-	}
+	relay.MaxPerConn = cmp.Or(relay.MaxPerConn, DefaultMaxPerConn)
+	relay.Timeout = cmp.Or(relay.Timeout, DefaultTimeout)
 	if relay.Scheme == "file" {
 		return &fileSender{dir: relay.Dir}
 	}

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kizuna-alumni/kizuna/internal/tz"
 )
 
 // field identifies a value that a placeholder stands for.
@@ -192,7 +194,7 @@ func zoneLabel(t time.Time) string {
 // +09:00, and otherwise a fixed zone named by the offset.
 func eventZone(start time.Time, scheduleTZ string) *time.Location {
 	_, off := start.Zone()
-	for _, name := range []string{scheduleTZ, "Asia/Tokyo"} {
+	for _, name := range []string{scheduleTZ, tz.Default} {
 		if name == "" {
 			continue
 		}

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"cmp"
 	"strconv"
 	"strings"
 	"time"
@@ -46,7 +47,7 @@ func (p *Prepared) appendICS(dst []byte, s *state) []byte {
 	if n := s.v[fFullName]; n != "" {
 		attendee += ";CN=" + icsParam(n)
 	}
-	line(attendee + ":mailto:" + cleanHeader(cmpOr(s.r.SendTo, s.r.Email)))
+	line(attendee + ":mailto:" + cleanHeader(cmp.Or(s.r.SendTo, s.r.Email)))
 	line("STATUS:CONFIRMED")
 	line("TRANSP:OPAQUE")
 	line("END:VEVENT")

@@ -16,6 +16,7 @@
 package render
 
 import (
+	"cmp"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -102,7 +103,6 @@ type Prepared struct {
 	static     values
 	locales    map[string]*localeTemplate
 	dkim       *dkimSigner
-	zones      sync.Map       // IANA name → *time.Location
 	eventZone  *time.Location // the event's own zone (events only)
 	bufs       sync.Pool
 }
@@ -251,7 +251,7 @@ func (p *Prepared) prepareLocale(loc string, b campaigns.Body) (*localeTemplate,
 	}
 
 	ph := p.ph.of
-	theme, err := templates.NewTheme(cmpOr(p.c.Template.Theme, "default"), loc, templates.Placeholders{
+	theme, err := templates.NewTheme(cmp.Or(p.c.Template.Theme, "default"), loc, templates.Placeholders{
 		Greeting: ph(fGreeting), Subject: ph(fSubject),
 		CompanyName: ph(fCompanyName), CompanyAddress: ph(fCompanyAddress), CompanyContact: ph(fCompanyContact),
 		CompanyURL: ph(fCompanyURL), PrivacyURL: ph(fPrivacyURL), Logo: ph(fLogo),
@@ -295,13 +295,6 @@ func (p *Prepared) prepareLocale(loc string, b campaigns.Body) (*localeTemplate,
 		return nil, err
 	}
 	return lt, nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // hermesBody converts a campaign body, with placeholders for its fields and

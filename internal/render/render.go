@@ -11,6 +11,7 @@ import (
 
 	"github.com/kizuna-alumni/kizuna/internal/address"
 	"github.com/kizuna-alumni/kizuna/internal/token"
+	"github.com/kizuna-alumni/kizuna/internal/tz"
 )
 
 // state is one recipient's rendering in progress.
@@ -40,24 +41,7 @@ func (p *Prepared) locale(want string) *localeTemplate {
 }
 
 // zone returns the recipient's time zone, Asia/Tokyo when unset or unknown.
-func (p *Prepared) zone(name string) *time.Location {
-	if name == "" {
-		name = "Asia/Tokyo"
-	}
-	if l, ok := p.zones.Load(name); ok {
-		return l.(*time.Location)
-	}
-	l, err := time.LoadLocation(name)
-	if err != nil {
-		if name == "Asia/Tokyo" {
-			l = time.FixedZone("JST", 9*3600)
-		} else {
-			return p.zone("Asia/Tokyo")
-		}
-	}
-	p.zones.Store(name, l)
-	return l
-}
+func (p *Prepared) zone(name string) *time.Location { return tz.Load(name) }
 
 // begin computes every value of r.
 func (p *Prepared) begin(r Recipient) *state {

@@ -11,6 +11,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/kizuna-alumni/kizuna/internal/store"
+	"github.com/kizuna-alumni/kizuna/internal/tz"
 )
 
 // Alumnus is one person of the roster as stored.
@@ -87,22 +88,12 @@ func (a *Alumnus) Export() Export {
 		e.EmployeeID = &id
 	}
 	if a.ConsentedAt != nil {
-		s := a.ConsentedAt.In(zoneOr(a.Timezone)).Format(time.RFC3339Nano)
+		s := a.ConsentedAt.In(tz.Load(a.Timezone)).Format(time.RFC3339Nano)
 		e.ConsentedAt = &s
 	}
 	return e
 }
 
-// zoneOr loads name, falling back to Asia/Tokyo (then UTC).
-func zoneOr(name string) *time.Location {
-	if loc, err := time.LoadLocation(name); err == nil && name != "" {
-		return loc
-	}
-	if loc, err := time.LoadLocation("Asia/Tokyo"); err == nil {
-		return loc
-	}
-	return time.UTC
-}
 
 type scannable interface{ Scan(dest ...any) error }
 

@@ -67,7 +67,6 @@ type Reader struct {
 	rec   record
 	now   time.Time
 	zones map[string]*time.Location
-	tokyo *time.Location
 }
 
 // NewReader detects the file's encoding, reads its header and returns a
@@ -83,9 +82,6 @@ func NewReader(r io.Reader, opts ReaderOptions) (*Reader, error) {
 		now = opts.Now
 	}
 	rd := &Reader{dec: dec, sc: newScanner(dec), now: now(), zones: map[string]*time.Location{}}
-	if rd.tokyo, err = time.LoadLocation("Asia/Tokyo"); err != nil {
-		return nil, err
-	}
 	if err := rd.sc.next(&rd.rec); err != nil {
 		if err == io.EOF {
 			return nil, fmt.Errorf("%w: the file is empty: line 1 must be the header", ErrNotRoster)

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/kizuna-alumni/kizuna/internal/tz"
 )
 
 // maxZones bounds the time-zone cache of one Reader.
@@ -57,7 +59,7 @@ func (r *Reader) parse(rec *record) (Row, *Rejection, error) {
 			return reject("unknown locale %q (ja or en)", v)
 		}
 	}
-	loc := r.tokyo
+	loc := tz.Tokyo()
 	if v := text(colTimezone); v != "" {
 		if loc, err = r.zone(v); err != nil {
 			return reject("%v", err)

@@ -21,8 +21,7 @@ const (
 
 // Defaults of a campaign's schedule block (SPEC.md, Campaign files).
 const (
-	DefaultTimezone = "Asia/Tokyo"
-	DefaultMaxLate  = time.Hour
+	DefaultMaxLate = time.Hour
 )
 
 // maxEnumerate bounds how many cron occurrences one call walks, so that a
@@ -78,7 +77,7 @@ func NewPlan(c *campaigns.Campaign) (*Plan, error) {
 	if strings.TrimSpace(s.Cron) != "" {
 		tz := s.Timezone
 		if tz == "" {
-			tz = DefaultTimezone
+			tz = campaigns.DefaultTimezone
 		}
 		loc, err := time.LoadLocation(tz)
 		if err != nil {

@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -91,18 +92,12 @@ func New(opt Options) (*Scheduler, error) {
 	if opt.DB == nil || opt.Load == nil || opt.Start == nil {
 		return nil, errors.New("scheduler: database, loader and starter are required")
 	}
-	if opt.Log == nil {
-		opt.Log = slog.New(slog.DiscardHandler)
-	}
+	opt.Log = cmp.Or(opt.Log, slog.New(slog.DiscardHandler))
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	if opt.Tick <= 0 {
-		opt.Tick = DefaultTick
-	}
-	if opt.Poll <= 0 {
-		opt.Poll = DefaultPoll
-	}
+	opt.Tick = cmp.Or(opt.Tick, DefaultTick)
+	opt.Poll = cmp.Or(opt.Poll, DefaultPoll)
 	return &Scheduler{opt: opt, entries: map[string]*entry{}}, nil
 }
 

@@ -17,38 +17,25 @@ import (
 // try it again or report it missed.
 var ErrExpansionIncomplete = errors.New("run created, expansion incomplete")
 
-// RunStarter starts occurrences with the runs package: it records the
-// campaign version, creates the run of (campaign, occurrence) — unique in
-// Postgres, so only one scheduler creates it — and expands it. enqueue
-// hands each chunk of new deliveries to send tasks as it is written; with
-// nil the reconciler queues them.
+// RunStarter starts occurrences with runs.Start: it records the campaign
+// version, creates the run of (campaign, occurrence) — unique in Postgres,
+// so only one scheduler creates it — and expands it. enqueue hands each
+// chunk of new deliveries to send tasks as it is written; with nil the
+// reconciler queues them. A run created whose expansion stopped part-way
+// is an error wrapping ErrExpansionIncomplete.
 func RunStarter(db *sqlx.DB, enqueue runs.Enqueue) Starter {
 	return func(ctx context.Context, c *campaigns.Campaign, occ Occurrence) (int, bool, error) {
-		vid, err := runs.RegisterVersion(ctx, db, c)
+		st, err := runs.Start(ctx, db, c, occ.Key, occ.Kind, enqueue)
+		var ee *runs.ExpansionError
+		if errors.As(err, &ee) {
+			// The run exists; the reconciler finishes an interrupted
+			// expansion, so the occurrence counts as started.
+			return st.Run.Number, st.Created, fmt.Errorf("run %d of %s: %w (the reconciler resumes it): %w", st.Run.Number, c.ID, ErrExpansionIncomplete, ee.Err)
+		}
 		if err != nil {
 			return 0, false, err
 		}
-		r, created, err := runs.Create(ctx, db, vid, occ.Key, occ.Kind)
-		if err != nil {
-			return 0, false, err
-		}
-		if r.State != runs.StateExpanding {
-			return r.Number, created, nil
-		}
-		if created {
-			if _, err := runs.ExpandEach(ctx, db, r.ID, enqueue); err != nil {
-				// The run exists; the reconciler finishes an interrupted
-				// expansion, so the occurrence counts as started.
-				return r.Number, created, fmt.Errorf("run %d of %s: %w (the reconciler resumes it): %w", r.Number, c.ID, ErrExpansionIncomplete, err)
-			}
-			return r.Number, created, nil
-		}
-		// Another scheduler created it; help finish its expansion only if
-		// nobody is expanding it right now.
-		if _, _, err := runs.TryExpand(ctx, db, r.ID, enqueue); err != nil {
-			return r.Number, created, fmt.Errorf("run %d of %s: %w (the reconciler resumes it): %w", r.Number, c.ID, ErrExpansionIncomplete, err)
-		}
-		return r.Number, created, nil
+		return st.Run.Number, st.Created, nil
 	}
 }
 
