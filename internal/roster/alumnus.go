@@ -94,7 +94,6 @@ func (a *Alumnus) Export() Export {
 	return e
 }
 
-
 type scannable interface{ Scan(dest ...any) error }
 
 func scanAlumnus(row scannable) (Alumnus, error) {
