@@ -333,10 +333,6 @@ func holdText(h *runs.Hold, now time.Time) string {
 	return ""
 }
 
-func runIsActive(state string) bool {
-	return state == runs.StateExpanding || state == runs.StateSending || state == runs.StateWaiting
-}
-
 // watchStatus refreshes the status every second until no run is active or
 // ctx ends (Ctrl-C). On a terminal it redraws a progress line per active
 // run; elsewhere it prints a status line every few seconds.
@@ -363,10 +359,10 @@ func (a *App) watchStatus(ctx context.Context, db *sqlx.DB, id string, asJSON bo
 		for _, r := range st {
 			// Show active and paused runs, and keep showing a run that
 			// finished while watched, in its final state.
-			if !runIsActive(r.State) && r.State != runs.StatePaused && meters[r.Run] == nil {
+			if !runs.IsActive(r.State) && r.State != runs.StatePaused && meters[r.Run] == nil {
 				continue
 			}
-			if runIsActive(r.State) {
+			if runs.IsActive(r.State) {
 				active++
 			}
 			m := meters[r.Run]

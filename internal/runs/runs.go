@@ -67,7 +67,14 @@ type Run struct {
 
 // Active reports whether the run's deliveries may be sent now.
 func (r Run) Active() bool {
-	return r.State == StateExpanding || r.State == StateSending || r.State == StateWaiting
+	return IsActive(r.State)
+}
+
+// IsActive reports whether a run in state may send (expanding, sending or
+// waiting; the SQL twin is activeStates in queries.go, and a test keeps the
+// two equal).
+func IsActive(state string) bool {
+	return state == StateExpanding || state == StateSending || state == StateWaiting
 }
 
 // RegisterVersion upserts the campaigns row and stores the campaign
