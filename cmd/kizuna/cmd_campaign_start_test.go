@@ -7,10 +7,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/kizuna-alumni/kizuna/internal/testbin"
 	"github.com/kizuna-alumni/kizuna/internal/testdb"
 	"github.com/kizuna-alumni/kizuna/internal/testredis"
 )
@@ -152,7 +152,7 @@ func TestSchedulerCommandStartsADueCampaign(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errOut syncWriter
+	var out, errOut testbin.Buffer
 	app := NewApp(strings.NewReader(""), &out, &errOut, func(k string) string { return env[k] })
 	defer app.Close()
 	done := make(chan int, 1)
@@ -197,20 +197,6 @@ func TestSchedulerCommandStartsADueCampaign(t *testing.T) {
 	}
 }
 
-// syncWriter is a buffer safe for the concurrent writes of a running command.
-type syncWriter struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncWriter) String() string { w.mu.Lock(); defer w.mu.Unlock(); return w.b.String() }
-
 // TestCampaignStartConfirmsOnATerminal runs the real binary on a
 // pseudo-terminal (util-linux script) and answers the question.
 func TestCampaignStartConfirmsOnATerminal(t *testing.T) {
@@ -220,10 +206,7 @@ func TestCampaignStartConfirmsOnATerminal(t *testing.T) {
 		t.Skip("util-linux script is not installed: no pseudo-terminal to test with")
 	}
 	db, env := startEnv(t)
-	bin := filepath.Join(t.TempDir(), "kizuna")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := testbin.Binary(t)
 	file := filepath.Join(campaignFolder(t, map[string]string{"tty": ""}), "tty.yaml")
 	runs := func() int {
 		var n int
@@ -238,7 +221,7 @@ func TestCampaignStartConfirmsOnATerminal(t *testing.T) {
 		cmd := exec.Command(scriptPath, "-qec", bin+" campaign start "+file, "/dev/null")
 		cmd.Env = append(os.Environ(), "KIZUNA_DATABASE_URL="+env["KIZUNA_DATABASE_URL"], "KIZUNA_REDIS_URL="+env["KIZUNA_REDIS_URL"], "KIZUNA_SECRET="+testSecret)
 		stdin, _ := cmd.StdinPipe()
-		var out syncWriter
+		var out testbin.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kizuna-alumni/kizuna/internal/smtptest"
+	"github.com/kizuna-alumni/kizuna/internal/testbin"
 )
 
 func TestRunSchedulesAndSendsInOneProcess(t *testing.T) {
@@ -24,7 +25,7 @@ func TestRunSchedulesAndSendsInOneProcess(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errOut syncWriter
+	var out, errOut testbin.Buffer
 	app := NewApp(strings.NewReader(""), &out, &errOut, func(k string) string { return env[k] })
 	defer app.Close()
 	done := make(chan int, 1)
