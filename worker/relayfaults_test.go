@@ -177,11 +177,9 @@ func TestSenderProblemTripsTheBreaker(t *testing.T) {
 	db := testdb.New(t)
 	rd := testredis.New(t)
 	srv := smtptest.Start(t)
-	if _, err := db.Exec(`INSERT INTO alumni (email, family_name, given_name, consent, consented_at)
-		SELECT 'r' || g || '@' || (ARRAY['example.jp', 'example.com', 'example.net', 'example.org'])[g % 4 + 1], '山田', '太郎', true, now()
-		FROM generate_series(0, 59) g`); err != nil {
-		t.Fatal(err)
-	}
+	domains := []string{"example.jp", "example.com", "example.net", "example.org"}
+	testdb.AlumniSeries(t, db, testdb.AlumniOpts{N: 60, Like: testdb.Alumnus{FamilyName: "山田", GivenName: "太郎", Consent: true},
+		Each: func(i int, a *testdb.Alumnus) { a.Email = fmt.Sprintf("r%d@%s", i, domains[i%4]) }})
 	srv.SetFault(func(stage smtptest.Stage, _ string, _ []string) error {
 		if stage == smtptest.StageData {
 			return smtptest.Reply(554, "", "Message rejected: Email address is not verified. The following identities failed the check in region AP-NORTHEAST-1: alumni@example.co.jp")

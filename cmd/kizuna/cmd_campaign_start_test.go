@@ -61,10 +61,8 @@ func startEnv(t *testing.T) (*testdb.DB, map[string]string) {
 	t.Helper()
 	db := testdb.New(t)
 	rd := testredis.New(t)
-	if _, err := db.Exec(`INSERT INTO alumni (email, family_name, given_name, consent, consented_at) VALUES
-		('a@example.jp', '山田', '太郎', true, now()), ('b@example.jp', '佐藤', '花子', true, now())`); err != nil {
-		t.Fatal(err)
-	}
+	testdb.Alumni(t, db, testdb.Alumnus{Email: "a@example.jp", FamilyName: "山田", GivenName: "太郎", Consent: true},
+		testdb.Alumnus{Email: "b@example.jp", FamilyName: "佐藤", GivenName: "花子", Consent: true})
 	return db, map[string]string{"KIZUNA_DATABASE_URL": db.URL, "KIZUNA_REDIS_URL": rd.URL, "KIZUNA_SECRET": testSecret}
 }
 

@@ -106,9 +106,7 @@ func TestOneOffAtIsStartedOnceWhenDue(t *testing.T) {
 	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	f := newFixture(t, t0)
 	ctx := context.Background()
-	if _, err := f.db.Exec(`INSERT INTO alumni (email, family_name, consent, consented_at) VALUES ('a@example.jp', '山田', true, now()), ('b@example.jp', '佐藤', false, NULL)`); err != nil {
-		t.Fatal(err)
-	}
+	testdb.Alumni(t, f.db, testdb.Alumnus{Email: "a@example.jp", FamilyName: "山田", Consent: true}, testdb.Alumnus{Email: "b@example.jp", FamilyName: "佐藤"})
 	f.put(&campaigns.Campaign{ID: "news", Kind: campaigns.KindNewsletter, Digest: "v1", Schedule: campaigns.Schedule{At: at(t0.Add(time.Hour))},
 		Audience: campaigns.Audience{Locales: []string{"ja", "en"}, Consent: "required"}})
 	s := f.scheduler()
@@ -437,9 +435,7 @@ func TestInterruptedExpansionCountsAsStarted(t *testing.T) {
 	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	f := newFixture(t, t0)
 	ctx := context.Background()
-	if _, err := f.db.Exec(`INSERT INTO alumni (email, family_name, consent, consented_at) VALUES ('a@example.jp', '山田', true, now())`); err != nil {
-		t.Fatal(err)
-	}
+	testdb.Alumni(t, f.db, testdb.Alumnus{Email: "a@example.jp", FamilyName: "山田", Consent: true})
 	f.put(&campaigns.Campaign{ID: "news", Kind: campaigns.KindNewsletter, Digest: "v1", Schedule: campaigns.Schedule{At: at(t0.Add(time.Minute))},
 		Audience: campaigns.Audience{Locales: []string{"ja", "en"}, Consent: "required"}})
 	calls := 0
