@@ -148,13 +148,7 @@ func TestSchedulerCommandStartsADueCampaign(t *testing.T) {
 		t.Errorf("without a folder: exit %d, %q", code, errOut)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out, errOut testbin.Buffer
-	app := NewApp(strings.NewReader(""), &out, &errOut, func(k string) string { return env[k] })
-	defer app.Close()
-	done := make(chan int, 1)
-	go func() { done <- app.Run(ctx, []string{"scheduler"}) }()
+	done, cancel, errOut := startApp(t, env, "scheduler")
 
 	deadline := time.Now().Add(30 * time.Second)
 	var n int
@@ -193,6 +187,20 @@ func TestSchedulerCommandStartsADueCampaign(t *testing.T) {
 			t.Errorf("campaign list lacks %s: %s", id, list)
 		}
 	}
+}
+
+// startApp runs a long-running command (scheduler, run) in-process in the
+// background with env as its environment. cancel stops it as a signal
+// would; its exit code then arrives on done; errOut collects its logs.
+func startApp(t *testing.T, env map[string]string, args ...string) (done <-chan int, cancel context.CancelFunc, errOut *testbin.Buffer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	errOut = &testbin.Buffer{}
+	app := NewApp(strings.NewReader(""), &testbin.Buffer{}, errOut, func(k string) string { return env[k] })
+	t.Cleanup(func() { cancel(); app.Close() })
+	c := make(chan int, 1)
+	go func() { c <- app.Run(ctx, args) }()
+	return c, cancel, errOut
 }
 
 // TestCampaignStartConfirmsOnATerminal runs the real binary on a
