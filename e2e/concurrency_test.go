@@ -57,7 +57,7 @@ template:
     ja: { intros: ["{{.Department}}の皆様、お元気ですか。"] }
     en: { intros: ["How are you doing?"] }
 `))
-	if r := e.must(t, "campaign", "validate", campaignsDir, "--json"); !strings.Contains(r.stdout, fmt.Sprintf(`"reach": %d`, n)) {
+	if r := e.must(t, "campaign", "validate", campaignsDir, "--json"); !strings.Contains(r.Stdout, fmt.Sprintf(`"reach": %d`, n)) {
 		t.Fatalf("validate: want reach %d\n%s", n, r)
 	}
 
@@ -76,13 +76,13 @@ template:
 	// then its id is unknown (exit 2). Before its at it has no run.
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		r := kizuna(t, e.vars, "campaign", "status", id, "--json")
-		if r.code == 0 {
-			if before := time.Now().Before(at); before && !strings.Contains(r.stdout, `"runs": []`) {
+		if r.Code == 0 {
+			if before := time.Now().Before(at); before && !strings.Contains(r.Stdout, `"runs": []`) {
 				t.Fatalf("a run started before the campaign's at (%s):\n%s", at.Format(time.RFC3339), r)
 			}
 			break
 		}
-		if r.code != 2 || time.Now().After(deadline) {
+		if r.Code != 2 || time.Now().After(deadline) {
 			t.Fatalf("the schedulers did not register %s\n%s", id, r)
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -132,6 +132,6 @@ template:
 		t.Errorf("%d recipients got nothing and %d messages were sent twice; want every recipient exactly once", missing, dups)
 	}
 	for _, p := range procs {
-		p.alive(t)
+		p.Alive(t)
 	}
 }

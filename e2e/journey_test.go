@@ -16,6 +16,7 @@ import (
 	"golang.org/x/text/encoding/japanese"
 
 	"github.com/kizuna-alumni/kizuna/internal/smtptest"
+	"github.com/kizuna-alumni/kizuna/internal/testbin"
 )
 
 // alumnus is one roster row of the journey and what it should receive.
@@ -148,7 +149,7 @@ func TestJourney(t *testing.T) {
 	// 1. Import the roster: every good row in, the hostile one rejected with
 	// its line, exit 2.
 	r := kizuna(t, e.vars, "alumni", "import", roster, "--json")
-	if r.code != 2 {
+	if r.Code != 2 {
 		t.Fatalf("import with one bad row: want exit 2\n%s", r)
 	}
 	var imp struct {
@@ -158,7 +159,7 @@ func TestJourney(t *testing.T) {
 			Email, Reason string
 		}
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &imp); err != nil {
+	if err := json.Unmarshal([]byte(r.Stdout), &imp); err != nil {
 		t.Fatalf("import --json: %v\n%s", err, r)
 	}
 	if imp.Imported != len(journeyRoster) || imp.Updated != 0 || imp.Unchanged != 0 || len(imp.Rejected) != 1 {
@@ -173,10 +174,10 @@ func TestJourney(t *testing.T) {
 	// forge a line of its own.
 	r = kizuna(t, e.vars, "alumni", "import", roster)
 	summary := fmt.Sprintf("imported 0, updated 0, unchanged %d, rejected 1", len(journeyRoster))
-	if r.code != 2 || !strings.Contains(r.stdout, summary) || !strings.Contains(r.stdout, "cp932") {
+	if r.Code != 2 || !strings.Contains(r.Stdout, summary) || !strings.Contains(r.Stdout, "cp932") {
 		t.Errorf("second import of the same file: want exit 2 and %q (cp932)\n%s", summary, r)
 	}
-	if !strings.HasPrefix(r.stderr, fmt.Sprintf("%s:%d: ", roster, hostileLine)) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+	if !strings.HasPrefix(r.Stderr, fmt.Sprintf("%s:%d: ", roster, hostileLine)) || strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
 		t.Errorf("second import: want exactly one stderr line starting %s:%d:\n%s", roster, hostileLine, r)
 	}
 
@@ -199,7 +200,7 @@ func TestJourney(t *testing.T) {
 		}
 		Errors []json.RawMessage
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &val); err != nil {
+	if err := json.Unmarshal([]byte(r.Stdout), &val); err != nil {
 		t.Fatalf("validate --json: %v\n%s", err, r)
 	}
 	if !val.OK || len(val.Errors) != 0 || len(val.Campaigns) != 1 || val.Campaigns[0].ID != launchID ||
@@ -208,12 +209,12 @@ func TestJourney(t *testing.T) {
 	}
 
 	// 3. Start it without a terminal: refused without --yes, started with it.
-	if r = kizuna(t, e.vars, "campaign", "start", launch); r.code != 2 {
+	if r = kizuna(t, e.vars, "campaign", "start", launch); r.Code != 2 {
 		t.Errorf("start without --yes and without a terminal: want exit 2\n%s", r)
 	}
 	run := e.start(t, "kizuna run", "run", "--campaigns", campaignsDir)
 	r = e.must(t, "campaign", "start", launch, "--yes")
-	if !strings.Contains(r.stdout, fmt.Sprintf("%d deliveries", reach)) {
+	if !strings.Contains(r.Stdout, fmt.Sprintf("%d deliveries", reach)) {
 		t.Errorf("start: want %d deliveries in\n%s", reach, r)
 	}
 	began := time.Now()
@@ -259,7 +260,7 @@ func TestJourney(t *testing.T) {
 			t.Errorf("%s: subject %q, want %q", a.email, p.subject, a.subject)
 		}
 		if !strings.Contains(p.text, a.greeting) {
-			t.Errorf("%s: text part lacks the greeting %q:\n%s", a.email, a.greeting, tail(p.text, 800))
+			t.Errorf("%s: text part lacks the greeting %q:\n%s", a.email, a.greeting, testbin.Tail(p.text, 800))
 		}
 	}
 	if p, ok := byRecipient["eve@example.com"]; ok {
@@ -272,7 +273,7 @@ func TestJourney(t *testing.T) {
 	gone := expected[0].email
 	e.must(t, "alumni", "unsubscribe", gone)
 	r = kizuna(t, e.vars, "campaign", "start", launchID, "--yes")
-	if r.code != 2 || !strings.Contains(r.stderr, "--again") {
+	if r.Code != 2 || !strings.Contains(r.Stderr, "--again") {
 		t.Errorf("a second start without --again: want exit 2 naming --again\n%s", r)
 	}
 	e.must(t, "campaign", "start", launchID, "--yes", "--again")
@@ -306,9 +307,9 @@ func TestJourney(t *testing.T) {
 	checkHistory(t, e, gone, "unsubscribed", 1)
 
 	// 7. SIGTERM stops kizuna run cleanly.
-	code, took := run.terminate(t, 30*time.Second)
+	code, took := run.Terminate(t, 30*time.Second)
 	if code != 0 {
-		t.Errorf("kizuna run exited %d after SIGTERM, want 0\n%s", code, tail(run.output.String(), 4000))
+		t.Errorf("kizuna run exited %d after SIGTERM, want 0\n%s", code, testbin.Tail(run.Output(), 4000))
 	}
 	t.Logf("kizuna run stopped %s after SIGTERM", took.Round(time.Millisecond))
 }
@@ -373,7 +374,7 @@ func checkHistory(t *testing.T, e *env, email, status string, runs int) {
 			State      string
 		}
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+	if err := json.Unmarshal([]byte(r.Stdout), &doc); err != nil {
 		t.Fatalf("alumni show --json: %v\n%s", err, r)
 	}
 	if doc.Email != strings.ToLower(email) || doc.Status != status {
@@ -391,7 +392,7 @@ func checkHistory(t *testing.T, e *env, email, status string, runs int) {
 		got = append(got, *h.Run)
 	}
 	if len(got) != runs {
-		t.Errorf("alumni show %s: deliveries of runs %v, want one in each of %d runs\n%s", email, got, runs, r.stdout)
+		t.Errorf("alumni show %s: deliveries of runs %v, want one in each of %d runs\n%s", email, got, runs, r.Stdout)
 	}
 	for i, n := range got {
 		if n != i+1 {

@@ -1,22 +1,16 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/kizuna-alumni/kizuna/internal/smtptest"
+	"github.com/kizuna-alumni/kizuna/internal/testbin"
 	"github.com/kizuna-alumni/kizuna/internal/testdb"
 	"github.com/kizuna-alumni/kizuna/internal/testredis"
 )
@@ -26,36 +20,8 @@ const testSecret = "e2e-secret-0123456789abcdef-0123456789abcdef"
 
 const baseURL = "https://alumni.example.co.jp"
 
-// binary is the kizuna binary TestMain built for this test process.
-var binary string
-
 func TestMain(m *testing.M) {
-	os.Exit(buildAndRun(m))
-}
-
-// buildAndRun builds the binary from the module root once, runs the tests
-// and removes the binary again.
-func buildAndRun(m *testing.M) int {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	gomod := strings.TrimSpace(string(out))
-	if err != nil || gomod == "" || gomod == os.DevNull {
-		fmt.Fprintf(os.Stderr, "e2e: cannot find the module root (go env GOMOD: %q, %v)\n", gomod, err)
-		return 1
-	}
-	dir, err := os.MkdirTemp("", "kizuna-e2e")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	binary = filepath.Join(dir, "kizuna")
-	build := exec.Command("go", "build", "-o", binary, "./cmd/kizuna")
-	build.Dir = filepath.Dir(gomod)
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: go build ./cmd/kizuna: %v\n%s", err, out)
-		return 1
-	}
-	return m.Run()
+	os.Exit(testbin.Main(m))
 }
 
 // env is the environment of one test's kizuna processes: its own
@@ -82,91 +48,28 @@ func newEnv(t *testing.T) *env {
 	}}
 }
 
-// environ is the process environment without any KIZUNA_ variable of the
-// caller's, plus vars.
-func environ(vars map[string]string) []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "KIZUNA_") {
-			out = append(out, kv)
-		}
-	}
-	for k, v := range vars {
-		out = append(out, k+"="+v)
-	}
-	return out
-}
-
 // result is what one finished command did.
-type result struct {
-	args           []string
-	code           int
-	stdout, stderr string
-}
-
-func (r result) String() string {
-	return fmt.Sprintf("kizuna %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(r.args, " "), r.code, tail(r.stdout, 4000), tail(r.stderr, 4000))
-}
+type result = testbin.Result
 
 // kizuna runs one command to completion (at most a minute) with vars as
 // its KIZUNA_ environment and no terminal on stdin.
 func kizuna(t *testing.T, vars map[string]string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Env = environ(vars)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	r := result{args: args, stdout: out.String(), stderr: errOut.String()}
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &exit) && exit.Exited():
-		r.code = exit.ExitCode()
-	default:
-		t.Fatalf("kizuna %s: %v\n%s", strings.Join(args, " "), err, r)
-	}
-	return r
+	return testbin.Run(t, vars, args...)
 }
 
 // must runs a command that has to succeed.
 func (e *env) must(t *testing.T, args ...string) result {
 	t.Helper()
 	r := kizuna(t, e.vars, args...)
-	if r.code != 0 {
+	if r.Code != 0 {
 		t.Fatalf("%s", r)
 	}
 	return r
 }
 
-// syncBuffer collects a background process's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // proc is a long-running kizuna process (run, scheduler, worker).
-type proc struct {
-	name   string
-	cmd    *exec.Cmd
-	output *syncBuffer
-	done   chan struct{} // closed when the process has exited
-	err    error
-}
+type proc = testbin.Proc
 
 // start runs a long-running command in the background. At cleanup it is
 // sent SIGTERM, killed 10 s later if still alive, and its output is shown
@@ -186,61 +89,7 @@ func (e *env) startWith(t *testing.T, override map[string]string, name string, a
 	for k, v := range override {
 		vars[k] = v
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Env = environ(vars)
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 10 * time.Second
-	p := &proc{name: name, cmd: cmd, output: &syncBuffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.output, p.output
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	go func() { p.err = cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		cancel()
-		<-p.done
-		if t.Failed() {
-			t.Logf("%s (pid %d) output:\n%s", name, cmd.Process.Pid, tail(p.output.String(), 6000))
-		}
-	})
-	return p
-}
-
-// alive fails the test when the process has already exited.
-func (p *proc) alive(t *testing.T) {
-	t.Helper()
-	select {
-	case <-p.done:
-		t.Fatalf("%s exited early (%v):\n%s", p.name, p.err, tail(p.output.String(), 6000))
-	default:
-	}
-}
-
-// terminate sends SIGTERM and waits at most limit for the exit; it
-// returns the exit status and how long the process took to stop.
-func (p *proc) terminate(t *testing.T, limit time.Duration) (int, time.Duration) {
-	t.Helper()
-	began := time.Now()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatalf("SIGTERM %s: %v", p.name, err)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(limit):
-		p.cmd.Process.Kill()
-		<-p.done
-		t.Fatalf("%s did not exit within %s of SIGTERM", p.name, limit)
-	}
-	return p.cmd.ProcessState.ExitCode(), time.Since(began)
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "…" + s[len(s)-n:]
-	}
-	return s
+	return testbin.Start(t, testbin.Options{Name: name, Args: args, Vars: vars})
 }
 
 // runStatus is one run of `campaign status --json`, with every SPEC key.
@@ -271,7 +120,7 @@ func (e *env) status(t *testing.T, id string) []runStatus {
 		ID   string                       `json:"id"`
 		Runs []map[string]json.RawMessage `json:"runs"`
 	}
-	dec := json.NewDecoder(strings.NewReader(r.stdout))
+	dec := json.NewDecoder(strings.NewReader(r.Stdout))
 	if err := dec.Decode(&raw); err != nil {
 		t.Fatalf("status --json is not JSON: %v\n%s", err, r)
 	}
@@ -285,12 +134,12 @@ func (e *env) status(t *testing.T, id string) []runStatus {
 	for i, m := range raw.Runs {
 		for _, k := range statusKeys {
 			if _, ok := m[k]; !ok {
-				t.Errorf("status --json run %d has no %q key\n%s", i+1, k, r.stdout)
+				t.Errorf("status --json run %d has no %q key\n%s", i+1, k, r.Stdout)
 			}
 		}
 		b, _ := json.Marshal(m)
 		if err := json.Unmarshal(b, &out[i]); err != nil {
-			t.Fatalf("status --json run %d: %v\n%s", i+1, err, r.stdout)
+			t.Fatalf("status --json run %d: %v\n%s", i+1, err, r.Stdout)
 		}
 		if _, err := time.Parse(time.RFC3339, out[i].StartedAt); err != nil || !strings.HasSuffix(out[i].StartedAt, "Z") {
 			t.Errorf("started_at %q is not RFC 3339 UTC", out[i].StartedAt)
@@ -314,7 +163,7 @@ func (e *env) waitDone(t *testing.T, id string, want int, timeout time.Duration,
 			t.Fatalf("campaign %s has %d runs, want %d: %+v", id, len(st), want, st)
 		}
 		for _, p := range procs {
-			p.alive(t)
+			p.Alive(t)
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("campaign %s: run %d not done after %s: %+v (relay accepted %d)", id, want, timeout, st, e.relay.Accepted())

@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/kizuna-alumni/kizuna/internal/testbin"
 	"github.com/kizuna-alumni/kizuna/internal/testredis"
 )
 
@@ -32,10 +33,10 @@ func TestRedisUnreachableAtStart(t *testing.T) {
 	} {
 		t.Run(args[0], func(t *testing.T) {
 			r := kizuna(t, vars, args...)
-			if r.code != 1 {
-				t.Fatalf("exit %d, want 1\n%s", r.code, r)
+			if r.Code != 1 {
+				t.Fatalf("exit %d, want 1\n%s", r.Code, r)
 			}
-			out := r.stdout + r.stderr
+			out := r.Stdout + r.Stderr
 			if strings.Contains(out, password) {
 				t.Errorf("the output shows the Redis password\n%s", r)
 			}
@@ -47,7 +48,7 @@ func TestRedisUnreachableAtStart(t *testing.T) {
 				t.Errorf("no line says Kizuna retries\n%s", r)
 			}
 			final := fmt.Sprintf("kizuna: Redis at %s did not answer within 2s", addr)
-			if !strings.Contains(r.stderr, final) {
+			if !strings.Contains(r.Stderr, final) {
 				t.Errorf("stderr does not end with %q\n%s", final, r)
 			}
 			if lines := strings.Count(strings.TrimSpace(out), "\n") + 1; lines > 3 {
@@ -64,13 +65,13 @@ func TestWorkerQuietWhileRedisIsAway(t *testing.T) {
 	e := newEnv(t)
 	srv := testredis.Start(t)
 	w := e.startWith(t, map[string]string{"KIZUNA_REDIS_URL": srv.URL}, "worker", "worker")
-	waitOutput(t, w, "worker started", 30*time.Second)
+	w.WaitOutput(t, "worker started", 30*time.Second)
 
-	before := len(w.output.String())
+	before := len(w.Output())
 	srv.Stop()
 	time.Sleep(12 * time.Second) // two heartbeats and several dequeue, forward and reconcile rounds
-	w.alive(t)
-	away := w.output.String()[before:]
+	w.Alive(t)
+	away := w.Output()[before:]
 	want := fmt.Sprintf("Redis at %s does not answer: ", srv.Addr)
 	if n := strings.Count(away, want); n != 1 {
 		t.Errorf("%d lines say %q while Redis was away, want 1:\n%s", n, want, away)
@@ -80,32 +81,19 @@ func TestWorkerQuietWhileRedisIsAway(t *testing.T) {
 	}
 
 	srv.Restart(t)
-	waitOutput(t, w, fmt.Sprintf("Redis at %s answers again", srv.Addr), 30*time.Second)
+	w.WaitOutput(t, fmt.Sprintf("Redis at %s answers again", srv.Addr), 30*time.Second)
 	// Asynq's heartbeat registers the worker again in the new Redis.
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	defer c.Close()
 	deadline := time.Now().Add(30 * time.Second)
 	for c.ZCard(context.Background(), "asynq:servers").Val() == 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("the worker did not register with the restarted Redis within 30 s:\n%s", tail(w.output.String(), 4000))
+			t.Fatalf("the worker did not register with the restarted Redis within 30 s:\n%s", testbin.Tail(w.Output(), 4000))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	w.alive(t)
-	if code, _ := w.terminate(t, 30*time.Second); code != 0 {
+	w.Alive(t)
+	if code, _ := w.Terminate(t, 30*time.Second); code != 0 {
 		t.Errorf("the worker exited %d after SIGTERM, want 0", code)
-	}
-}
-
-// waitOutput waits until the process has printed text.
-func waitOutput(t *testing.T, p *proc, text string, limit time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !strings.Contains(p.output.String(), text) {
-		p.alive(t)
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not print %q within %s:\n%s", p.name, text, limit, tail(p.output.String(), 4000))
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }

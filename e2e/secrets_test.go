@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kizuna-alumni/kizuna/internal/smtptest"
+	"github.com/kizuna-alumni/kizuna/internal/testbin"
 	"github.com/kizuna-alumni/kizuna/internal/testdb"
 )
 
@@ -75,14 +76,14 @@ func TestSecretsNeverLeak(t *testing.T) {
 	}
 	for _, c := range cases {
 		r := kizuna(t, c.vars, c.args...)
-		if r.code != c.code {
-			t.Errorf("%s: exit %d, want %d\n%s", c.name, r.code, c.code, r)
+		if r.Code != c.code {
+			t.Errorf("%s: exit %d, want %d\n%s", c.name, r.Code, c.code, r)
 		}
-		if strings.TrimSpace(r.stderr+r.stdout) == "" {
+		if strings.TrimSpace(r.Stderr+r.Stdout) == "" {
 			t.Errorf("%s: failed without saying why", c.name)
 		}
 		for _, s := range secrets {
-			if strings.Contains(r.stdout, s) || strings.Contains(r.stderr, s) {
+			if strings.Contains(r.Stdout, s) || strings.Contains(r.Stderr, s) {
 				t.Errorf("%s: %q leaked\n%s", c.name, s, r)
 			}
 		}
@@ -90,8 +91,8 @@ func TestSecretsNeverLeak(t *testing.T) {
 
 	// The right password works, so the refusal above was the relay's.
 	ok := kizuna(t, with("KIZUNA_SMTP_URL", relayWith("kizuna", smtpPass)), "campaign", "send-test", campaign, "--to", "hr@example.co.jp")
-	if ok.code != 0 || relay.Accepted() != 1 {
-		t.Errorf("send-test with the right password: exit %d, relay accepted %d\n%s", ok.code, relay.Accepted(), ok)
+	if ok.Code != 0 || relay.Accepted() != 1 {
+		t.Errorf("send-test with the right password: exit %d, relay accepted %d\n%s", ok.Code, relay.Accepted(), ok)
 	}
 
 	// A worker whose Redis does not answer keeps trying and logging; its
@@ -99,17 +100,17 @@ func TestSecretsNeverLeak(t *testing.T) {
 	e := &env{vars: with("KIZUNA_REDIS_URL", "redis://:"+redisPass+"@"+down+"/0"), db: db, relay: relay}
 	w := e.start(t, "worker, Redis down", "worker")
 	deadline := time.Now().Add(15 * time.Second)
-	for !strings.Contains(w.output.String(), "connection refused") {
-		w.alive(t)
+	for !strings.Contains(w.Output(), "connection refused") {
+		w.Alive(t)
 		if time.Now().After(deadline) {
-			t.Fatalf("the worker never reported the unreachable Redis:\n%s", w.output.String())
+			t.Fatalf("the worker never reported the unreachable Redis:\n%s", w.Output())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	w.terminate(t, 30*time.Second)
+	w.Terminate(t, 30*time.Second)
 	for _, s := range secrets {
-		if strings.Contains(w.output.String(), s) {
-			t.Errorf("worker with Redis down: %q leaked\n%s", s, tail(w.output.String(), 4000))
+		if strings.Contains(w.Output(), s) {
+			t.Errorf("worker with Redis down: %q leaked\n%s", s, testbin.Tail(w.Output(), 4000))
 		}
 	}
 }

@@ -45,12 +45,12 @@ template:
 	want := map[string][]int{a: {4, 6}, b: {2, 5}}
 
 	r := kizuna(t, vars, "campaign", "validate", dir)
-	if r.code != 2 {
+	if r.Code != 2 {
 		t.Fatalf("two broken files: want exit 2\n%s", r)
 	}
 	problem := regexp.MustCompile(`^(.+):(\d+):(\d+): (.+)$`)
 	got := map[string][]int{}
-	for _, line := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(r.Stderr), "\n") {
 		m := problem.FindStringSubmatch(line)
 		if m == nil {
 			continue // a summary line
@@ -85,12 +85,12 @@ template:
 		}
 	}
 	checkLines("stderr", got)
-	if strings.Contains(r.stdout+r.stderr, "db-pass-Zq81") {
+	if strings.Contains(r.Stdout+r.Stderr, "db-pass-Zq81") {
 		t.Errorf("the database password leaked:\n%s", r)
 	}
 
 	r = kizuna(t, vars, "campaign", "validate", dir, "--json")
-	if r.code != 2 {
+	if r.Code != 2 {
 		t.Fatalf("--json with two broken files: want exit 2\n%s", r)
 	}
 	var rep struct {
@@ -106,7 +106,7 @@ template:
 			Message   string
 		}
 	}
-	dec := json.NewDecoder(strings.NewReader(r.stdout))
+	dec := json.NewDecoder(strings.NewReader(r.Stdout))
 	if err := dec.Decode(&rep); err != nil || dec.More() {
 		t.Fatalf("--json: want exactly one JSON document (%v)\n%s", err, r)
 	}
@@ -135,7 +135,7 @@ template:
 	if !ids[launchID] || ids["broken-a"] || ids["broken-b"] {
 		t.Errorf("--json campaigns %+v; want the valid %s and neither broken one", rep.Campaigns, launchID)
 	}
-	if len(rep.Errors) != strings.Count(kizuna(t, vars, "campaign", "validate", dir).stderr, ".yaml:") {
+	if len(rep.Errors) != strings.Count(kizuna(t, vars, "campaign", "validate", dir).Stderr, ".yaml:") {
 		t.Errorf("--json lists %d problems, stderr a different number", len(rep.Errors))
 	}
 	t.Logf("%d problems reported in 2 files", len(rep.Errors))

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"github.com/kizuna-alumni/kizuna/internal/runs"
 	"github.com/kizuna-alumni/kizuna/internal/smtptest"
 	"github.com/kizuna-alumni/kizuna/internal/tasks"
+	"github.com/kizuna-alumni/kizuna/internal/testbin"
 	"github.com/kizuna-alumni/kizuna/internal/testdb"
 	"github.com/kizuna-alumni/kizuna/internal/testredis"
 	"github.com/kizuna-alumni/kizuna/worker"
@@ -99,21 +99,11 @@ func benchRun(b *testing.B, n int) {
 	if v, err := strconv.Atoi(os.Getenv("KIZUNA_BENCH_WORKER_CONCURRENCY")); err == nil && v > 0 {
 		workerConns = v
 	}
-	cmd := exec.Command(kizunaBinary(b), "worker", "--concurrency", strconv.Itoa(workerConns))
-	cmd.Env = append(os.Environ(), "KIZUNA_DATABASE_URL="+db.URL, "KIZUNA_REDIS_URL="+rd.URL, "KIZUNA_SMTP_URL="+srv.URL(),
-		"KIZUNA_SECRET="+testSecret, "KIZUNA_BASE_URL=https://alumni.example.co.jp")
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(out.String(), "worker started"); {
-		if time.Now().After(deadline) {
-			b.Fatalf("worker did not start:\n%s", out.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	w := testbin.Start(b, testbin.Options{Name: "worker", Kill: true, Args: []string{"worker", "--concurrency", strconv.Itoa(workerConns)},
+		Vars: map[string]string{"KIZUNA_DATABASE_URL": db.URL, "KIZUNA_REDIS_URL": rd.URL, "KIZUNA_SMTP_URL": srv.URL(),
+			"KIZUNA_SECRET": testSecret, "KIZUNA_BASE_URL": "https://alumni.example.co.jp"}})
+	defer w.Kill9()
+	w.WaitOutput(b, "worker started", 20*time.Second)
 	time.Sleep(300 * time.Millisecond) // its first reconcile pass is over
 
 	opt, _ := asynq.ParseRedisURI(rd.URL)
@@ -140,7 +130,7 @@ func benchRun(b *testing.B, n int) {
 	}
 	for srv.Accepted()-base < n {
 		if time.Since(start) > 5*time.Minute {
-			b.Fatalf("only %d of %d accepted after 5 minutes:\n%s", srv.Accepted()-base, n, tail(out.String(), 2000))
+			b.Fatalf("only %d of %d accepted after 5 minutes:\n%s", srv.Accepted()-base, n, testbin.Tail(w.Output(), 2000))
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
@@ -157,7 +147,7 @@ func benchRun(b *testing.B, n int) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	recorded := time.Since(start)
-	workerHWM := vmHWM(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+	workerHWM := vmHWM(fmt.Sprintf("/proc/%d/status", w.Cmd.Process.Pid))
 	if got := srv.Accepted() - base; got != n {
 		b.Errorf("relay accepted %d messages for %d recipients", got, n)
 	}
@@ -185,7 +175,7 @@ func benchRun(b *testing.B, n int) {
 		cpuModel(), runtime.NumCPU(), runtime.Version(), n, len(msg.Data), benchConns,
 		last.Seconds(), rate, map[bool]string{true: "100k ≤ 15 s", false: "10k ≤ 2 s"}[n >= 100_000],
 		recorded.Seconds(), expanded.Seconds(), workerHWM, goMailRate, 100*rate/goMailRate, bareRate, 100*rate/bareRate)
-	cmd.Process.Signal(syscall.SIGTERM)
+	w.Signal(syscall.SIGTERM)
 }
 
 // vmHWM reads a process's peak resident set size in MiB.

@@ -18,12 +18,10 @@ func TestSentMessagesCarryFallbacks(t *testing.T) {
 	db := testdb.New(t)
 	rd := testredis.New(t)
 	srv := smtptest.Start(t)
-	if _, err := db.Exec(`INSERT INTO alumni (email, family_name, given_name, department, locale, consent, consented_at) VALUES
-		('nameless@example.jp', '', '', '', 'ja', true, now()),
-		('named@example.jp', '山田', '太郎', '開発部', 'ja', true, now()),
-		('given@example.jp', 'Smith', '', '', 'en', true, now())`); err != nil {
-		t.Fatal(err)
-	}
+	testdb.Alumni(t, db,
+		testdb.Alumnus{Email: "nameless@example.jp", Locale: "ja", Consent: true},
+		testdb.Alumnus{Email: "named@example.jp", FamilyName: "山田", GivenName: "太郎", Department: "開発部", Locale: "ja", Consent: true},
+		testdb.Alumnus{Email: "given@example.jp", FamilyName: "Smith", Locale: "en", Consent: true})
 	c := newsletter("fallbacks")
 	c.Fallback = map[string]map[string]string{"ja": {"FamilyName": "アルムナイの皆", "Department": "各部署"}, "en": {"GivenName": "friend"}}
 	run := startRun(t, db, rd.URL, c)

@@ -6,8 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +17,7 @@ import (
 	"github.com/kizuna-alumni/kizuna/internal/runs"
 	"github.com/kizuna-alumni/kizuna/internal/smtptest"
 	"github.com/kizuna-alumni/kizuna/internal/tasks"
+	"github.com/kizuna-alumni/kizuna/internal/testbin"
 	"github.com/kizuna-alumni/kizuna/internal/testdb"
 	"github.com/kizuna-alumni/kizuna/worker"
 )
@@ -48,14 +47,17 @@ func newsletter(id string) *campaigns.Campaign {
 	}
 }
 
-// seedAlumni adds n consenting alumni r0..r(n-1)@example.jp.
-func seedAlumni(t testing.TB, db *testdb.DB, n int) {
+// seedAlumni adds n consenting alumni r0..r(n-1)@example.jp, every fifth
+// one (r0, r5, …) with locale en, and returns their ids in that order.
+func seedAlumni(t testing.TB, db *testdb.DB, n int) []int64 {
 	t.Helper()
-	if _, err := db.Exec(`INSERT INTO alumni (email, family_name, given_name, department, consent, consented_at, locale)
-		SELECT 'r' || g || '@example.jp', '山田', '太郎', '開発部', true, now(), CASE WHEN g % 5 = 0 THEN 'en' ELSE 'ja' END
-		FROM generate_series(0, $1 - 1) g`, n); err != nil {
-		t.Fatal(err)
-	}
+	return testdb.AlumniSeries(t, db, testdb.AlumniOpts{N: n, Email: "r%d@example.jp",
+		Like: testdb.Alumnus{FamilyName: "山田", GivenName: "太郎", Department: "開発部", Consent: true},
+		Each: func(i int, a *testdb.Alumnus) {
+			if i%5 == 0 {
+				a.Locale = "en"
+			}
+		}})
 }
 
 // startRun registers c, creates a run and expands it, enqueueing its
@@ -178,37 +180,6 @@ func checkEveryone(t testing.TB, srv *smtptest.Server, n int) (dups int) {
 	return dups
 }
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// kizunaBinary builds the real binary once per test process.
-func kizunaBinary(t testing.TB) string {
-	t.Helper()
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "kizuna-worker-test")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "kizuna")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/kizuna-alumni/kizuna/cmd/kizuna").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
-}
-
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if binPath != "" {
-		os.RemoveAll(filepath.Dir(binPath))
-	}
-	os.Exit(code)
+	os.Exit(testbin.Main(m))
 }

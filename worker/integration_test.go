@@ -269,7 +269,7 @@ func TestReconcilerFinishesAnInterruptedExpansion(t *testing.T) {
 	db := testdb.New(t)
 	rd := testredis.New(t)
 	srv := smtptest.Start(t)
-	seedAlumni(t, db, 30)
+	alumni := seedAlumni(t, db, 30)
 	ctx := t.Context()
 	v, err := runs.RegisterVersion(ctx, db.DB, newsletter("news"))
 	if err != nil {
@@ -281,8 +281,7 @@ func TestReconcilerFinishesAnInterruptedExpansion(t *testing.T) {
 	}
 	// The expander wrote ten deliveries, marked them queued, and died
 	// before enqueueing anything or finishing.
-	db.MustExec(`INSERT INTO deliveries (run_id, alumni_id, queued_until)
-		SELECT $1, id, now() + interval '1 hour' FROM alumni ORDER BY id LIMIT 10`, run.ID)
+	testdb.Deliveries(t, db, testdb.DeliveriesOpts{Run: run.ID, Alumni: alumni[:10], QueuedUntil: time.Now().Add(time.Hour)})
 	inProcess(t, db, rd.URL, srv.URL(), nil)
 	waitRun(t, db, run.ID, 30*time.Second)
 	if dups := checkEveryone(t, srv, 30); dups != 0 {
@@ -302,11 +301,10 @@ func TestLegacyCarrierAddressesAreDelivered(t *testing.T) {
 	db := testdb.New(t)
 	rd := testredis.New(t)
 	srv := smtptest.Start(t)
-	if _, err := db.Exec(`INSERT INTO alumni (email, family_name, given_name, consent, consented_at) VALUES
-		('taro..yamada@docomo.ne.jp', '山田', '太郎', true, now()), ('hanako.@ezweb.ne.jp', '佐藤', '花子', true, now()),
-		('plain@example.jp', '鈴木', '一郎', true, now())`); err != nil {
-		t.Fatal(err)
-	}
+	testdb.Alumni(t, db,
+		testdb.Alumnus{Email: "taro..yamada@docomo.ne.jp", FamilyName: "山田", GivenName: "太郎", Consent: true},
+		testdb.Alumnus{Email: "hanako.@ezweb.ne.jp", FamilyName: "佐藤", GivenName: "花子", Consent: true},
+		testdb.Alumnus{Email: "plain@example.jp", FamilyName: "鈴木", GivenName: "一郎", Consent: true})
 	run := startRun(t, db, rd.URL, newsletter("legacy"))
 	inProcess(t, db, rd.URL, srv.URL(), nil)
 	waitRun(t, db, run.ID, 30*time.Second)

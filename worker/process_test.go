@@ -1,12 +1,8 @@
 package worker_test
 
 import (
-	"bytes"
 	"context"
 	"math/rand/v2"
-	"os"
-	"os/exec"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -15,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/kizuna-alumni/kizuna/internal/smtptest"
+	"github.com/kizuna-alumni/kizuna/internal/testbin"
 	"github.com/kizuna-alumni/kizuna/internal/testdb"
 	"github.com/kizuna-alumni/kizuna/internal/testredis"
 )
@@ -22,64 +19,14 @@ import (
 // These tests drive the real binary as separate processes, as an operator
 // would: `kizuna worker` against Postgres, Redis and an SMTP relay.
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-type proc struct {
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{} // closed when the process has exited
-	err  error
-}
-
-// startWorker runs `kizuna worker` with the given flags.
-func startWorker(t *testing.T, db *testdb.DB, redisURL, smtpURL string, flags ...string) *proc {
+// startWorker runs `kizuna worker` with the given flags; it is killed
+// with SIGKILL at cleanup.
+func startWorker(t *testing.T, db *testdb.DB, redisURL, smtpURL string, flags ...string) *testbin.Proc {
 	t.Helper()
-	cmd := exec.Command(kizunaBinary(t), append([]string{"worker", "--lease", "3s", "--retry-base", "200ms"}, flags...)...)
-	env := []string{}
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "KIZUNA_") {
-			env = append(env, kv)
-		}
-	}
-	cmd.Env = append(env,
-		"KIZUNA_DATABASE_URL="+db.URL, "KIZUNA_REDIS_URL="+redisURL, "KIZUNA_SMTP_URL="+smtpURL,
-		"KIZUNA_SECRET="+testSecret, "KIZUNA_BASE_URL=https://alumni.example.co.jp")
-	p := &proc{cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.err = cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("worker %d output:\n%s", cmd.Process.Pid, tail(p.out.String(), 3000))
-		}
-	})
-	return p
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "…" + s[len(s)-n:]
-	}
-	return s
+	return testbin.Start(t, testbin.Options{Name: "worker", Kill: true,
+		Args: append([]string{"worker", "--lease", "3s", "--retry-base", "200ms"}, flags...),
+		Vars: map[string]string{"KIZUNA_DATABASE_URL": db.URL, "KIZUNA_REDIS_URL": redisURL, "KIZUNA_SMTP_URL": smtpURL,
+			"KIZUNA_SECRET": testSecret, "KIZUNA_BASE_URL": "https://alumni.example.co.jp"}})
 }
 
 // slowRelay makes each DATA take a few milliseconds, so a run of a few
@@ -114,8 +61,7 @@ func TestKillNineMidRunLosesNothing(t *testing.T) {
 	if !srv.WaitFor(n/4, 30*time.Second) {
 		t.Fatalf("first worker sent only %d messages", srv.Accepted())
 	}
-	w1.cmd.Process.Signal(syscall.SIGKILL)
-	<-w1.done
+	w1.Kill9()
 	time.Sleep(200 * time.Millisecond) // let the relay finish what it was reading
 	atKill := srv.Accepted()
 	claimed := inFlight(t, db, run.ID)
@@ -238,11 +184,11 @@ func TestSIGTERMStopsGracefully(t *testing.T) {
 	if !srv.WaitFor(30, 30*time.Second) {
 		t.Fatal("worker did not start sending")
 	}
-	w.cmd.Process.Signal(syscall.SIGTERM)
+	w.Signal(syscall.SIGTERM)
 	select {
-	case <-w.done:
-		if w.err != nil {
-			t.Fatalf("worker exited with %v after SIGTERM:\n%s", w.err, tail(w.out.String(), 2000))
+	case <-w.Done():
+		if w.Err() != nil {
+			t.Fatalf("worker exited with %v after SIGTERM:\n%s", w.Err(), testbin.Tail(w.Output(), 2000))
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("worker still running 30 s after SIGTERM")

@@ -11,25 +11,11 @@ import (
 
 	"github.com/kizuna-alumni/kizuna/internal/runs"
 	"github.com/kizuna-alumni/kizuna/internal/smtptest"
+	"github.com/kizuna-alumni/kizuna/internal/testbin"
 	"github.com/kizuna-alumni/kizuna/internal/testdb"
 	"github.com/kizuna-alumni/kizuna/internal/testredis"
 	"github.com/kizuna-alumni/kizuna/worker"
 )
-
-// lines counts the log lines that contain every one of words.
-func (s *syncBuffer) lines(words ...string) int {
-	n := 0
-	for _, l := range strings.Split(s.String(), "\n") {
-		ok := l != ""
-		for _, w := range words {
-			ok = ok && strings.Contains(l, w)
-		}
-		if ok {
-			n++
-		}
-	}
-	return n
-}
 
 // statusOf returns the status line of run runID of campaign id.
 func statusOf(t testing.TB, db *testdb.DB, id string, runID int64) runs.RunStatus {
@@ -81,7 +67,7 @@ func TestRelayOutageFailsNobody(t *testing.T) {
 		}
 		return nil
 	})
-	logs := &syncBuffer{}
+	logs := &testbin.Buffer{}
 	run := startRun(t, db, rd.URL, newsletter("outage"))
 	inProcess(t, db, rd.URL, srv.URL(), func(o *worker.Options) {
 		o.MaxAttempts = 2 // a charged attempt would fail deliveries at once
@@ -102,7 +88,7 @@ func TestRelayOutageFailsNobody(t *testing.T) {
 	if failed != 0 || charged != 0 {
 		t.Fatalf("relay outage: %d deliveries failed, %d charged more than one attempt", failed, charged)
 	}
-	if n := logs.lines("the relay is unavailable"); n < 1 || n > 4 {
+	if n := len(logs.Lines("the relay is unavailable")); n < 1 || n > 4 {
 		t.Errorf("the outage was logged %d times in a few seconds, want 1 to 4 (at most once a minute per worker)\n%s", n, logs.String())
 	}
 	if err := srv.Restart(); err != nil {
@@ -117,7 +103,7 @@ func TestRelayOutageFailsNobody(t *testing.T) {
 	if st := statusOf(t, db, "outage", run.ID); st.Hold != nil || st.Sent != 60 {
 		t.Errorf("after the outage: hold %+v, sent %d of 60", st.Hold, st.Sent)
 	}
-	if logs.lines("the relay answers again") == 0 {
+	if len(logs.Lines("the relay answers again")) == 0 {
 		t.Error("the end of the outage was not logged")
 	}
 }
@@ -131,7 +117,7 @@ func TestRelayAlertAfterAnOutageLastsTooLong(t *testing.T) {
 	srv := smtptest.Start(t)
 	srv.Stop()
 	seedAlumni(t, db, 5)
-	logs := &syncBuffer{}
+	logs := &testbin.Buffer{}
 	startRun(t, db, rd.URL, newsletter("alert"))
 	inProcess(t, db, rd.URL, srv.URL(), func(o *worker.Options) {
 		o.RelayRetryBase, o.RelayRetryMax = 50*time.Millisecond, 100*time.Millisecond
@@ -146,10 +132,10 @@ func TestRelayAlertAfterAnOutageLastsTooLong(t *testing.T) {
 		}
 	}()
 	eventually(t, 15*time.Second, "an ALERT about the relay", func() bool {
-		return logs.lines("level=ERROR", "ALERT: the relay has not answered") > 0
+		return len(logs.Lines("level=ERROR", "ALERT: the relay has not answered")) > 0
 	})
 	time.Sleep(time.Second)
-	if n := logs.lines("ALERT: the relay has not answered"); n != 1 {
+	if n := len(logs.Lines("ALERT: the relay has not answered")); n != 1 {
 		t.Errorf("the alert was logged %d times, want once", n)
 	}
 }
@@ -194,18 +180,16 @@ func TestSenderProblemTripsTheBreaker(t *testing.T) {
 	db := testdb.New(t)
 	rd := testredis.New(t)
 	srv := smtptest.Start(t)
-	if _, err := db.Exec(`INSERT INTO alumni (email, family_name, given_name, consent, consented_at)
-		SELECT 'r' || g || '@' || (ARRAY['example.jp', 'example.com', 'example.net', 'example.org'])[g % 4 + 1], '山田', '太郎', true, now()
-		FROM generate_series(0, 59) g`); err != nil {
-		t.Fatal(err)
-	}
+	domains := []string{"example.jp", "example.com", "example.net", "example.org"}
+	testdb.AlumniSeries(t, db, testdb.AlumniOpts{N: 60, Like: testdb.Alumnus{FamilyName: "山田", GivenName: "太郎", Consent: true},
+		Each: func(i int, a *testdb.Alumnus) { a.Email = fmt.Sprintf("r%d@%s", i, domains[i%4]) }})
 	srv.SetFault(func(stage smtptest.Stage, _ string, _ []string) error {
 		if stage == smtptest.StageData {
 			return smtptest.Reply(554, "", "Message rejected: Email address is not verified. The following identities failed the check in region AP-NORTHEAST-1: alumni@example.co.jp")
 		}
 		return nil
 	})
-	logs := &syncBuffer{}
+	logs := &testbin.Buffer{}
 	run := startRun(t, db, rd.URL, newsletter("unverified"))
 	inProcess(t, db, rd.URL, srv.URL(), func(o *worker.Options) {
 		o.Log = slog.New(slog.NewTextHandler(logs, nil))
@@ -219,7 +203,7 @@ func TestSenderProblemTripsTheBreaker(t *testing.T) {
 	if !strings.Contains(r.PauseReason, "not verified") || !strings.Contains(r.PauseReason, "sender") {
 		t.Errorf("pause reason %q does not say the sender is refused", r.PauseReason)
 	}
-	if logs.lines("level=ERROR", "ALERT: pausing run") == 0 {
+	if len(logs.Lines("level=ERROR", "ALERT: pausing run")) == 0 {
 		t.Error("no ERROR alert for the pause")
 	}
 	var failed int
@@ -259,7 +243,7 @@ func TestOneDomainRefusingEveryoneIsNotTheSender(t *testing.T) {
 		}
 		return nil
 	})
-	logs := &syncBuffer{}
+	logs := &testbin.Buffer{}
 	run := startRun(t, db, rd.URL, newsletter("policy"))
 	inProcess(t, db, rd.URL, srv.URL(), func(o *worker.Options) {
 		o.Log = slog.New(slog.NewTextHandler(logs, nil))
@@ -274,7 +258,7 @@ func TestOneDomainRefusingEveryoneIsNotTheSender(t *testing.T) {
 	if st.Failed != 60 {
 		t.Errorf("failed %d, want 60", st.Failed)
 	}
-	n := logs.lines("delivery failed", "delivery_id=", "reply=", "recipient policy", "campaign_id=policy", "run=")
+	n := len(logs.Lines("delivery failed", "delivery_id=", "reply=", "recipient policy", "campaign_id=policy", "run="))
 	if n == 0 || n > 21 {
 		t.Errorf("%d log lines for 60 failures, want 1 to 21 (rate-limited)\n%s", n, logs.String())
 	}
@@ -299,7 +283,7 @@ func TestQuotaCountsAcceptedMessages(t *testing.T) {
 	c := newsletter("quota")
 	c.Throttle.PerDay = 5
 	run := startRun(t, db, rd.URL, c)
-	logs := &syncBuffer{}
+	logs := &testbin.Buffer{}
 	inProcess(t, db, rd.URL, srv.URL(), func(o *worker.Options) {
 		o.Log = slog.New(slog.NewTextHandler(logs, nil))
 	})

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/text/encoding/japanese"
 
@@ -152,11 +153,10 @@ func TestAlumniExportShowAndStatusCommands(t *testing.T) {
 	}
 	var alumID int64
 	db.Get(&alumID, `SELECT id FROM alumni WHERE email = 'jane@example.com'`)
+	testdb.Campaign(t, db, testdb.CampaignOpts{ID: "party", Kind: "event", Digest: "d"})
+	run := testdb.Run(t, db, testdb.RunOpts{Campaign: "party", Occurrence: "o"})
+	testdb.Deliveries(t, db, testdb.DeliveriesOpts{Run: run, Alumni: []int64{alumID}, State: "sent", SentAt: time.Now()})
 	for _, q := range []string{
-		`INSERT INTO campaigns (id, kind) VALUES ('party', 'event')`,
-		`INSERT INTO campaign_versions (campaign_id, digest, definition) VALUES ('party', 'd', '{}')`,
-		`INSERT INTO runs (campaign_id, version_id, number, kind, occurrence) SELECT 'party', id, 1, 'send', 'o' FROM campaign_versions`,
-		`INSERT INTO deliveries (run_id, alumni_id, state, sent_at) SELECT id, $1, 'sent', now() FROM runs`,
 		`INSERT INTO delivery_events (delivery_id, kind, classification) SELECT id, 'open', 'human' FROM deliveries`,
 		`INSERT INTO rsvps (campaign_id, alumni_id, answer) VALUES ('party', $1, 'maybe')`,
 	} {

@@ -24,10 +24,8 @@ func controlEnv(t *testing.T) (*testdb.DB, map[string]string) {
 	t.Helper()
 	db := testdb.New(t)
 	ctx := context.Background()
-	if _, err := db.Exec(`INSERT INTO alumni (email, family_name, consent, consented_at) VALUES
-		('a@example.jp', '山田', true, now()), ('b@example.jp', '佐藤', true, now()), ('c@example.jp', '鈴木', true, now())`); err != nil {
-		t.Fatal(err)
-	}
+	testdb.Alumni(t, db, testdb.Alumnus{Email: "a@example.jp", FamilyName: "山田", Consent: true},
+		testdb.Alumnus{Email: "b@example.jp", FamilyName: "佐藤", Consent: true}, testdb.Alumnus{Email: "c@example.jp", FamilyName: "鈴木", Consent: true})
 	aud := campaigns.Audience{Locales: []string{"ja", "en"}, Consent: "required"}
 	sent := &campaigns.Campaign{ID: "sent-news", Kind: campaigns.KindNewsletter, Digest: "d1", Audience: aud}
 	vid, err := runs.RegisterVersion(ctx, db.DB, sent)

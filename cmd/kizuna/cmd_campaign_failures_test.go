@@ -16,11 +16,11 @@ import (
 func failuresEnv(t *testing.T) (*testdb.DB, map[string]string) {
 	t.Helper()
 	db, env := controlEnv(t)
+	testdb.Alumni(t, db, testdb.Alumnus{Email: "d@example.jp", FamilyName: "田中", Consent: true})
 	for _, q := range []struct {
 		sql  string
 		args []any
 	}{
-		{`INSERT INTO alumni (email, family_name, consent, consented_at) VALUES ('d@example.jp', '田中', true, now())`, nil},
 		{`INSERT INTO deliveries (run_id, alumni_id) SELECT r.id, a.id FROM runs r, alumni a WHERE r.campaign_id = 'sent-news' AND a.email = 'd@example.jp'`, nil},
 		{`UPDATE deliveries d SET state = 'sent', sent_at = now(), attempts = 1, smtp_reply = '250 2.0.0 OK queued'
 			FROM alumni a WHERE a.id = d.alumni_id AND a.email = 'a@example.jp'`, nil},

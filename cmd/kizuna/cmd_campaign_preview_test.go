@@ -15,6 +15,7 @@ import (
 
 	"github.com/kizuna-alumni/kizuna/internal/smtptest"
 	"github.com/kizuna-alumni/kizuna/internal/store"
+	"github.com/kizuna-alumni/kizuna/internal/testdb"
 )
 
 const previewSecret = "preview-secret-0123456789abcdef0123456789"
@@ -63,9 +64,11 @@ func previewSetup(t *testing.T) (env map[string]string, campaignFile string) {
 			t.Fatal(err)
 		}
 	}
-	db.MustExec(`INSERT INTO alumni (email, family_name, given_name, department, locale, timezone, consent)
-		VALUES ('hanako@example.jp', '<script>佐藤', '花子', '営業部', 'ja', 'Asia/Tokyo', true),
-		       ('john@example.com', 'Doe', 'John', 'Sales', 'en', 'America/New_York', true)`)
+	testdb.Alumni(t, db,
+		testdb.Alumnus{Email: "hanako@example.jp", FamilyName: "<script>佐藤", GivenName: "花子", Department: "営業部", Locale: "ja",
+			Timezone: "Asia/Tokyo", Consent: true, NoConsentDate: true},
+		testdb.Alumnus{Email: "john@example.com", FamilyName: "Doe", GivenName: "John", Department: "Sales", Locale: "en",
+			Timezone: "America/New_York", Consent: true, NoConsentDate: true})
 	return env, filepath.Join(dir, "news.yaml")
 }
 
@@ -215,11 +218,11 @@ func TestCampaignPreviewOutsideTheAudience(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	db.MustExec(`INSERT INTO alumni (email, family_name, given_name, locale, consent, consented_at, status, tags)
-		VALUES ('in@example.jp', '田中', '一郎', 'ja', true, now(), 'active', '{}'),
-		       ('gone@example.jp', '鈴木', '次郎', 'ja', true, now(), 'unsubscribed', '{}'),
-		       ('nocon@example.jp', '高橋', '三郎', 'ja', false, NULL, 'active', '{}'),
-		       ('dnc@example.jp', '伊藤', '四郎', 'ja', true, now(), 'active', '{do-not-contact}')`)
+	testdb.Alumni(t, db,
+		testdb.Alumnus{Email: "in@example.jp", FamilyName: "田中", GivenName: "一郎", Locale: "ja", Consent: true, Status: "active"},
+		testdb.Alumnus{Email: "gone@example.jp", FamilyName: "鈴木", GivenName: "次郎", Locale: "ja", Consent: true, Status: "unsubscribed"},
+		testdb.Alumnus{Email: "nocon@example.jp", FamilyName: "高橋", GivenName: "三郎", Locale: "ja", Status: "active"},
+		testdb.Alumnus{Email: "dnc@example.jp", FamilyName: "伊藤", GivenName: "四郎", Locale: "ja", Consent: true, Status: "active", Tags: []string{"do-not-contact"}})
 	// The campaign leaves out do-not-contact, as the examples do.
 	text, _ := os.ReadFile(file)
 	withFilter := strings.Replace(string(text), "schedule:", "audience:\n  tags_none: [do-not-contact]\nschedule:", 1)

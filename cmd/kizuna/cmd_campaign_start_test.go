@@ -7,10 +7,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/kizuna-alumni/kizuna/internal/testbin"
 	"github.com/kizuna-alumni/kizuna/internal/testdb"
 	"github.com/kizuna-alumni/kizuna/internal/testredis"
 )
@@ -61,10 +61,8 @@ func startEnv(t *testing.T) (*testdb.DB, map[string]string) {
 	t.Helper()
 	db := testdb.New(t)
 	rd := testredis.New(t)
-	if _, err := db.Exec(`INSERT INTO alumni (email, family_name, given_name, consent, consented_at) VALUES
-		('a@example.jp', '山田', '太郎', true, now()), ('b@example.jp', '佐藤', '花子', true, now())`); err != nil {
-		t.Fatal(err)
-	}
+	testdb.Alumni(t, db, testdb.Alumnus{Email: "a@example.jp", FamilyName: "山田", GivenName: "太郎", Consent: true},
+		testdb.Alumnus{Email: "b@example.jp", FamilyName: "佐藤", GivenName: "花子", Consent: true})
 	return db, map[string]string{"KIZUNA_DATABASE_URL": db.URL, "KIZUNA_REDIS_URL": rd.URL, "KIZUNA_SECRET": testSecret}
 }
 
@@ -150,13 +148,7 @@ func TestSchedulerCommandStartsADueCampaign(t *testing.T) {
 		t.Errorf("without a folder: exit %d, %q", code, errOut)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out, errOut syncWriter
-	app := NewApp(strings.NewReader(""), &out, &errOut, func(k string) string { return env[k] })
-	defer app.Close()
-	done := make(chan int, 1)
-	go func() { done <- app.Run(ctx, []string{"scheduler"}) }()
+	done, cancel, errOut := startApp(t, env, "scheduler")
 
 	deadline := time.Now().Add(30 * time.Second)
 	var n int
@@ -197,19 +189,19 @@ func TestSchedulerCommandStartsADueCampaign(t *testing.T) {
 	}
 }
 
-// syncWriter is a buffer safe for the concurrent writes of a running command.
-type syncWriter struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// startApp runs a long-running command (scheduler, run) in-process in the
+// background with env as its environment. cancel stops it as a signal
+// would; its exit code then arrives on done; errOut collects its logs.
+func startApp(t *testing.T, env map[string]string, args ...string) (done <-chan int, cancel context.CancelFunc, errOut *testbin.Buffer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	errOut = &testbin.Buffer{}
+	app := NewApp(strings.NewReader(""), &testbin.Buffer{}, errOut, func(k string) string { return env[k] })
+	t.Cleanup(func() { cancel(); app.Close() })
+	c := make(chan int, 1)
+	go func() { c <- app.Run(ctx, args) }()
+	return c, cancel, errOut
 }
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncWriter) String() string { w.mu.Lock(); defer w.mu.Unlock(); return w.b.String() }
 
 // TestCampaignStartConfirmsOnATerminal runs the real binary on a
 // pseudo-terminal (util-linux script) and answers the question.
@@ -220,10 +212,7 @@ func TestCampaignStartConfirmsOnATerminal(t *testing.T) {
 		t.Skip("util-linux script is not installed: no pseudo-terminal to test with")
 	}
 	db, env := startEnv(t)
-	bin := filepath.Join(t.TempDir(), "kizuna")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := testbin.Binary(t)
 	file := filepath.Join(campaignFolder(t, map[string]string{"tty": ""}), "tty.yaml")
 	runs := func() int {
 		var n int
@@ -238,7 +227,7 @@ func TestCampaignStartConfirmsOnATerminal(t *testing.T) {
 		cmd := exec.Command(scriptPath, "-qec", bin+" campaign start "+file, "/dev/null")
 		cmd.Env = append(os.Environ(), "KIZUNA_DATABASE_URL="+env["KIZUNA_DATABASE_URL"], "KIZUNA_REDIS_URL="+env["KIZUNA_REDIS_URL"], "KIZUNA_SECRET="+testSecret)
 		stdin, _ := cmd.StdinPipe()
-		var out syncWriter
+		var out testbin.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

@@ -18,10 +18,7 @@ const examplesCampaigns = "../../examples/campaigns"
 func TestCampaignValidateExamplesWithReach(t *testing.T) {
 	t.Parallel()
 	db := testdb.New(t)
-	if _, err := db.ExecContext(context.Background(), `INSERT INTO alumni (email, locale, tags, consent, consented_at)
-		VALUES ('monthly@example.jp', 'ja', '{monthly-note}', true, now())`); err != nil {
-		t.Fatal(err)
-	}
+	testdb.Alumni(t, db, testdb.Alumnus{Email: "monthly@example.jp", Locale: "ja", Tags: []string{"monthly-note"}, Consent: true})
 	env := map[string]string{"KIZUNA_DATABASE_URL": db.URL}
 	// Before the examples' at times, so that none is past (a warning).
 	before := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -22,13 +21,7 @@ func TestRunSchedulesAndSendsInOneProcess(t *testing.T) {
 		t.Errorf("without a secret: exit %d, %q", code, errOut)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out, errOut syncWriter
-	app := NewApp(strings.NewReader(""), &out, &errOut, func(k string) string { return env[k] })
-	defer app.Close()
-	done := make(chan int, 1)
-	go func() { done <- app.Run(ctx, []string{"run"}) }()
+	done, cancel, errOut := startApp(t, env, "run")
 
 	if !relay.WaitFor(2, 60*time.Second) {
 		cancel()

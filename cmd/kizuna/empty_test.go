@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kizuna-alumni/kizuna/internal/testdb"
 )
 
 // emptyFolder writes a campaigns folder whose kizuna.yaml has no fallback
@@ -45,12 +47,10 @@ template:
 func TestStartRefusesEmptySubstitutions(t *testing.T) {
 	t.Parallel()
 	db, env := startEnv(t) // two alumni with full names, ja
-	if _, err := db.Exec(`INSERT INTO alumni (email, family_name, given_name, department, locale, consent, consented_at) VALUES
-		('c@example.jp', '', '次郎', '開発部', 'ja', true, now()),
-		('d@example.jp', '', '', '営業部', 'ja', true, now()),
-		('e@example.jp', 'Smith', '', 'Sales', 'en', true, now())`); err != nil {
-		t.Fatal(err)
-	}
+	testdb.Alumni(t, db,
+		testdb.Alumnus{Email: "c@example.jp", GivenName: "次郎", Department: "開発部", Locale: "ja", Consent: true},
+		testdb.Alumnus{Email: "d@example.jp", Department: "営業部", Locale: "ja", Consent: true},
+		testdb.Alumnus{Email: "e@example.jp", FamilyName: "Smith", Department: "Sales", Locale: "en", Consent: true})
 	dir := emptyFolder(t, "")
 	file := filepath.Join(dir, "nameless.yaml")
 	nRuns := func() int {
@@ -118,10 +118,8 @@ func TestStartRefusesEmptySubstitutions(t *testing.T) {
 func TestStartWithFallbacksNeedsNoFlag(t *testing.T) {
 	t.Parallel()
 	db, env := startEnv(t)
-	if _, err := db.Exec(`INSERT INTO alumni (email, family_name, given_name, locale, consent, consented_at) VALUES
-		('c@example.jp', '', '次郎', 'ja', true, now()), ('e@example.jp', 'Smith', '', 'en', true, now())`); err != nil {
-		t.Fatal(err)
-	}
+	testdb.Alumni(t, db, testdb.Alumnus{Email: "c@example.jp", GivenName: "次郎", Locale: "ja", Consent: true},
+		testdb.Alumnus{Email: "e@example.jp", FamilyName: "Smith", Locale: "en", Consent: true})
 	dir := emptyFolder(t, "fallback:\n  ja: { FamilyName: アルムナイの皆, Department: 各部署 }\n  en: { GivenName: there }\n")
 	code, out, errOut := runApp(t, env, "campaign", "start", filepath.Join(dir, "nameless.yaml"), "--yes")
 	if code != 0 || !strings.Contains(out, "4 deliveries") {

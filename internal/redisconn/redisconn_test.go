@@ -1,47 +1,24 @@
 package redisconn
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/kizuna-alumni/kizuna/internal/testbin"
 	"github.com/kizuna-alumni/kizuna/internal/testredis"
 )
 
-// logBuffer collects log lines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) lines() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	s := strings.TrimSpace(l.b.String())
-	if s == "" {
-		return nil
-	}
-	return strings.Split(s, "\n")
-}
-
 // monitor watches srv with a clock the test moves.
-func monitor(t *testing.T, srv *testredis.Server) (*Monitor, *logBuffer, *time.Time) {
+func monitor(t *testing.T, srv *testredis.Server) (*Monitor, *testbin.Buffer, *time.Time) {
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1, DialTimeout: time.Second})
 	t.Cleanup(func() { c.Close() })
-	var buf logBuffer
+	var buf testbin.Buffer
 	m := New(c, srv.Addr, slog.New(slog.NewTextHandler(&buf, nil)))
 	now := time.Date(2025, 4, 1, 9, 0, 0, 0, time.UTC)
 	m.now = func() time.Time { return now }
@@ -54,8 +31,8 @@ func TestCheckSaysEachChangeOnce(t *testing.T) {
 	srv := testredis.Start(t)
 	m, buf, now := monitor(t, srv)
 	ctx := context.Background()
-	if err := m.Check(ctx); err != nil || len(buf.lines()) != 0 {
-		t.Fatalf("healthy Redis: err %v, lines %q", err, buf.lines())
+	if err := m.Check(ctx); err != nil || len(buf.Lines()) != 0 {
+		t.Fatalf("healthy Redis: err %v, lines %q", err, buf.Lines())
 	}
 	srv.Stop()
 	for i := 0; i < 20; i++ {
@@ -64,7 +41,7 @@ func TestCheckSaysEachChangeOnce(t *testing.T) {
 		}
 		*now = now.Add(time.Second)
 	}
-	lines := buf.lines()
+	lines := buf.Lines()
 	if len(lines) != 1 || !strings.Contains(lines[0], "Redis at "+srv.Addr+" does not answer: ") || !strings.Contains(lines[0], "; retrying") {
 		t.Fatalf("20 failed checks in 20 s logged %q, want one line", lines)
 	}
@@ -74,7 +51,7 @@ func TestCheckSaysEachChangeOnce(t *testing.T) {
 	*now = now.Add(QuietPeriod)
 	m.Check(ctx)
 	m.Check(ctx)
-	if lines := buf.lines(); len(lines) != 2 || !strings.Contains(lines[1], "still does not answer after") {
+	if lines := buf.Lines(); len(lines) != 2 || !strings.Contains(lines[1], "still does not answer after") {
 		t.Fatalf("after a quiet period: %q, want one reminder", lines)
 	}
 	srv.Restart(t)
@@ -82,7 +59,7 @@ func TestCheckSaysEachChangeOnce(t *testing.T) {
 	if err := m.Wait(ctx, 10*time.Second); err != nil {
 		t.Fatalf("restarted Redis: %v", err)
 	}
-	if lines := buf.lines(); len(lines) != 3 || !strings.Contains(lines[2], "answers again") {
+	if lines := buf.Lines(); len(lines) != 3 || !strings.Contains(lines[2], "answers again") {
 		t.Fatalf("after Redis came back: %q", lines)
 	}
 }
@@ -96,7 +73,7 @@ func TestWaitGivesUp(t *testing.T) {
 	if !errors.Is(err, ErrNoAnswer) || !strings.Contains(err.Error(), "Redis at "+srv.Addr+" did not answer within 600ms") {
 		t.Fatalf("Wait: %v", err)
 	}
-	if lines := buf.lines(); len(lines) != 1 {
+	if lines := buf.Lines(); len(lines) != 1 {
 		t.Errorf("Wait logged %q, want one line", lines)
 	}
 	srv.Restart(t)
@@ -114,7 +91,7 @@ func TestLibraryLines(t *testing.T) {
 		m.Library(slog.LevelError, "Dequeue error: UNKNOWN: redis eval error: dial tcp "+srv.Addr+": connect: connection refused")
 		m.Printf(context.Background(), "redis: discarding bad PubSub connection: %v", "EOF")
 	}
-	if lines := buf.lines(); len(lines) != 0 {
+	if lines := buf.Lines(); len(lines) != 0 {
 		t.Fatalf("connection errors were logged: %q", lines)
 	}
 	for i := 0; i < 5; i++ {
@@ -122,7 +99,7 @@ func TestLibraryLines(t *testing.T) {
 	}
 	*now = now.Add(QuietPeriod)
 	m.Library(slog.LevelWarn, "some other trouble")
-	lines := buf.lines()
+	lines := buf.Lines()
 	if len(lines) != 2 || !strings.Contains(lines[1], "similar_lines_left_out=4") {
 		t.Fatalf("lines %q, want the first and, a period later, one with the count of the rest", lines)
 	}

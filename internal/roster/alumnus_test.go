@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/text/encoding/japanese"
 
@@ -174,24 +175,10 @@ func TestHistory(t *testing.T) {
 // RSVP for an alumnus, by SQL, as the sending side will.
 func insertDelivery(t *testing.T, db *testdb.DB, alumniID int64, campaign, email string) {
 	t.Helper()
-	stmts := []string{
-		`INSERT INTO campaigns (id, kind) VALUES ('` + campaign + `', 'event')`,
-		`INSERT INTO campaign_versions (campaign_id, digest, definition) VALUES ('` + campaign + `', 'd1', '{}')`,
-		`INSERT INTO runs (campaign_id, version_id, number, kind, occurrence, state)
-		 SELECT '` + campaign + `', id, 1, 'send', 'o1', 'done' FROM campaign_versions WHERE campaign_id = '` + campaign + `'`,
-	}
-	for _, q := range stmts {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	var deliveryID int64
-	err := db.Get(&deliveryID, `INSERT INTO deliveries (run_id, alumni_id, state, sent_at, message_id, smtp_reply)
-		SELECT id, $1, 'sent', now() - interval '3 hours', 'm1@kizuna', '250 2.0.0 OK queued for ' || $2::text
-		FROM runs WHERE campaign_id = $3 RETURNING id`, alumniID, email, campaign)
-	if err != nil {
-		t.Fatal(err)
-	}
+	testdb.Campaign(t, db, testdb.CampaignOpts{ID: campaign, Kind: "event"})
+	run := testdb.Run(t, db, testdb.RunOpts{Campaign: campaign, State: "done"})
+	deliveryID := testdb.Deliveries(t, db, testdb.DeliveriesOpts{Run: run, Alumni: []int64{alumniID}, State: "sent",
+		SentAt: time.Now().Add(-3 * time.Hour), MessageID: "m1@kizuna", SMTPReply: "250 2.0.0 OK queued for " + email})[0]
 	for _, q := range []string{
 		`INSERT INTO delivery_events (delivery_id, kind, classification, ip, user_agent, detail, created_at)
 		 VALUES ($1, 'open', 'human', '192.0.2.7', 'Mozilla/5.0 (' || $2::text || ')', '{}', now() - interval '2 hours')`,

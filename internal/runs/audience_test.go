@@ -42,27 +42,12 @@ func seedRoster(t *testing.T, db *testdb.DB) map[string]int64 {
 	}
 	ids := map[string]int64{}
 	for _, r := range rows {
-		var email, joined, left, consentedAt any
-		if r.email != "" {
-			email = r.email
-		}
-		if r.joined != "" {
-			joined = r.joined
-		}
-		if r.left != "" {
-			left = r.left
-		}
+		a := testdb.Alumnus{Email: r.email, FamilyName: "山田", GivenName: "太郎", Department: r.dept, JoinedOn: r.joined, LeftOn: r.left,
+			Locale: r.locale, Tags: r.tags, Consent: r.consent, NoConsentDate: !r.consentedAt, Status: r.status}
 		if r.consentedAt {
-			consentedAt = time.Date(2024, 4, 1, 0, 0, 0, 0, time.UTC)
+			a.ConsentedAt = time.Date(2024, 4, 1, 0, 0, 0, 0, time.UTC)
 		}
-		var id int64
-		err := db.QueryRowxContext(ctx, `INSERT INTO alumni (email, family_name, given_name, department, joined_on, left_on, locale, tags, consent, consented_at, status)
-			VALUES ($1, '山田', '太郎', $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
-			email, r.dept, joined, left, r.locale, pq.StringArray(append([]string{}, r.tags...)), r.consent, consentedAt, r.status).Scan(&id)
-		if err != nil {
-			t.Fatalf("seed %s: %v", r.name, err)
-		}
-		ids[r.name] = id
+		ids[r.name] = testdb.Alumni(t, db, a)[0]
 	}
 	if _, err := db.ExecContext(ctx, `INSERT INTO suppressions (email_hash, reason) VALUES ($1, 'unsubscribed')`, store.HashEmail("Suppressed@Example.com")); err != nil {
 		t.Fatal(err)

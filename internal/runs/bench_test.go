@@ -21,10 +21,7 @@ func BenchmarkExpandAndEnqueue100k(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		db := testdb.New(b)
 		rd := testredis.New(b)
-		if _, err := db.Exec(`INSERT INTO alumni (email, family_name, given_name, consent, consented_at)
-			SELECT 'a' || g || '@example.jp', '山田', '太郎', true, now() FROM generate_series(1, $1) g`, n); err != nil {
-			b.Fatal(err)
-		}
+		testdb.AlumniSeries(b, db, testdb.AlumniOpts{N: n, From: 1, Like: testdb.Alumnus{FamilyName: "山田", GivenName: "太郎", Consent: true}})
 		db.MustExec(`VACUUM ANALYZE alumni`)
 		opt, _ := asynq.ParseRedisURI(rd.URL)
 		client := asynq.NewClient(opt)

@@ -25,10 +25,7 @@ func newFixture(t *testing.T, n int) *fixture {
 	t.Helper()
 	db := testdb.New(t)
 	ctx := context.Background()
-	if _, err := db.Exec(`INSERT INTO alumni (email, family_name, given_name, consent, consented_at)
-		SELECT 'a' || g || '@example.jp', '山田', '太郎', true, now() FROM generate_series(0, $1 - 1) g`, n); err != nil {
-		t.Fatal(err)
-	}
+	testdb.AlumniSeries(t, db, testdb.AlumniOpts{N: n, Like: testdb.Alumnus{FamilyName: "山田", GivenName: "太郎", Consent: true}})
 	c := &campaigns.Campaign{ID: "news", Kind: campaigns.KindNewsletter, Digest: "x",
 		Audience: campaigns.Audience{Locales: []string{"ja", "en"}, Consent: "required"}}
 	v, err := RegisterVersion(ctx, db.DB, c)

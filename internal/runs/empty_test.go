@@ -15,13 +15,13 @@ func TestEmptyFieldsCountsTheAudience(t *testing.T) {
 	t.Parallel()
 	db := testdb.New(t)
 	ctx := context.Background()
-	mustExec(t, db, `INSERT INTO alumni (email, family_name, given_name, department, locale, consent, consented_at) VALUES
-		('a@example.jp', '', '太郎', '', 'ja', true, now()),
-		('b@example.jp', '　', '', '開発部', 'ja', true, now()),
-		('c@example.jp', '山田', '花子', '', 'ja', true, now()),
-		('d@example.jp', 'Smith', '', '', 'en', true, now()),
-		('e@example.jp', '', 'Jane', '', 'en', true, now()),
-		('x@example.jp', '', '', '', 'ja', false, NULL)`)
+	testdb.Alumni(t, db,
+		testdb.Alumnus{Email: "a@example.jp", GivenName: "太郎", Locale: "ja", Consent: true},
+		testdb.Alumnus{Email: "b@example.jp", FamilyName: "　", Department: "開発部", Locale: "ja", Consent: true},
+		testdb.Alumnus{Email: "c@example.jp", FamilyName: "山田", GivenName: "花子", Locale: "ja", Consent: true},
+		testdb.Alumnus{Email: "d@example.jp", FamilyName: "Smith", Locale: "en", Consent: true},
+		testdb.Alumnus{Email: "e@example.jp", GivenName: "Jane", Locale: "en", Consent: true},
+		testdb.Alumnus{Email: "x@example.jp", Locale: "ja"})
 	c := newsletter("empty-count")
 	c.Subject["ja"] = "{{.FamilyName}}様 {{.Department}}"
 	c.Fallback = map[string]map[string]string{"en": {"GivenName": "there"}}

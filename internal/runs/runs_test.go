@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -26,13 +27,12 @@ func newsletter(id string) *campaigns.Campaign {
 	}
 }
 
-// addAlumni inserts n consenting active alumni a0..a(n-1)@example.jp.
-func addAlumni(t *testing.T, db *testdb.DB, n int) {
+// addAlumni inserts n consenting active alumni a0..a(n-1)@example.jp
+// (given names 太郎0, 太郎1, …) and returns their ids in that order.
+func addAlumni(t *testing.T, db *testdb.DB, n int) []int64 {
 	t.Helper()
-	if _, err := db.Exec(`INSERT INTO alumni (email, family_name, given_name, consent, consented_at)
-		SELECT 'a' || g || '@example.jp', '山田', '太郎' || g, true, now() FROM generate_series(0, $1 - 1) g`, n); err != nil {
-		t.Fatal(err)
-	}
+	return testdb.AlumniSeries(t, db, testdb.AlumniOpts{N: n, Like: testdb.Alumnus{FamilyName: "山田", Consent: true},
+		Each: func(i int, a *testdb.Alumnus) { a.GivenName = "太郎" + strconv.Itoa(i) }})
 }
 
 func TestRegisterVersionReusesUnchangedDigest(t *testing.T) {
@@ -187,11 +187,11 @@ func TestExpandResumesAnInterruptedExpansion(t *testing.T) {
 	t.Parallel()
 	db := testdb.New(t)
 	ctx := context.Background()
-	addAlumni(t, db, 30)
+	alumni := addAlumni(t, db, 30)
 	v, _ := runs.RegisterVersion(ctx, db.DB, newsletter("news"))
 	r, _, _ := runs.Create(ctx, db.DB, v, "manual:1", runs.KindSend)
 	// A crashed expander wrote the first ten deliveries and stopped.
-	mustExec(t, db, `INSERT INTO deliveries (run_id, alumni_id, queued_until) SELECT $1, id, now() + interval '1h' FROM alumni ORDER BY id LIMIT 10`, r.ID)
+	testdb.Deliveries(t, db, testdb.DeliveriesOpts{Run: r.ID, Alumni: alumni[:10], QueuedUntil: time.Now().Add(time.Hour)})
 	n, ran, err := runs.TryExpand(ctx, db.DB, r.ID, nil)
 	if err != nil || !ran || n != 30 {
 		t.Fatalf("TryExpand = %d, %v, %v; want 30, true, nil", n, ran, err)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kizuna-alumni/kizuna/campaigns"
+	"github.com/kizuna-alumni/kizuna/internal/testdb"
 )
 
 // An automatic start does not block on empty values no fallback covers: the
@@ -17,11 +18,9 @@ func TestAutomaticStartWarnsOnceAboutEmptyValues(t *testing.T) {
 	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	f := newFixture(t, t0)
 	ctx := context.Background()
-	if _, err := f.db.Exec(`INSERT INTO alumni (email, family_name, given_name, department, locale, consent, consented_at) VALUES
-		('a@example.jp', '', '太郎', '', 'ja', true, now()), ('b@example.jp', '', '', '', 'ja', true, now()),
-		('c@example.jp', '佐藤', '花子', '開発部', 'ja', true, now())`); err != nil {
-		t.Fatal(err)
-	}
+	testdb.Alumni(t, f.db, testdb.Alumnus{Email: "a@example.jp", GivenName: "太郎", Locale: "ja", Consent: true},
+		testdb.Alumnus{Email: "b@example.jp", Locale: "ja", Consent: true},
+		testdb.Alumnus{Email: "c@example.jp", FamilyName: "佐藤", GivenName: "花子", Department: "開発部", Locale: "ja", Consent: true})
 	f.put(&campaigns.Campaign{ID: "news", Kind: campaigns.KindNewsletter, Digest: "v1", Schedule: campaigns.Schedule{At: at(t0.Add(time.Hour))},
 		Subject:  map[string]string{"ja": "{{.FamilyName}}様 {{.Department}}"},
 		Template: campaigns.Template{Body: map[string]campaigns.Body{"ja": {Intros: []string{"こんにちは"}}}},

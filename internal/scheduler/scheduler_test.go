@@ -1,7 +1,6 @@
 package scheduler
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kizuna-alumni/kizuna/campaigns"
+	"github.com/kizuna-alumni/kizuna/internal/testbin"
 	"github.com/kizuna-alumni/kizuna/internal/testdb"
 )
 
@@ -26,26 +26,13 @@ func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return 
 func (c *clock) Set(t time.Time)     { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
-// syncBuffer collects log output from concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // fixture is a campaigns folder, a database and a clock.
 type fixture struct {
 	t     testing.TB
 	db    *testdb.DB
 	dir   string
 	clock *clock
-	logs  *syncBuffer
+	logs  *testbin.Buffer
 	// set is the content the loader returns, by campaign id.
 	mu  sync.Mutex
 	set map[string]*campaigns.Campaign
@@ -53,7 +40,7 @@ type fixture struct {
 
 func newFixture(t testing.TB, now time.Time) *fixture {
 	t.Helper()
-	return &fixture{t: t, db: testdb.New(t), dir: t.TempDir(), clock: &clock{t: now}, logs: &syncBuffer{}, set: map[string]*campaigns.Campaign{}}
+	return &fixture{t: t, db: testdb.New(t), dir: t.TempDir(), clock: &clock{t: now}, logs: &testbin.Buffer{}, set: map[string]*campaigns.Campaign{}}
 }
 
 // scheduler builds a scheduler over the fixture; several may share it.
@@ -119,9 +106,7 @@ func TestOneOffAtIsStartedOnceWhenDue(t *testing.T) {
 	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	f := newFixture(t, t0)
 	ctx := context.Background()
-	if _, err := f.db.Exec(`INSERT INTO alumni (email, family_name, consent, consented_at) VALUES ('a@example.jp', '山田', true, now()), ('b@example.jp', '佐藤', false, NULL)`); err != nil {
-		t.Fatal(err)
-	}
+	testdb.Alumni(t, f.db, testdb.Alumnus{Email: "a@example.jp", FamilyName: "山田", Consent: true}, testdb.Alumnus{Email: "b@example.jp", FamilyName: "佐藤"})
 	f.put(&campaigns.Campaign{ID: "news", Kind: campaigns.KindNewsletter, Digest: "v1", Schedule: campaigns.Schedule{At: at(t0.Add(time.Hour))},
 		Audience: campaigns.Audience{Locales: []string{"ja", "en"}, Consent: "required"}})
 	s := f.scheduler()
@@ -450,9 +435,7 @@ func TestInterruptedExpansionCountsAsStarted(t *testing.T) {
 	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	f := newFixture(t, t0)
 	ctx := context.Background()
-	if _, err := f.db.Exec(`INSERT INTO alumni (email, family_name, consent, consented_at) VALUES ('a@example.jp', '山田', true, now())`); err != nil {
-		t.Fatal(err)
-	}
+	testdb.Alumni(t, f.db, testdb.Alumnus{Email: "a@example.jp", FamilyName: "山田", Consent: true})
 	f.put(&campaigns.Campaign{ID: "news", Kind: campaigns.KindNewsletter, Digest: "v1", Schedule: campaigns.Schedule{At: at(t0.Add(time.Minute))},
 		Audience: campaigns.Audience{Locales: []string{"ja", "en"}, Consent: "required"}})
 	calls := 0

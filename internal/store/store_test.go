@@ -17,9 +17,7 @@ import (
 func TestMigrateIsIdempotent(t *testing.T) {
 	db := testdb.New(t)
 	ctx := context.Background()
-	if _, err := db.ExecContext(ctx, `INSERT INTO alumni (email) VALUES ('keep@example.jp')`); err != nil {
-		t.Fatal(err)
-	}
+	testdb.Alumni(t, db, testdb.Alumnus{Email: "keep@example.jp"})
 	applied, err := store.Migrate(ctx, db.DB)
 	if err != nil {
 		t.Fatal(err)
