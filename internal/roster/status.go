@@ -45,7 +45,7 @@ const (
 func (s *Store) Unsubscribe(ctx context.Context, email string) (Outcome, error) {
 	addr := normalize(email)
 	var out Outcome
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := store.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		status, err := lockStatus(ctx, tx, addr)
 		if err != nil {
 			return err
@@ -86,7 +86,7 @@ func (s *Store) Resubscribe(ctx context.Context, email, source string) error {
 		return fmt.Errorf("resubscribe %s: the consent source is longer than %d characters", email, MaxFieldChars)
 	}
 	addr := normalize(email)
-	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+	return store.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		status, err := lockStatus(ctx, tx, addr)
 		if err != nil {
 			return fmt.Errorf("resubscribe %s: %w", email, err)
@@ -127,7 +127,7 @@ func (s *Store) Resubscribe(ctx context.Context, email, source string) error {
 func (s *Store) Forget(ctx context.Context, email string) (Outcome, error) {
 	addr := normalize(email)
 	out := Changed
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := store.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		var id int64
 		err := tx.QueryRowContext(ctx, qLockAlumnusID, addr).Scan(&id)
 		switch {
@@ -161,17 +161,4 @@ func lockStatus(ctx context.Context, tx *sqlx.Tx, addr string) (string, error) {
 		return "", nil
 	}
 	return status, err
-}
-
-// inTx runs fn in a transaction, committing when it returns nil.
-func (s *Store) inTx(ctx context.Context, fn func(*sqlx.Tx) error) error {
-	tx, err := s.db.BeginTxx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return tx.Commit()
 }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/kizuna-alumni/kizuna/internal/store"
 )
 
 // Reasons a run is held back (run_holds.reason, migrations/0009).
@@ -66,7 +68,7 @@ func ClearHolds(ctx context.Context, db sqlx.ExecerContext, reason string) error
 // is sent the message once the sender is fixed. Hard bounces are never put
 // back. Returns ErrState when the run is no longer active.
 func PauseForSender(ctx context.Context, db *sqlx.DB, runID int64, reason string, replies []string) error {
-	return inTx(ctx, db, func(tx *sqlx.Tx) error {
+	return store.InTx(ctx, db, func(tx *sqlx.Tx) error {
 		if _, err := tx.ExecContext(ctx, qAddRequeueReplies, runID, pq.StringArray(replies)); err != nil {
 			return fmt.Errorf("pause run %d: %w", runID, err)
 		}

@@ -276,7 +276,7 @@ func Pause(ctx context.Context, db *sqlx.DB, runID int64, reason string) error {
 // deliveries a circuit-breaker pause (PauseForSender) marked for it go back
 // to pending.
 func Resume(ctx context.Context, db *sqlx.DB, runID int64) error {
-	return inTx(ctx, db, func(tx *sqlx.Tx) error {
+	return store.InTx(ctx, db, func(tx *sqlx.Tx) error {
 		return changeState(ctx, tx, runID, "resume", qResume, nil, qUnqueueRun, qRequeueFailed, qForgetRequeueReplies)
 	})
 }
@@ -284,7 +284,7 @@ func Resume(ctx context.Context, db *sqlx.DB, runID int64) error {
 // Cancel ends a run: deliveries not yet handed to the relay are cancelled;
 // those in flight are still recorded as what the relay answered.
 func Cancel(ctx context.Context, db *sqlx.DB, runID int64) error {
-	return inTx(ctx, db, func(tx *sqlx.Tx) error {
+	return store.InTx(ctx, db, func(tx *sqlx.Tx) error {
 		return changeState(ctx, tx, runID, "cancel", qCancel, nil, qCancelPending)
 	})
 }
@@ -306,19 +306,6 @@ func changeState(ctx context.Context, tx sqlx.ExecerContext, runID int64, verb, 
 		}
 	}
 	return nil
-}
-
-// inTx runs fn in a transaction, committing when it returns nil.
-func inTx(ctx context.Context, db *sqlx.DB, fn func(*sqlx.Tx) error) error {
-	tx, err := db.BeginTxx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return tx.Commit()
 }
 
 // FinishIfDone marks an active run done when none of its deliveries is

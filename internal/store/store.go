@@ -231,3 +231,17 @@ func HashEmail(email string) []byte {
 	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(email))))
 	return sum[:]
 }
+
+// InTx runs fn in a transaction of db and commits it when fn returns nil;
+// otherwise it rolls back and returns fn's error.
+func InTx(ctx context.Context, db *sqlx.DB, fn func(*sqlx.Tx) error) error {
+	tx, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
