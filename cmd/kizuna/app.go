@@ -204,6 +204,7 @@ from the environment.`,
 		a.migrateCommand(),
 		a.runCommand(),
 		a.schedulerCommand(),
+		a.serveCommand(),
 		a.workerCommand(),
 	)
 	return root

@@ -13,12 +13,13 @@ func (a *App) runCommand() *cobra.Command {
 	var f workerFlags
 	cmd := &cobra.Command{
 		Use:   "run",
-		Short: "Scheduler and worker in one process: the small-company default",
-		Long: `Run the scheduler (watching --campaigns or KIZUNA_CAMPAIGNS) and a worker in
-one process: campaigns are started when due and sent by the same process.
-The web server and the inbound intake join it as they become available.
-SIGTERM or Ctrl-C stops both: no new runs or claims, messages in flight
-finish or are released, and the process exits within 30 seconds.`,
+		Short: "Scheduler, worker and web server in one process: the small-company default",
+		Long: `Run the scheduler (watching --campaigns or KIZUNA_CAMPAIGNS), a worker and the
+web server (on KIZUNA_LISTEN) in one process: campaigns are started when due
+and sent by the same process, and the links in the mail it sends are served.
+SIGTERM or Ctrl-C stops all three: no new runs or claims, messages in flight
+finish or are released, events are recorded, and the process exits within
+30 seconds.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
@@ -41,17 +42,27 @@ finish or are released, and the process exits within 30 seconds.`,
 			if err != nil {
 				return err
 			}
+			srv, err := a.newWebServer(ctx)
+			if err != nil {
+				return err
+			}
+			serve := func(ctx context.Context) error { return srv.Run(ctx, a.cfg.Listen) }
 			ctx, cancel := context.WithCancel(ctx)
 			defer cancel()
-			errs := make(chan error, 2)
-			for _, part := range []func(context.Context) error{w.Run, s.Run} {
+			parts := []func(context.Context) error{w.Run, s.Run, serve}
+			errs := make(chan error, len(parts))
+			for _, part := range parts {
 				go func() {
 					err := part(ctx)
 					cancel() // one part ending (or failing) stops the other
 					errs <- err
 				}()
 			}
-			return errors.Join(<-errs, <-errs)
+			var all []error
+			for range parts {
+				all = append(all, <-errs)
+			}
+			return errors.Join(all...)
 		},
 	}
 	f.register(cmd)
