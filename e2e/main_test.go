@@ -45,6 +45,7 @@ func newEnv(t *testing.T) *env {
 		"KIZUNA_SMTP_URL":     relay.URL(),
 		"KIZUNA_SECRET":       testSecret,
 		"KIZUNA_BASE_URL":     baseURL,
+		"KIZUNA_LISTEN":       "127.0.0.1:0", // kizuna run serves the web on a free port
 	}}
 }
 

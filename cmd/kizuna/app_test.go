@@ -18,7 +18,7 @@ import (
 func runApp(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	app := NewApp(strings.NewReader(""), &out, &errOut, func(k string) string { return env[k] })
+	app := NewApp(strings.NewReader(""), &out, &errOut, testGetenv(env))
 	defer app.Close()
 	code = app.Run(context.Background(), args)
 	return code, out.String(), errOut.String()
@@ -173,5 +173,16 @@ func TestMigrateCreatesAMissingDatabase(t *testing.T) {
 	code, _, errOut = runApp(t, map[string]string{"KIZUNA_DATABASE_URL": u.String()}, "alumni", "export")
 	if code != 1 || !strings.Contains(errOut, "does not exist") || !strings.Contains(errOut, "kizuna migrate") {
 		t.Errorf("export against a missing database: exit %d, stderr %q; want exit 1 naming the fix", code, errOut)
+	}
+}
+
+// testGetenv reads env, with the web server of `kizuna run` on a free port
+// unless the test names one (tests run in parallel).
+func testGetenv(env map[string]string) func(string) string {
+	return func(k string) string {
+		if v, ok := env[k]; ok || k != "KIZUNA_LISTEN" {
+			return v
+		}
+		return "127.0.0.1:0"
 	}
 }

@@ -196,7 +196,7 @@ func startApp(t *testing.T, env map[string]string, args ...string) (done <-chan 
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	errOut = &testbin.Buffer{}
-	app := NewApp(strings.NewReader(""), &testbin.Buffer{}, errOut, func(k string) string { return env[k] })
+	app := NewApp(strings.NewReader(""), &testbin.Buffer{}, errOut, testGetenv(env))
 	t.Cleanup(func() { cancel(); app.Close() })
 	c := make(chan int, 1)
 	go func() { c <- app.Run(ctx, args) }()

@@ -151,7 +151,7 @@ template: { body: { ja: { intros: [a] }, en: { intros: [b] } } }
 func runAppAt(t *testing.T, now time.Time, env map[string]string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	app := NewApp(strings.NewReader(""), &out, &errOut, func(k string) string { return env[k] })
+	app := NewApp(strings.NewReader(""), &out, &errOut, testGetenv(env))
 	app.Now = func() time.Time { return now }
 	defer app.Close()
 	code = app.Run(context.Background(), args)
