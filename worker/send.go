@@ -14,6 +14,7 @@ import (
 	"github.com/kizuna-alumni/kizuna/campaigns"
 	"github.com/kizuna-alumni/kizuna/internal/mailer"
 	"github.com/kizuna-alumni/kizuna/internal/render"
+	"github.com/kizuna-alumni/kizuna/internal/roster"
 	"github.com/kizuna-alumni/kizuna/internal/runs"
 	"github.com/kizuna-alumni/kizuna/internal/tasks"
 	"github.com/kizuna-alumni/kizuna/internal/tz"
@@ -66,6 +67,18 @@ func (w *Worker) handleSend(ctx context.Context, t *asynq.Task) error {
 		s.afterRecord(ctx)
 	}
 	return w.finish(ctx, log, run, err, final)
+}
+
+// preferenceReason is the recorded reason a delivery was not sent to a
+// person who opted out of its kind of mail.
+func preferenceReason(kinds string) string {
+	switch kinds {
+	case roster.MailNewsletter:
+		return "preference: only newsletters"
+	case roster.MailEvent:
+		return "preference: only event invitations"
+	}
+	return "preference: " + kinds
 }
 
 // unclaimed returns the ids of the task that the claim did not get.
@@ -213,6 +226,13 @@ func (s *chunk) process(ctx context.Context, cl []runs.Claimed) (final bool) {
 		// unsubscribed or bounced since the run was expanded.
 		if d.Status != "active" || d.Suppressed || !d.Email.Valid {
 			s.submit(suppressed(d, "suppressed: "+d.Status))
+			final = true
+			continue
+		}
+		// So is the kind of mail the person still wants, saved on the
+		// unsubscribe page (roster.SetPreferences).
+		if !roster.Wants(d.MailKinds, d.CampaignKind) {
+			s.submit(suppressed(d, preferenceReason(d.MailKinds)))
 			final = true
 			continue
 		}

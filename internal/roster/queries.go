@@ -171,3 +171,10 @@ const qForgetAlumnus = `UPDATE alumni SET email = NULL, family_name = '', given_
 // qImportWorkMem gives the import's sorts and hashes room in memory (this
 // transaction only).
 const qImportWorkMem = `SET LOCAL work_mem = '64MB'`
+
+// qSetPreferences saves what mail a person wants and their language: $1
+// alumni id, $2 mail kinds (all | newsletter | event), $3 locale (ja | en).
+// A forgotten person (no address) has nothing to save.
+const qSetPreferences = `
+UPDATE alumni SET mail_kinds = $2, locale = $3, updated_at = now()
+WHERE id = $1 AND email IS NOT NULL`

@@ -48,6 +48,11 @@ type Claimed struct {
 	TimeZone   string         `db:"timezone"`
 	Status     string         `db:"status"`     // the alumnus's status (active, unsubscribed, …)
 	Suppressed bool           `db:"suppressed"` // the address is on the suppression list
+	// MailKinds is the mail the person still wants: all, newsletter or
+	// event (alumni.mail_kinds, saved on the unsubscribe page).
+	MailKinds string `db:"mail_kinds"`
+	// CampaignKind is the kind of the run's campaign: newsletter or event.
+	CampaignKind string `db:"campaign_kind"`
 }
 
 // Run is the run of the claimed delivery, as far as the claim knows it.

@@ -38,7 +38,8 @@ WITH c AS (
 	RETURNING d.id, d.run_id, d.alumni_id, d.attempts, r.version_id, r.campaign_id, r.number, r.kind
 )
 SELECT c.*, a.email, a.family_name, a.given_name, a.department, a.joined_on, a.left_on,
-	a.locale, a.timezone, a.status,
+	a.locale, a.timezone, a.status, a.mail_kinds,
+	(SELECT k.kind FROM campaigns k WHERE k.id = c.campaign_id) AS campaign_kind,
 	(a.email IS NULL OR EXISTS (SELECT 1 FROM suppressions s WHERE s.email_hash = sha256(convert_to(a.email, 'UTF8')))) AS suppressed
 FROM c JOIN alumni a ON a.id = c.alumni_id
 ORDER BY c.id`
@@ -441,3 +442,27 @@ UPDATE delivery_events SET ip = NULL, user_agent = '', detail = '{}', target = '
 WHERE delivery_id IN (SELECT id FROM deliveries WHERE alumni_id = $1)`
 	qEraseDeliveries = `UPDATE deliveries SET smtp_reply = '', updated_at = $2 WHERE alumni_id = $1`
 )
+
+// qDeliveryRecipient reads who a delivery went to and what it was, for the
+// unsubscribe page: $1 delivery id.
+const qDeliveryRecipient = `
+SELECT d.id AS delivery_id, d.alumni_id, a.email, a.locale, a.status, a.mail_kinds,
+	r.campaign_id, r.number AS run_number, r.version_id, c.kind AS campaign_kind,
+	EXISTS (SELECT 1 FROM delivery_events e WHERE e.delivery_id = d.id AND e.kind = 'unsubscribe') AS unsubscribed
+FROM deliveries d
+JOIN runs r ON r.id = d.run_id
+JOIN campaigns c ON c.id = r.campaign_id
+JOIN alumni a ON a.id = d.alumni_id
+WHERE d.id = $1`
+
+// qLockDeliveryForEvent locks a delivery's row so that two unsubscribe
+// requests for it are recorded one after the other: $1 delivery id.
+const qLockDeliveryForEvent = `SELECT id FROM deliveries WHERE id = $1 FOR UPDATE`
+
+// qAddUnsubscribeEvent records an unsubscribe on a delivery unless it has
+// one already (run after qLockDeliveryForEvent in the same transaction):
+// $1 delivery id, $2 detail (jsonb).
+const qAddUnsubscribeEvent = `
+INSERT INTO delivery_events (delivery_id, kind, classification, detail)
+SELECT $1, 'unsubscribe', 'human', $2::jsonb
+WHERE NOT EXISTS (SELECT 1 FROM delivery_events WHERE delivery_id = $1 AND kind = 'unsubscribe')`

@@ -161,6 +161,7 @@ func TestStateNamesMatchTheSchema(t *testing.T) {
 		{"run_holds", "reason", runs.HoldReasons},
 		{"alumni", "status", roster.Statuses},
 		{"suppressions", "reason", roster.SuppressReasons},
+		{"alumni", "mail_kinds", roster.MailKinds},
 	} {
 		want := slices.Sorted(slices.Values(c.names))
 		if got := checkValues(t, db, c.table, c.column); !slices.Equal(got, want) {
