@@ -66,3 +66,9 @@ func oneOf(s string, set []string) bool {
 	}
 	return false
 }
+
+// ValidPreferences reports whether kinds is one of MailKinds and locale one
+// of Locales: what SetPreferences accepts.
+func ValidPreferences(kinds, locale string) bool {
+	return oneOf(kinds, MailKinds) && oneOf(locale, Locales)
+}
