@@ -102,6 +102,17 @@ out="$root/demo-out/mail"
 rm -rf "$out"; mkdir -p "$out"
 export KIZUNA_SMTP_URL="file://$out"
 
+# The web server `kizuna run` starts answers the links in the mail: on
+# 127.0.0.1:8080, or on a free port when that one is taken; the links
+# point at it.
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+if [ -z "${KIZUNA_LISTEN:-}" ]; then
+  web_port=8080
+  while ! port_free "$web_port"; do web_port=$((web_port + 1)); done
+  export KIZUNA_LISTEN="127.0.0.1:$web_port"
+fi
+export KIZUNA_BASE_URL="${KIZUNA_BASE_URL:-http://$KIZUNA_LISTEN}"
+
 say "kizuna campaign validate examples/campaigns"
 "$kizuna" campaign validate examples/campaigns
 
@@ -114,17 +125,44 @@ echo "..."
 say "kizuna campaign start examples/campaigns/alumni-network-launch.yaml --yes --again"
 "$kizuna" campaign start examples/campaigns/alumni-network-launch.yaml --yes --again
 
-say "kizuna run --campaigns examples/campaigns   (scheduler + worker; mail goes to demo-out/mail)"
+say "kizuna run --campaigns examples/campaigns   (scheduler + worker + web server on $KIZUNA_LISTEN; mail goes to demo-out/mail)"
 "$kizuna" run --campaigns examples/campaigns >"$root/demo-out/run.log" 2>&1 &
 run_pid=$!
 trap 'kill -TERM $run_pid 2>/dev/null || true' EXIT
 "$kizuna" campaign status alumni-network-launch --watch
+
+# One open and one click, as a mail program would make them, then the counts.
+sample=$(grep -l "^To: .*<$first>" "$out"/*.eml 2>/dev/null | head -1 || true)
+[ -n "$sample" ] || sample=$(find "$out" -name '*.eml' | head -1)
+# The bodies are base64: decode each part, then find the first /o/ and /c/ link.
+links() {
+  tr -d '\r' <"$sample" |
+    awk '/^Content-Transfer-Encoding: base64/{b=1;next} b==1&&/^$/{b=2;part="";next}
+         b==2&&(/^--/||/^$/){print part;b=0;next} b==2{part=part $0}' |
+    while read -r part; do printf '%s' "$part" | base64 -d 2>/dev/null || true; echo; done |
+    grep -o "$KIZUNA_BASE_URL/$1/[A-Za-z0-9_-]*" | head -1
+}
+open_url=$(links o || true); click_url=$(links c || true)
+if [ -n "$open_url" ] && [ -n "$click_url" ]; then
+  say "The web server answers the links in the mail"
+  ua='Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0'   # a mail reader's
+  echo "curl -A '$ua' $open_url"
+  curl -s -o /dev/null -A "$ua" -w '  -> %{http_code} %{content_type}, %{size_download} bytes\n' "$open_url" || true
+  echo "curl -A '$ua' $click_url"
+  curl -s -o /dev/null -A "$ua" -w '  -> %{http_code} to %{redirect_url}\n' "$click_url" || true
+  echo "(a click this soon after the mail was sent counts as a security scanner's, as the status shows)"
+  "$kizuna" campaign status alumni-network-launch
+fi
 kill -TERM $run_pid; wait $run_pid || true
 trap - EXIT
 
 say "Sent mail"
 count=$(find "$out" -name '*.eml' | wc -l)
-sample=$(grep -l "^To: .*<$first>" "$out"/*.eml 2>/dev/null | head -1 || true)
 echo "$count messages in demo-out/mail/ (one .eml file each; open one in any mail program)."
 if [ -n "$sample" ]; then echo "The message to $first: ${sample#$root/}"; fi
 echo "The run's log: demo-out/run.log"
+if [ -n "${open_url:-}" ]; then
+  echo "Links to try with curl while kizuna run or serve runs with the demo's settings (KIZUNA_SECRET, the database):"
+  echo "  curl -i $open_url"
+  echo "  curl -i $click_url"
+fi

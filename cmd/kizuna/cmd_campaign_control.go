@@ -305,6 +305,10 @@ func (a *App) printStatusTable(id string, st []runs.RunStatus) {
 		if h := holdText(r.Hold, time.Now()); h != "" {
 			fmt.Fprintf(a.Stdout, "run %d %s\n", r.Run, h)
 		}
+		if r.MachineOpens > 0 || r.ScannerClicks > 0 {
+			fmt.Fprintf(a.Stdout, "run %d machine opens (privacy proxies, scanners): %d, scanner clicks: %d (not counted in OPENED and CLICKED)\n",
+				r.Run, r.MachineOpens, r.ScannerClicks)
+		}
 	}
 }
 

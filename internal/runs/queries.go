@@ -294,8 +294,11 @@ const qReopen = `UPDATE runs SET state = 'sending', finished_at = NULL WHERE id 
 
 const runColumns = `id, campaign_id, version_id, number, kind, occurrence, state, pause_reason, started_at, expanded_at, finished_at`
 
-// statusQuery counts per run in one statement. Opens count only those not
-// flagged as machine opens (privacy proxies, scanners).
+// statusQuery counts per run in one statement. Opened counts recipients
+// with an open not flagged as a machine's (privacy proxies, scanners) or a
+// click not flagged as a scanner's (a click implies an open); clicked
+// counts recipients with a click not flagged as a scanner's. Machine opens
+// and scanner clicks are counted apart (recipients with at least one).
 const statusQuery = `
 SELECT r.id, r.number, r.kind, r.started_at, r.state, r.pause_reason,
        CASE WHEN r.state IN ` + activeStates + `
@@ -305,6 +308,7 @@ SELECT r.id, r.number, r.kind, r.started_at, r.state, r.pause_reason,
        coalesce(d.total, 0) AS total, coalesce(d.pending, 0) AS pending, coalesce(d.sent, 0) AS sent,
        coalesce(d.failed, 0) AS failed, coalesce(d.suppressed, 0) AS suppressed,
        coalesce(e.opened, 0) AS opened, coalesce(e.clicked, 0) AS clicked,
+       coalesce(e.machine_opens, 0) AS machine_opens, coalesce(e.scanner_clicks, 0) AS scanner_clicks,
        coalesce(e.unsubscribed, 0) AS unsubscribed, coalesce(e.replied, 0) AS replied,
        coalesce(e.bounced, 0) AS bounced,
        coalesce(v.yes, 0) AS rsvp_yes, coalesce(v.no, 0) AS rsvp_no, coalesce(v.maybe, 0) AS rsvp_maybe,
@@ -320,8 +324,11 @@ LEFT JOIN LATERAL (
 	FROM deliveries WHERE run_id = r.id
 ) d ON true
 LEFT JOIN LATERAL (
-	SELECT count(DISTINCT dd.alumni_id) FILTER (WHERE ev.kind = 'open' AND ev.classification IN ('human', 'unknown')) AS opened,
-	       count(DISTINCT dd.alumni_id) FILTER (WHERE ev.kind = 'click') AS clicked,
+	SELECT count(DISTINCT dd.alumni_id) FILTER (WHERE (ev.kind = 'open' AND ev.classification IN ('human', 'unknown'))
+	                                                  OR (ev.kind = 'click' AND ev.classification <> 'scanner')) AS opened,
+	       count(DISTINCT dd.alumni_id) FILTER (WHERE ev.kind = 'click' AND ev.classification <> 'scanner') AS clicked,
+	       count(DISTINCT dd.alumni_id) FILTER (WHERE ev.kind = 'open' AND ev.classification NOT IN ('human', 'unknown')) AS machine_opens,
+	       count(DISTINCT dd.alumni_id) FILTER (WHERE ev.kind = 'click' AND ev.classification = 'scanner') AS scanner_clicks,
 	       count(DISTINCT dd.alumni_id) FILTER (WHERE ev.kind = 'unsubscribe') AS unsubscribed,
 	       count(DISTINCT dd.alumni_id) FILTER (WHERE ev.kind = 'reply') AS replied,
 	       count(DISTINCT dd.alumni_id) FILTER (WHERE ev.kind = 'bounce') AS bounced
@@ -466,3 +473,65 @@ const qAddUnsubscribeEvent = `
 INSERT INTO delivery_events (delivery_id, kind, classification, detail)
 SELECT $1, 'unsubscribe', 'human', $2::jsonb
 WHERE NOT EXISTS (SELECT 1 FROM delivery_events WHERE delivery_id = $1 AND kind = 'unsubscribe')`
+
+// qLockEventDeliveries serialises the recording of clicks per delivery
+// across servers (Postgres advisory locks, released at commit), so that
+// the "several links at once" rule of qRecordEvents sees the clicks
+// another server just committed. Deliveries share 128 lock buckets (id mod
+// 128), taken in order; the first key names the namespace. $1 delivery ids.
+const qLockEventDeliveries = `
+SELECT count(*) FROM (
+	SELECT pg_advisory_xact_lock(1802071406, k)
+	FROM (SELECT DISTINCT (id % 128)::int AS k FROM unnest($1::bigint[]) AS u(id) ORDER BY 1) s
+) l`
+
+// qRecordEvents records opens and clicks; an event of a delivery that does
+// not exist is dropped. A click is flagged as a scanner's (classification
+// scanner, detail.flag) when it comes less than $9 seconds after its
+// delivery was sent ("soon_after_delivery"), or when another link of the
+// same delivery was clicked within $10 seconds of it, in this batch or
+// already recorded ("several_links"; the earlier clicks are flagged too).
+// $1 delivery ids, $2 kinds (open|click), $3 classifications, $4 targets,
+// $5 link indexes (-1 for opens), $6 IPs (empty: unknown), $7 user agents, $8
+// times (RFC 3339), $9 scanner delay in seconds, $10 burst window in
+// seconds, $11 flags already known (empty: none).
+const qRecordEvents = `
+WITH ev AS (
+	SELECT e.*, d.sent_at
+	FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[],
+	            $8::timestamptz[], $11::text[])
+	     AS e(delivery_id, kind, classification, target, link, ip, user_agent, at, flag)
+	JOIN deliveries d ON d.id = e.delivery_id
+), flagged AS (
+	SELECT ev.*,
+	       CASE WHEN ev.kind <> 'click' THEN ev.flag
+	            WHEN ev.flag <> '' THEN ev.flag
+	            WHEN ev.sent_at IS NOT NULL AND ev.at < ev.sent_at + make_interval(secs => $9::float8)
+	                 THEN 'soon_after_delivery'
+	            WHEN EXISTS (SELECT 1 FROM ev o WHERE o.delivery_id = ev.delivery_id AND o.kind = 'click'
+	                           AND o.link <> ev.link AND o.at BETWEEN ev.at - make_interval(secs => $10::float8)
+	                                                             AND ev.at + make_interval(secs => $10::float8))
+	              OR EXISTS (SELECT 1 FROM delivery_events p WHERE p.delivery_id = ev.delivery_id AND p.kind = 'click'
+	                           AND p.detail->>'link' <> ev.link::text
+	                           AND p.created_at BETWEEN ev.at - make_interval(secs => $10::float8)
+	                                                AND ev.at + make_interval(secs => $10::float8))
+	                 THEN 'several_links'
+	            ELSE '' END AS reason
+	FROM ev
+), ins AS (
+	INSERT INTO delivery_events (delivery_id, kind, classification, target, detail, ip, user_agent, created_at)
+	SELECT f.delivery_id, f.kind,
+	       CASE WHEN f.kind = 'click' AND f.reason <> '' THEN 'scanner' ELSE f.classification END,
+	       f.target,
+	       CASE WHEN f.kind = 'click' THEN jsonb_build_object('link', f.link) ELSE '{}'::jsonb END
+	         || CASE WHEN f.reason <> '' THEN jsonb_build_object('flag', f.reason) ELSE '{}'::jsonb END,
+	       NULLIF(f.ip, '')::inet, f.user_agent, f.at
+	FROM flagged f
+	RETURNING 1
+)
+UPDATE delivery_events p
+SET classification = 'scanner', detail = p.detail || '{"flag": "several_links"}'::jsonb
+FROM flagged f
+WHERE f.kind = 'click' AND p.delivery_id = f.delivery_id AND p.kind = 'click'
+  AND p.classification <> 'scanner' AND p.detail->>'link' <> f.link::text
+  AND p.created_at BETWEEN f.at - make_interval(secs => $10::float8) AND f.at + make_interval(secs => $10::float8)`

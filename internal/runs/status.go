@@ -30,6 +30,13 @@ type RunStatus struct {
 	RSVPMaybe    int64     `db:"rsvp_maybe" json:"rsvp_maybe"`
 	Waitlisted   int64     `db:"waitlisted" json:"waitlisted"`
 
+	// MachineOpens counts recipients with an open by a privacy proxy or
+	// scanner (Apple MPP, Gmail's image proxy…), which Opened leaves out;
+	// ScannerClicks counts recipients with a click flagged as a security
+	// scanner's, which Clicked and Opened leave out. Keys beyond SPEC.md's.
+	MachineOpens  int64 `db:"machine_opens" json:"machine_opens"`
+	ScannerClicks int64 `db:"scanner_clicks" json:"scanner_clicks"`
+
 	// Hold says why an active run is not sending now and until when
 	// (relay unreachable, quota used up, send window closed); null when
 	// it is not held. A key beyond SPEC.md's.
