@@ -441,3 +441,11 @@ UPDATE delivery_events SET ip = NULL, user_agent = '', detail = '{}', target = '
 WHERE delivery_id IN (SELECT id FROM deliveries WHERE alumni_id = $1)`
 	qEraseDeliveries = `UPDATE deliveries SET smtp_reply = '', updated_at = $2 WHERE alumni_id = $1`
 )
+
+// qQueueDepth counts the deliveries due and not yet sent — pending, or
+// being sent under a lease — in runs that may send (a paused run's
+// backlog is not waiting on the workers). The partial index
+// deliveries_open_idx (run_id, not_before) serves it per active run.
+const qQueueDepth = `
+SELECT count(*) FROM deliveries d JOIN runs r ON r.id = d.run_id
+WHERE r.state IN ` + activeStates + ` AND d.state IN ('pending', 'sending') AND d.not_before <= now()`
