@@ -59,7 +59,7 @@ func New() *Metrics {
 	m.sent = prometheus.NewCounter(prometheus.CounterOpts{Name: MessagesSent,
 		Help: "Messages the relay accepted (SMTP 250 after DATA)."})
 	m.failed = prometheus.NewCounter(prometheus.CounterOpts{Name: MessagesFailed,
-		Help: "Deliveries that failed for good: a permanent SMTP refusal, or the last attempt of a temporary failure."})
+		Help: "Deliveries that failed for good at send time, hard bounces aside: a permanent SMTP refusal, or the last attempt of a temporary failure."})
 	m.retried = prometheus.NewCounter(prometheus.CounterOpts{Name: MessagesRetried,
 		Help: "Temporary failures (SMTP 4xx) scheduled for another attempt."})
 	m.bounced = prometheus.NewCounter(prometheus.CounterOpts{Name: MessagesBounced,
@@ -119,7 +119,8 @@ func (m *Metrics) SendTime(d time.Duration) {
 	m.sendTime.Observe(d.Seconds())
 }
 
-// Failed counts a delivery that failed for good.
+// Failed counts a delivery that failed for good (a hard bounce counts
+// in Bounced instead).
 func (m *Metrics) Failed() {
 	if m != nil {
 		m.failed.Inc()
