@@ -63,7 +63,7 @@ func New() *Metrics {
 	m.retried = prometheus.NewCounter(prometheus.CounterOpts{Name: MessagesRetried,
 		Help: "Temporary failures (SMTP 4xx) scheduled for another attempt."})
 	m.bounced = prometheus.NewCounter(prometheus.CounterOpts{Name: MessagesBounced,
-		Help: "Hard bounces at send time (5.1.1, 5.1.2, 5.1.10): the address is suppressed."})
+		Help: "Hard bounces at send time (5.1.1, 5.1.2, 5.1.6, 5.1.10): the address is suppressed."})
 	m.sendTime = prometheus.NewHistogram(prometheus.HistogramOpts{Name: SendDuration,
 		Help:    "Time of the SMTP transaction of one message the relay answered (accepted or refused), in seconds.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}})
