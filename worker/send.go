@@ -146,6 +146,8 @@ type chunk struct {
 	// retryAt is when the deliveries given back after the relay did not
 	// answer are due again (zero otherwise).
 	retryAt time.Time
+	// took is the SMTP transaction time of the last message sent.
+	took time.Duration
 }
 
 func (w *Worker) newChunk(log *slog.Logger, run runs.Run, c *campaigns.Campaign, r *render.Prepared, n int) *chunk {
@@ -269,7 +271,9 @@ func (s *chunk) process(ctx context.Context, cl []runs.Claimed) (final bool) {
 		if s.snd == nil {
 			s.snd = w.sender()
 		}
+		began := time.Now()
 		sendErr := s.snd.Send(ctx, mailer.Envelope{From: msg.EnvelopeFrom, To: msg.To, Data: msg.Data})
+		s.took = time.Since(began)
 		out := mailer.Classify(sendErr)
 		if out != mailer.OK {
 			// Limits and quotas count what the relay accepted.
@@ -301,8 +305,13 @@ func (s *chunk) outcome(ctx context.Context, d runs.Claimed, msg *render.Message
 		}
 	}
 	reply := errText(sendErr)
+	m := w.opt.Metrics
+	if out != mailer.OK {
+		m.SendTime(s.took) // the relay answered: a transaction all the same
+	}
 	switch out {
 	case mailer.OK:
+		m.Sent(s.took)
 		// Recorded even if the task is being cancelled: the relay has it.
 		reply := s.snd.LastReply()
 		if reply == "" {
@@ -314,13 +323,16 @@ func (s *chunk) outcome(ctx context.Context, d runs.Claimed, msg *render.Message
 	case mailer.Temporary:
 		if d.Attempts >= w.opt.MaxAttempts {
 			s.logFailure(d, "delivery failed after its last attempt", reply, "attempts", d.Attempts)
+			m.Failed()
 			s.submit(failed(d, reply))
 			return true, false
 		}
+		m.Retried()
 		s.submit(retryLater(d, reply, time.Now().Add(w.opt.Deps.backoff(d.Attempts))))
 		return false, false
 	case mailer.HardBounce:
 		s.logFailure(d, "hard bounce: address suppressed", reply)
+		m.Bounced()
 		s.submit(bounced(d, reply))
 		return true, false
 	case mailer.SenderRejected:
@@ -346,6 +358,7 @@ func (s *chunk) outcome(ctx context.Context, d runs.Claimed, msg *render.Message
 		return false, true
 	}
 	s.logFailure(d, "delivery failed", reply)
+	m.Failed()
 	s.submit(failed(d, reply))
 	return true, false
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/kizuna-alumni/kizuna/internal/mailer"
+	"github.com/kizuna-alumni/kizuna/internal/metrics"
 	"github.com/kizuna-alumni/kizuna/internal/redisconn"
 	"github.com/kizuna-alumni/kizuna/internal/tasks"
 )
@@ -69,6 +70,9 @@ type Options struct {
 	// about a Redis that does not answer to one a minute. Default: a
 	// monitor of Redis that names no address.
 	Monitor *redisconn.Monitor
+	// Metrics counts sent, failed, retried and bounced messages and the
+	// SMTP transaction time (kizuna_* on /metrics); nil counts nothing.
+	Metrics *metrics.Metrics
 }
 
 // Worker processes send tasks and reconciles deliveries with Redis.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/kizuna-alumni/kizuna/internal/config"
 	"github.com/kizuna-alumni/kizuna/internal/mailer"
+	"github.com/kizuna-alumni/kizuna/internal/metrics"
 	"github.com/kizuna-alumni/kizuna/internal/redisconn"
 	"github.com/kizuna-alumni/kizuna/internal/render"
 	"github.com/kizuna-alumni/kizuna/internal/store"
@@ -79,6 +80,8 @@ type App struct {
 	// by the first command that needs Redis (see redis.go).
 	rdb redis.UniversalClient
 	mon *redisconn.Monitor
+	// met is the process's Prometheus metrics (see metrics.go).
+	met *metrics.Metrics
 }
 
 // NewApp builds the program around its standard streams and environment.

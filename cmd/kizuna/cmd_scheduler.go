@@ -25,7 +25,8 @@ its files change, and start a run for each due occurrence: a one-off at, a
 recurring cron in its time zone, and the reminders of an event. Runs are
 unique per campaign and occurrence, so several schedulers may run at once.
 A one-off whose at is already past when it is first seen is reported, not
-sent: kizuna campaign start sends it. Stops on SIGTERM or Ctrl-C.`,
+sent: kizuna campaign start sends it. Stops on SIGTERM or Ctrl-C. With
+KIZUNA_METRICS_LISTEN set, it serves /metrics and /healthz there.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -48,7 +49,8 @@ sent: kizuna campaign start sends it. Stops on SIGTERM or Ctrl-C.`,
 			if err != nil {
 				return err
 			}
-			return s.Run(ctx)
+			a.watchQueue(db)
+			return a.withMetricsListener(ctx, db, s.Run)
 		},
 	}
 	registerRedisWait(cmd, &redisWait)

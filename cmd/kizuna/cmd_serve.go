@@ -54,5 +54,12 @@ func (a *App) newWebServer(ctx context.Context) (*web.Server, error) {
 	})
 }
 
-// metricsHandler serves the process's Prometheus metrics (nil: none yet).
-func (a *App) metricsHandler() http.Handler { return nil }
+// metricsHandler serves the process's Prometheus metrics on /metrics: the
+// *metrics.Metrics every part of the process counts into, which the web
+// server also counts its requests, opens, clicks and unsubscribes in.
+func (a *App) metricsHandler() http.Handler {
+	if a.db != nil {
+		a.watchQueue(a.db)
+	}
+	return a.metrics()
+}

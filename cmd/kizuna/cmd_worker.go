@@ -42,7 +42,8 @@ func (a *App) workerCommand() *cobra.Command {
 the send window and the throttles, render it, send it to the relay
 (KIZUNA_SMTP_URL) and record the relay's reply. Any number of workers may
 run at once on any number of machines. SIGTERM or Ctrl-C stops claiming,
-finishes or releases the messages in flight, and exits within 30 seconds.`,
+finishes or releases the messages in flight, and exits within 30 seconds.
+With KIZUNA_METRICS_LISTEN set, it serves /metrics and /healthz there.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
@@ -51,7 +52,7 @@ finishes or releases the messages in flight, and exits within 30 seconds.`,
 			if err != nil {
 				return err
 			}
-			return w.Run(ctx)
+			return a.withMetricsListener(ctx, a.db, w.Run)
 		},
 	}
 	f.register(cmd)
@@ -97,9 +98,10 @@ func (a *App) newWorker(ctx context.Context, f workerFlags) (*worker.Worker, err
 		return nil, err
 	}
 	tuneSenderGC(a.Getenv)
+	a.watchQueue(db)
 	return worker.New(worker.Options{
 		DB: db, Redis: rdb, Log: a.log.With("component", "worker"), Deps: deps,
 		Concurrency: f.concurrency, Lease: f.lease, Monitor: mon,
-		RelayAlertAfter: a.cfg.RelayAlertAfter,
+		RelayAlertAfter: a.cfg.RelayAlertAfter, Metrics: a.metrics(),
 	})
 }

@@ -57,6 +57,10 @@ type Config struct {
 	// worker logs an ALERT (KIZUNA_RELAY_ALERT_AFTER, a Go duration such
 	// as "15m"; 0 when unset: the worker's default).
 	RelayAlertAfter time.Duration
+	// MetricsListen is where `kizuna worker` and `kizuna scheduler` serve
+	// /metrics and /healthz (KIZUNA_METRICS_LISTEN, host:port); empty:
+	// they serve none. `kizuna run` and `serve` use Listen instead.
+	MetricsListen string
 
 	secret     string
 	adminToken string
@@ -89,6 +93,7 @@ func Load(getenv func(string) string, f Flags) (*Config, error) {
 		SMTPURL:        pick(f.SMTPURL, "KIZUNA_SMTP_URL", DefaultSMTPURL),
 		BaseURL:        strings.TrimRight(pick(f.BaseURL, "KIZUNA_BASE_URL", DefaultBaseURL), "/"),
 		Listen:         pick(f.Listen, "KIZUNA_LISTEN", DefaultListen),
+		MetricsListen:  pick("", "KIZUNA_METRICS_LISTEN", ""),
 		InboundAddress: pick("", "KIZUNA_INBOUND_ADDRESS", ""),
 		InboundListen:  pick("", "KIZUNA_INBOUND_LISTEN", ""),
 		IMAPURL:        pick("", "KIZUNA_IMAP_URL", ""),
@@ -176,8 +181,8 @@ func (c *Config) Secrets() []string {
 
 // String prints the configuration with every secret redacted.
 func (c *Config) String() string {
-	return fmt.Sprintf("database=%s redis=%s smtp=%s base_url=%s listen=%s secret=%s admin_token=%s",
-		Redact(c.DatabaseURL), Redact(c.RedisURL), Redact(c.SMTPURL), c.BaseURL, c.Listen,
+	return fmt.Sprintf("database=%s redis=%s smtp=%s base_url=%s listen=%s metrics_listen=%s secret=%s admin_token=%s",
+		Redact(c.DatabaseURL), Redact(c.RedisURL), Redact(c.SMTPURL), c.BaseURL, c.Listen, c.MetricsListen,
 		mask(c.secret), mask(c.adminToken))
 }
 

@@ -145,3 +145,24 @@ func TestSecretMessages(t *testing.T) {
 		t.Errorf("short secret: err does not wrap ErrInvalid (exit 2): %v", err)
 	}
 }
+
+// KIZUNA_METRICS_LISTEN is read as is; unset, no metrics listener.
+func TestMetricsListen(t *testing.T) {
+	c, err := Load(env(nil), Flags{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MetricsListen != "" {
+		t.Errorf("MetricsListen defaults to %q, want empty (none)", c.MetricsListen)
+	}
+	c, err = Load(env(map[string]string{"KIZUNA_METRICS_LISTEN": " 127.0.0.1:9464 "}), Flags{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MetricsListen != "127.0.0.1:9464" {
+		t.Errorf("MetricsListen = %q, want 127.0.0.1:9464", c.MetricsListen)
+	}
+	if !strings.Contains(c.String(), "metrics_listen=127.0.0.1:9464") {
+		t.Errorf("String() = %q does not show metrics_listen", c.String())
+	}
+}

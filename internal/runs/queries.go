@@ -535,3 +535,11 @@ FROM flagged f
 WHERE f.kind = 'click' AND p.delivery_id = f.delivery_id AND p.kind = 'click'
   AND p.classification <> 'scanner' AND p.detail->>'link' <> f.link::text
   AND p.created_at BETWEEN f.at - make_interval(secs => $10::float8) AND f.at + make_interval(secs => $10::float8)`
+
+// qQueueDepth counts the deliveries due and not yet sent — pending, or
+// being sent under a lease — in runs that may send (a paused run's
+// backlog is not waiting on the workers). The partial index
+// deliveries_open_idx (run_id, not_before) serves it per active run.
+const qQueueDepth = `
+SELECT count(*) FROM deliveries d JOIN runs r ON r.id = d.run_id
+WHERE r.state IN ` + activeStates + ` AND d.state IN ('pending', 'sending') AND d.not_before <= now()`

@@ -92,7 +92,7 @@ func (s *Server) routes() {
 // Handler is the server's http.Handler with its middleware: security
 // headers, body limits and cross-origin protection on forms.
 func (s *Server) Handler() http.Handler {
-	return s.secure(s.mux)
+	return s.instrument(s.secure(s.mux))
 }
 
 // Run serves on addr until ctx ends, then shuts down gracefully: it stops

@@ -40,11 +40,12 @@ func (s *Server) handleOpen(w http.ResponseWriter, r *http.Request) {
 		ev := runs.Event{DeliveryID: c.DeliveryID, Kind: runs.EventOpen, Classification: class, Flag: why,
 			IP: trackIPString(ip), UserAgent: ua, At: s.opt.Now()}
 		if err := s.rec.record(r.Context(), ev); err != nil {
-			s.log.Warn("open not recorded", "delivery", c.DeliveryID, "err", err)
+			s.log.Warn("open not recorded", "delivery_id", c.DeliveryID, "err", err)
 			personal(w)
 			http.Error(w, "try again later", http.StatusServiceUnavailable)
 			return
 		}
+		s.meter().Open(class)
 	}
 	personal(w)
 	h := w.Header()
@@ -79,7 +80,9 @@ func (s *Server) handleClick(w http.ResponseWriter, r *http.Request) {
 		ev := runs.Event{DeliveryID: c.DeliveryID, Kind: runs.EventClick, Classification: class, Flag: why,
 			Link: c.Link, URL: c.URL, IP: trackIPString(ip), UserAgent: ua, At: s.opt.Now()}
 		if err := s.rec.record(r.Context(), ev); err != nil {
-			s.log.Error("click not recorded; redirecting anyway", "delivery", c.DeliveryID, "link", c.Link, "err", err)
+			s.log.Error("click not recorded; redirecting anyway", "delivery_id", c.DeliveryID, "link", c.Link, "err", err)
+		} else {
+			s.meter().Click(class)
 		}
 	}
 	personal(w)

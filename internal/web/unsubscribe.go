@@ -198,7 +198,10 @@ func (s *Server) handleUnsubscribe(w http.ResponseWriter, r *http.Request) {
 		if err := roster.Suppress(r.Context(), tx, roster.SuppressUnsubscribed, []string{rc.Email.String}); err != nil {
 			return err
 		}
-		_, err := runs.RecordUnsubscribe(r.Context(), tx, rc.DeliveryID, via)
+		recorded, err := runs.RecordUnsubscribe(r.Context(), tx, rc.DeliveryID, via)
+		if err == nil && recorded {
+			s.meter().Unsubscribed()
+		}
 		return err
 	})
 	if err != nil {
