@@ -59,14 +59,14 @@ func TestRecordSentWinsButOtherResultsNeedTheClaim(t *testing.T) {
 	w := bareWorker(f)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { w.rec.loop(ctx); close(done) }()
+	go func() { w.rec.Loop(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
 	// Delivery 0 was taken back by the reconciler (pending) before its
 	// worker recorded "sent": the relay has it, so sent is recorded.
 	// Delivery 1 is no longer claimed: a late failure must not touch it.
 	f.db.MustExec(`UPDATE deliveries SET state = 'sending', lease_until = now() + interval '1 minute', attempts = 1 WHERE id = $1`, f.ids[2])
 	acks := make(chan error, 3)
-	submit := func(r result) { r.ack = acks; w.rec.submit(r) }
+	submit := func(r result) { w.rec.Submit(r, acks) }
 	submit(sent(runs.Claimed{ID: f.ids[0]}, "m0@example.jp", "250 ok"))
 	submit(failed(runs.Claimed{ID: f.ids[1]}, "550 no"))
 	submit(released(runs.Claimed{ID: f.ids[2]}, time.Now().Add(time.Hour)))

@@ -155,8 +155,7 @@ func (w *Worker) newChunk(log *slog.Logger, run runs.Run, c *campaigns.Campaign,
 }
 
 func (s *chunk) submit(r result) {
-	r.ack = s.acks
-	s.w.rec.submit(r)
+	s.w.rec.Submit(r, s.acks)
 	s.n++
 }
 

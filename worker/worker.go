@@ -166,7 +166,7 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	recCtx, stopRec := context.WithCancel(context.WithoutCancel(ctx))
 	recDone := make(chan struct{})
-	go func() { w.rec.loop(recCtx); close(recDone) }()
+	go func() { w.rec.Loop(recCtx); close(recDone) }()
 
 	if err := srv.Start(mux); err != nil {
 		stopRec()
