@@ -175,10 +175,7 @@ func (s *Server) handleUnsubscribePage(w http.ResponseWriter, r *http.Request) {
 // 8058 §3.2: the POST must not be redirected to a page that asks for
 // more). A forgotten person is already never mailed: nothing is stored.
 func (s *Server) handleUnsubscribe(w http.ResponseWriter, r *http.Request) {
-	if !s.unsubParseForm(w, r) {
-		return
-	}
-	rc, _ := s.unsubRecipient(w, r)
+	rc := s.unsubPosted(w, r)
 	if rc == nil {
 		return
 	}
@@ -186,8 +183,7 @@ func (s *Server) handleUnsubscribe(w http.ResponseWriter, r *http.Request) {
 	v := unsubViewFor(rc, lang)
 	v.OtherLang = ""
 	if !rc.Email.Valid {
-		v.Title, v.Message = v.T["done_gone_title"], v.T["done_gone"]
-		s.unsubRender(w, http.StatusOK, unsubDoneTmpl, v)
+		s.unsubDone(w, http.StatusOK, v, "done_gone_title", v.T["done_gone"])
 		return
 	}
 	via := runs.UnsubscribeOneClick
@@ -209,8 +205,24 @@ func (s *Server) handleUnsubscribe(w http.ResponseWriter, r *http.Request) {
 		s.unsubError(w, r, lang)
 		return
 	}
-	v.Title, v.Message = v.T["done_unsub_title"], fmt.Sprintf(v.T["done_unsub"], v.CompanyName)
-	s.unsubRender(w, http.StatusOK, unsubDoneTmpl, v)
+	s.unsubDone(w, http.StatusOK, v, "done_unsub_title", fmt.Sprintf(v.T["done_unsub"], v.CompanyName))
+}
+
+// unsubPosted parses the form of a POST to /u/{token}… and returns its
+// recipient, or nil once it has answered (bad form, forged token).
+func (s *Server) unsubPosted(w http.ResponseWriter, r *http.Request) *runs.Recipient {
+	if !s.unsubParseForm(w, r) {
+		return nil
+	}
+	rc, _ := s.unsubRecipient(w, r)
+	return rc
+}
+
+// unsubDone answers the done page with the title of key titleKey and
+// message.
+func (s *Server) unsubDone(w http.ResponseWriter, code int, v unsubView, titleKey, message string) {
+	v.Title, v.Message = v.T[titleKey], message
+	s.unsubRender(w, code, unsubDoneTmpl, v)
 }
 
 // handlePreferences serves POST /u/{token}/preferences: form fields kinds
@@ -219,10 +231,7 @@ func (s *Server) handleUnsubscribe(w http.ResponseWriter, r *http.Request) {
 // It answers the done page in the chosen language; an unknown choice is a
 // 400 page and changes nothing.
 func (s *Server) handlePreferences(w http.ResponseWriter, r *http.Request) {
-	if !s.unsubParseForm(w, r) {
-		return
-	}
-	rc, _ := s.unsubRecipient(w, r)
+	rc := s.unsubPosted(w, r)
 	if rc == nil {
 		return
 	}
@@ -237,19 +246,16 @@ func (s *Server) handlePreferences(w http.ResponseWriter, r *http.Request) {
 	v := unsubViewFor(rc, lang)
 	v.OtherLang = ""
 	if !rc.Email.Valid {
-		v.Title, v.Message = v.T["done_gone_title"], v.T["done_gone"]
-		s.unsubRender(w, http.StatusOK, unsubDoneTmpl, v)
+		s.unsubDone(w, http.StatusOK, v, "done_gone_title", v.T["done_gone"])
 		return
 	}
 	err := roster.SetPreferences(r.Context(), s.opt.DB, rc.AlumniID, kinds, locale)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		v.Title, v.Message = v.T["done_gone_title"], v.T["done_gone"]
-		s.unsubRender(w, http.StatusOK, unsubDoneTmpl, v)
+		s.unsubDone(w, http.StatusOK, v, "done_gone_title", v.T["done_gone"])
 		return
 	case err != nil && !roster.ValidPreferences(kinds, locale):
-		v.Title, v.Message = v.T["bad_form_title"], v.T["bad_form"]
-		s.unsubRender(w, http.StatusBadRequest, unsubDoneTmpl, v)
+		s.unsubDone(w, http.StatusBadRequest, v, "bad_form_title", v.T["bad_form"])
 		return
 	case err != nil:
 		s.log.Error("saving preferences failed", "delivery_id", rc.DeliveryID, "err", err)
