@@ -97,7 +97,7 @@ say "kizuna alumni show $first"
 
 # Sending: the demo signs links with a throwaway secret and "sends" through
 # a file:// relay, which writes each message as an .eml file you can open.
-export KIZUNA_SECRET="${KIZUNA_SECRET:-demo-only-secret-$(date +%s)-0123456789abcdef}"
+export KIZUNA_SECRET="${KIZUNA_SECRET:-demo-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
 out="$root/demo-out/mail"
 rm -rf "$out"; mkdir -p "$out"
 export KIZUNA_SMTP_URL="file://$out"
@@ -161,8 +161,18 @@ count=$(find "$out" -name '*.eml' | wc -l)
 echo "$count messages in demo-out/mail/ (one .eml file each; open one in any mail program)."
 if [ -n "$sample" ]; then echo "The message to $first: ${sample#$root/}"; fi
 echo "The run's log: demo-out/run.log"
+# The demo's settings, to serve its links again later.
+umask 077
+{
+  printf 'export KIZUNA_DATABASE_URL=%q\n' "${KIZUNA_DATABASE_URL:-}"
+  printf 'export KIZUNA_REDIS_URL=%q\n' "${KIZUNA_REDIS_URL:-}"
+  printf 'export KIZUNA_SECRET=%q\n' "$KIZUNA_SECRET"
+  printf 'export KIZUNA_LISTEN=%q\n' "$KIZUNA_LISTEN"
+  printf 'export KIZUNA_BASE_URL=%q\n' "$KIZUNA_BASE_URL"
+} > "$root/demo-out/demo.env"
 if [ -n "${open_url:-}" ]; then
-  echo "Links to try with curl while kizuna run or serve runs with the demo's settings (KIZUNA_SECRET, the database):"
+  echo "To serve the links in the mail again: source demo-out/demo.env && bin/kizuna serve   (the demo's settings and throwaway secret)"
+  echo "then, for example:"
   echo "  curl -i $open_url"
   echo "  curl -i $click_url"
 fi

@@ -1,15 +1,18 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/text/encoding/japanese"
 
+	"github.com/kizuna-alumni/kizuna/internal/roster"
 	"github.com/kizuna-alumni/kizuna/internal/testdb"
 )
 
@@ -241,5 +244,34 @@ func TestExampleRosterImports(t *testing.T) {
 	var res importJSON
 	if err := json.Unmarshal([]byte(out), &res); err != nil || code != 0 || len(res.Rejected) != 0 || res.Imported < 250 || errOut != "" {
 		t.Fatalf("examples/alumni.csv: exit %d %v %+v\n%s", code, err, res, errOut)
+	}
+}
+
+// TestAlumniShowSaysWhatMailThePersonChose: a preference saved on the
+// unsubscribe page shows in alumni show, text and JSON.
+func TestAlumniShowSaysWhatMailThePersonChose(t *testing.T) {
+	t.Parallel()
+	env, db := alumniEnv(t)
+	path := writeFile(t, "r.csv", []byte("email,name,consent\nyumi@example.jp,林 由美,yes\n"))
+	if code, _, errOut := runApp(t, env, "alumni", "import", path); code != 0 {
+		t.Fatalf("import: %d %s", code, errOut)
+	}
+	if _, out, _ := runApp(t, env, "alumni", "show", "yumi@example.jp"); !regexp.MustCompile(`(?m)^\s*mail\s+all$`).MatchString(out) {
+		t.Errorf("show before any choice:\n%s", out)
+	}
+	var id int64
+	if err := db.Get(&id, `SELECT id FROM alumni WHERE email = 'yumi@example.jp'`); err != nil {
+		t.Fatal(err)
+	}
+	if err := roster.SetPreferences(context.Background(), db.DB, id, roster.MailEvent, "ja"); err != nil {
+		t.Fatal(err)
+	}
+	if _, out, _ := runApp(t, env, "alumni", "show", "yumi@example.jp"); !strings.Contains(out, "only event invitations") {
+		t.Errorf("show after choosing event invitations only:\n%s", out)
+	}
+	_, out, _ := runApp(t, env, "alumni", "show", "--json", "yumi@example.jp")
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || doc["mail_kinds"] != "event" {
+		t.Errorf("show --json: %v %s", err, out)
 	}
 }

@@ -159,8 +159,9 @@ func (a *App) rootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "kizuna",
 		Short: "Email outreach for corporate alumni networks",
-		Long: `Kizuna keeps a company in touch with the people who left it: newsletters,
-event invitations with RSVPs, reminders and replies, sent from campaign files.
+		Long: `Kizuna keeps a company in touch with the people who left it: newsletters
+and event invitations with reminders, sent from campaign files, and the
+links in them (opens, clicks, one-click unsubscribe) served by kizuna serve.
 
 Configuration comes from KIZUNA_* environment variables (see README.md);
 secrets (passwords in URLs, KIZUNA_SECRET, KIZUNA_ADMIN_TOKEN) are read only

@@ -282,7 +282,11 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 // alumnusJSON is the show document: the export object plus history.
 type alumnusJSON struct {
 	roster.Export
-	History []runs.HistoryEntry `json:"history"`
+	// MailKinds is what the person chose on the unsubscribe page: all,
+	// newsletter (only newsletters) or event (only event invitations). A
+	// key beyond SPEC.md's export object.
+	MailKinds string              `json:"mail_kinds"`
+	History   []runs.HistoryEntry `json:"history"`
 }
 
 func (a *App) alumniShowCommand() *cobra.Command {
@@ -320,7 +324,11 @@ func (a *App) showAlumnus(ctx context.Context, email string) (alumnusJSON, error
 	if err != nil {
 		return alumnusJSON{}, err
 	}
-	return alumnusJSON{Export: p.Export(), History: h}, nil
+	kinds, err := roster.MailKindsOf(ctx, a.db, p.ID)
+	if err != nil {
+		return alumnusJSON{}, err
+	}
+	return alumnusJSON{Export: p.Export(), MailKinds: kinds, History: h}, nil
 }
 
 func (a *App) printAlumnus(doc alumnusJSON) {
@@ -343,6 +351,7 @@ func (a *App) printAlumnus(doc alumnusJSON) {
 	tw := tabwriter.NewWriter(a.Stdout, 2, 4, 2, ' ', 0)
 	for _, kv := range [][2]string{
 		{"status", e.Status},
+		{"mail", map[string]string{roster.MailAll: "all", roster.MailNewsletter: "only newsletters", roster.MailEvent: "only event invitations"}[doc.MailKinds]},
 		{"kana", strings.TrimSpace(e.FamilyNameKana + " " + e.GivenNameKana)},
 		{"employee_id", opt(e.EmployeeID)},
 		{"department", e.Department},

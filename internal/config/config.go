@@ -155,12 +155,19 @@ func (c *Config) RequireSecret() error {
 	return nil
 }
 
+// minScrubbed is the shortest KIZUNA_SECRET or KIZUNA_ADMIN_TOKEN that
+// Secrets lists for scrubbing.
+const minScrubbed = 8
+
 // Secrets lists the secret values in force, so that log handlers and error
 // printers can scrub them from any text.
 func (c *Config) Secrets() []string {
 	var out []string
 	for _, s := range []string{c.secret, c.adminToken} {
-		if s != "" {
+		// A value of a few bytes is refused anyway (RequireSecret), and
+		// masking it everywhere would garble ordinary words ("too short")
+		// while pointing at it.
+		if len(s) >= minScrubbed {
 			out = append(out, s)
 		}
 	}

@@ -166,3 +166,20 @@ func TestMetricsListen(t *testing.T) {
 		t.Errorf("String() = %q does not show metrics_listen", c.String())
 	}
 }
+
+// TestShortSecretIsNotScrubbedFromWords: a secret of a few bytes (refused
+// anyway) is not masked in every text, so "too short" stays readable.
+func TestShortSecretIsNotScrubbedFromWords(t *testing.T) {
+	c, err := Load(env(map[string]string{"KIZUNA_SECRET": "short"}), Flags{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.RequireSecret()
+	if err == nil || c.Scrub(err.Error()) != err.Error() || !strings.Contains(err.Error(), "too short") {
+		t.Fatalf("short secret: %v, scrubbed %q", err, c.Scrub(fmt.Sprint(err)))
+	}
+	c, _ = Load(env(map[string]string{"KIZUNA_SECRET": secret}), Flags{})
+	if got := c.Scrub("x " + secret + " y"); strings.Contains(got, secret) {
+		t.Fatalf("a real secret is not scrubbed: %q", got)
+	}
+}

@@ -72,3 +72,13 @@ func oneOf(s string, set []string) bool {
 func ValidPreferences(kinds, locale string) bool {
 	return oneOf(kinds, MailKinds) && oneOf(locale, Locales)
 }
+
+// MailKindsOf returns the mail kinds alumnus alumniID wants (a MailKinds
+// value), for `alumni show`.
+func MailKindsOf(ctx context.Context, db sqlx.QueryerContext, alumniID int64) (string, error) {
+	var kinds string
+	if err := sqlx.GetContext(ctx, db, &kinds, qMailKinds, alumniID); err != nil {
+		return "", fmt.Errorf("preferences of alumnus %d: %w", alumniID, err)
+	}
+	return kinds, nil
+}

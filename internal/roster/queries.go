@@ -178,3 +178,6 @@ const qImportWorkMem = `SET LOCAL work_mem = '64MB'`
 const qSetPreferences = `
 UPDATE alumni SET mail_kinds = $2, locale = $3, updated_at = now()
 WHERE id = $1 AND email IS NOT NULL`
+
+// qMailKinds: $1 alumni id.
+const qMailKinds = `SELECT mail_kinds FROM alumni WHERE id = $1`

@@ -106,7 +106,14 @@ func unsubOther(lang string) string {
 func (s *Server) unsubRecipient(w http.ResponseWriter, r *http.Request) (*runs.Recipient, string) {
 	tok := r.PathValue("token")
 	cl, err := s.opt.Signer.Verify(tok, token.Unsubscribe)
-	if err != nil || cl.DeliveryID <= 0 {
+	if err == nil && cl.DeliveryID == 0 {
+		// A genuine link of a test copy or preview: no delivery to act on.
+		lang := unsubLang(r, "ja")
+		v := unsubView{Lang: lang, T: unsubText[lang]}
+		s.unsubDone(w, http.StatusOK, v, "test_copy_title", v.T["test_copy"])
+		return nil, ""
+	}
+	if err != nil || cl.DeliveryID < 0 {
 		s.handleNotFound(w, r)
 		return nil, ""
 	}

@@ -281,7 +281,7 @@ func TestForgedTokensGetThe404PageAndChangeNothing(t *testing.T) {
 	open := f.signer.Sign(token.Claims{Purpose: token.Open, DeliveryID: f.dels[0]})
 	missing := f.signer.Sign(token.Claims{Purpose: token.Unsubscribe, DeliveryID: f.dels[2] + 1000})
 	preview := f.signer.Sign(token.Claims{Purpose: token.Unsubscribe})
-	for _, tok := range []string{string(altered), other, open, missing, preview, "x", strings.Repeat("A", 5000)} {
+	for _, tok := range []string{string(altered), other, open, missing, "x", strings.Repeat("A", 5000)} {
 		for _, a := range []unsubAnswer{
 			f.do(t, "GET", "/u/"+url.PathEscape(tok), "", nil),
 			f.oneClick(t, url.PathEscape(tok)),
@@ -290,6 +290,17 @@ func TestForgedTokensGetThe404PageAndChangeNothing(t *testing.T) {
 			if a.code != http.StatusNotFound || !strings.Contains(a.body, "ページが見つかりません") || !strings.Contains(a.body, "Page not found") {
 				t.Errorf("token %.20q…: %d, want the 404 page", tok, a.code)
 			}
+		}
+	}
+	// A test copy's or preview's genuine link (no delivery) says so, in
+	// both methods, and changes nothing.
+	for _, a := range []unsubAnswer{
+		f.do(t, "GET", "/u/"+preview, "", nil),
+		f.oneClick(t, preview),
+		f.do(t, "POST", "/u/"+preview+"/preferences", "application/x-www-form-urlencoded", strings.NewReader("kinds=event&locale=en")),
+	} {
+		if a.code != http.StatusOK || !strings.Contains(a.body, "テスト送信") {
+			t.Errorf("a test copy's link: %d, want the test-copy page\n%s", a.code, a.body)
 		}
 	}
 	if s := f.state(t, 0); s.Status != "active" || s.Suppressions != 0 || s.Events != 0 || s.MailKinds != "all" || s.Locale != "ja" {
