@@ -10,6 +10,7 @@ import (
 	"cmp"
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 )
 
@@ -41,9 +42,13 @@ type Config[T any] struct {
 // Committer batches items into group commits. Submit and Do may be called
 // from any goroutine; Loop runs the commits.
 type Committer[T any] struct {
-	cfg  Config[T]
-	in   chan pending[T]
-	done chan struct{}
+	cfg Config[T]
+	in  chan pending[T]
+
+	// mu orders Submit's sends before Loop's last drain: once stopped is
+	// set, nothing more enters in, and Submit commits on its own.
+	mu      sync.Mutex
+	stopped bool
 }
 
 type pending[T any] struct {
@@ -62,18 +67,30 @@ func New[T any](cfg Config[T]) *Committer[T] {
 	cfg.Timeout = cmp.Or(cfg.Timeout, 30*time.Second)
 	cfg.Log = cmp.Or(cfg.Log, slog.Default())
 	cfg.What = cmp.Or(cfg.What, "group commit")
-	return &Committer[T]{cfg: cfg, in: make(chan pending[T], 4*cfg.MaxBatch), done: make(chan struct{})}
+	return &Committer[T]{cfg: cfg, in: make(chan pending[T], 4*cfg.MaxBatch)}
 }
 
 // Submit queues item; ack (buffered, or read by the caller) receives the
-// outcome of its commit: nil once it is durable. After Loop has returned,
+// outcome of its commit: nil once it is durable. Once Loop was told to stop,
 // the item is committed at once, alone.
 func (c *Committer[T]) Submit(item T, ack chan<- error) {
 	p := pending[T]{item: item, ack: ack}
-	select {
-	case c.in <- p:
-	case <-c.done:
-		c.commit([]pending[T]{p})
+	for {
+		c.mu.Lock()
+		if c.stopped {
+			c.mu.Unlock()
+			c.commit([]pending[T]{p})
+			return
+		}
+		select {
+		case c.in <- p:
+			c.mu.Unlock()
+			return
+		default:
+		}
+		c.mu.Unlock()
+		// The queue is full (4 × MaxBatch items): Loop is committing.
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -93,7 +110,6 @@ func (c *Committer[T]) Do(ctx context.Context, item T) error {
 // Loop commits batches until ctx ends, then commits everything queued and
 // returns.
 func (c *Committer[T]) Loop(ctx context.Context) {
-	defer close(c.done)
 	batch := make([]pending[T], 0, c.cfg.MaxBatch)
 	for {
 		batch = batch[:0]
@@ -101,6 +117,9 @@ func (c *Committer[T]) Loop(ctx context.Context) {
 		case p := <-c.in:
 			batch = append(batch, p)
 		case <-ctx.Done():
+			c.mu.Lock()
+			c.stopped = true // from now on Submit commits by itself
+			c.mu.Unlock()
 			for {
 				select {
 				case p := <-c.in:
