@@ -2,6 +2,7 @@ package roster_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/kizuna-alumni/kizuna/internal/roster"
@@ -37,5 +38,38 @@ func TestSetPreferences(t *testing.T) {
 	}
 	if !roster.Wants(roster.MailAll, "event") || !roster.Wants("", "newsletter") || roster.Wants(roster.MailEvent, "newsletter") || !roster.Wants(roster.MailNewsletter, "newsletter") {
 		t.Error("Wants is wrong")
+	}
+}
+
+// TestImportKeepsALanguageThePersonChose: the language a person chose on
+// the preferences page survives a later import whose locale cell says
+// otherwise; a person who chose nothing follows the spreadsheet.
+func TestImportKeepsALanguageThePersonChose(t *testing.T) {
+	t.Parallel()
+	db := testdb.New(t)
+	ctx := t.Context()
+	s := roster.NewStore(db.DB, nil)
+	csv := "email,name,locale,consent\nyumi@example.jp,林 由美,ja,yes\nken@example.jp,佐藤 健,ja,yes\n"
+	imp := func() {
+		t.Helper()
+		if _, err := s.Import(ctx, strings.NewReader(csv), roster.ImportOptions{FileName: "r.csv"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	imp()
+	var yumi int64
+	if err := db.Get(&yumi, `SELECT id FROM alumni WHERE email = 'yumi@example.jp'`); err != nil {
+		t.Fatal(err)
+	}
+	if err := roster.SetPreferences(ctx, db, yumi, roster.MailEvent, "en"); err != nil {
+		t.Fatal(err)
+	}
+	imp()
+	var locales []string
+	if err := db.Select(&locales, `SELECT locale FROM alumni ORDER BY email`); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(locales, ",") != "ja,en" { // ken, yumi
+		t.Fatalf("locales after re-import %v, want ken ja and yumi's own en", locales)
 	}
 }

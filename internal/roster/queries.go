@@ -112,7 +112,7 @@ WITH up AS (
         COALESCE(s.department, a.department, ''),
         COALESCE(s.joined_on, a.joined_on),
         COALESCE(s.left_on, a.left_on),
-        COALESCE(s.locale, a.locale, 'ja'),
+        CASE WHEN a.locale_chosen_at IS NOT NULL THEN a.locale ELSE COALESCE(s.locale, a.locale, 'ja') END,
         COALESCE(s.timezone, a.timezone, 'Asia/Tokyo'),
         COALESCE(s.tags, a.tags, '{}'),
         COALESCE(s.consent, a.consent, false),
@@ -164,7 +164,7 @@ ON CONFLICT (email_hash) DO NOTHING`
 const qForgetAlumnus = `UPDATE alumni SET email = NULL, family_name = '', given_name = '',
         family_name_kana = '', given_name_kana = '', employee_id = NULL, department = '',
         joined_on = NULL, left_on = NULL, locale = 'ja', timezone = 'Asia/Tokyo', tags = '{}',
-        consent = false, consented_at = NULL, consent_source = '',
+        consent = false, consented_at = NULL, consent_source = '', mail_kinds = 'all', locale_chosen_at = NULL,
         status = 'forgotten', status_changed_at = $2, updated_at = $2
         WHERE id = $1`
 
@@ -172,11 +172,12 @@ const qForgetAlumnus = `UPDATE alumni SET email = NULL, family_name = '', given_
 // transaction only).
 const qImportWorkMem = `SET LOCAL work_mem = '64MB'`
 
-// qSetPreferences saves what mail a person wants and their language: $1
-// alumni id, $2 mail kinds (all | newsletter | event), $3 locale (ja | en).
+// qSetPreferences saves what mail a person wants and their language (a
+// later import keeps that language: locale_chosen_at): $1 alumni id, $2
+// mail kinds (all | newsletter | event), $3 locale (ja | en).
 // A forgotten person (no address) has nothing to save.
 const qSetPreferences = `
-UPDATE alumni SET mail_kinds = $2, locale = $3, updated_at = now()
+UPDATE alumni SET mail_kinds = $2, locale = $3, locale_chosen_at = now(), updated_at = now()
 WHERE id = $1 AND email IS NOT NULL`
 
 // qMailKinds: $1 alumni id.
