@@ -35,7 +35,7 @@ WITH c AS (
 	           WHEN d.state = 'pending' THEN true
 	           WHEN d.state = 'sending' THEN d.lease_until < now()
 	           ELSE false END
-	RETURNING d.id, d.run_id, d.alumni_id, d.attempts, r.version_id, r.campaign_id, r.number, r.kind
+	RETURNING d.id, d.run_id, d.alumni_id, d.attempts, d.notice, r.version_id, r.campaign_id, r.number, r.kind
 )
 SELECT c.*, a.email, a.family_name, a.given_name, a.department, a.joined_on, a.left_on,
 	a.locale, a.timezone, a.status, a.mail_kinds,
@@ -124,7 +124,7 @@ WITH picked AS (
 )
 UPDATE deliveries d SET queued_until = now() + make_interval(secs => $2::float8)
 FROM picked WHERE d.id = picked.id
-RETURNING d.id, d.run_id`
+RETURNING d.id, d.run_id, (SELECT r.kind FROM runs r WHERE r.id = d.run_id) AS run_kind`
 
 // qMarkWaiting: a run whose every remaining delivery waits for its window
 // (or a long throttle) shows as waiting, and as sending again once some
