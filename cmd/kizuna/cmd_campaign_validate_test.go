@@ -32,7 +32,7 @@ func TestCampaignValidateExamplesWithReach(t *testing.T) {
 			t.Errorf("stdout lacks %q:\n%s", want, out)
 		}
 	}
-	if n := strings.Count(out, "\n"); n != 5 {
+	if n := strings.Count(out, "\n"); n != 6 {
 		t.Errorf("%d lines, want one per campaign:\n%s", n, out)
 	}
 
@@ -48,7 +48,7 @@ func TestCampaignValidateExamplesWithReach(t *testing.T) {
 		}
 		reach[c.ID] = *c.Reach
 	}
-	want := map[string]int{"2026-12-year-end": 0, "2027-02-boomerang-hiring": 0, "2027-q1-newsletter": 1, "alumni-network-launch": 1, "monthly-alumni-note": 1}
+	want := map[string]int{"2026-12-year-end": 0, "2027-01-study-session": 0, "2027-02-boomerang-hiring": 0, "2027-q1-newsletter": 1, "alumni-network-launch": 1, "monthly-alumni-note": 1}
 	if !rep.OK || len(rep.Errors) != 0 || len(reach) != len(want) {
 		t.Fatalf("report %+v", rep)
 	}
