@@ -204,6 +204,18 @@ func TestEventJourney(t *testing.T) {
 		}
 	}
 
+	// HR now limits the campaign to a sending window that is closed for
+	// the rest of the test: the mail owed to people who answer
+	// (confirmations, notices, updates) goes out all the same.
+	tokyo, err := time.LoadLocation("Asia/Tokyo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := time.Now().In(tokyo).Add(2 * time.Hour).Hour()
+	file = replaceLine(t, file, "\ntracking:", fmt.Sprintf("\nschedule:\n  window:\n    hours: \"%02d:00-%02d:00\"\ntracking:", h, (h+1)%24))
+	writeFile(t, campaignsDir, studyID+".yaml", []byte(file))
+	run.WaitOutput(t, "campaigns reloaded", 10*time.Second)
+
 	// 3. A opens the "yes" link in a browser: the page changes nothing
 	// until the form is sent; then the answer is in the database and the
 	// confirmation, with an ACCEPTED calendar entry, arrives within seconds.
@@ -328,6 +340,15 @@ func TestEventJourney(t *testing.T) {
 			t.Errorf("%s: the update does not show the new place in both parts", g.email)
 		}
 	}
+	// The page's "add to calendar" file is the same event as it is now.
+	cal, err := ics.ParseCalendar(strings.NewReader(get(t, links[gA.email]+"/event.ics", http.StatusOK)))
+	if err != nil {
+		t.Fatalf("event.ics: %v", err)
+	}
+	if evs := cal.Events(); len(evs) != 1 || evs[0].Id() != studyID+"@example.co.jp" ||
+		evs[0].GetProperty(ics.ComponentPropertySequence).Value != "1" || evs[0].GetProperty(ics.ComponentPropertyLocation).Value != newPlace {
+		t.Errorf("event.ics after the change: %s", cal.Serialize())
+	}
 
 	// 8. cancelled: true: one cancellation each to the same people,
 	// METHOD:CANCEL and STATUS:CANCELLED; answers are closed (409).
@@ -350,6 +371,11 @@ func TestEventJourney(t *testing.T) {
 		}
 	}
 	postRSVP(t, links[gH.email], "yes", http.StatusConflict)
+	page := get(t, links[gA.email]+"?a=no", http.StatusOK)
+	if !strings.Contains(page, `id="closed"`) || strings.Contains(page, `id="send"`) || strings.Contains(page, `id="ics"`) {
+		t.Errorf("the RSVP page of a cancelled event must say so, with no form and no calendar link:\n%s", testbin.Tail(page, 3000))
+	}
+	get(t, links[gA.email]+"/event.ics", http.StatusGone)
 
 	// 9. Nothing twice, nothing more: wait past a reconciler pass and a
 	// scheduler poll, then the mail must be exactly the ledger.
@@ -702,6 +728,22 @@ func postRSVP(t *testing.T, link, answer string, status int) {
 	if resp.StatusCode != status {
 		t.Fatalf("POST a=%s to %s: %d, want %d\n%s", answer, link, resp.StatusCode, status, testbin.Tail(string(body), 2000))
 	}
+}
+
+// get fetches url and checks the status; it returns the body.
+func get(t *testing.T, url string, status int) string {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != status {
+		t.Errorf("GET %s: %d, want %d\n%s", url, resp.StatusCode, status, testbin.Tail(string(body), 2000))
+	}
+	return string(body)
 }
 
 // attendeeRow is what the test checks of one row of `campaign attendees`.
