@@ -42,7 +42,7 @@ var (
 	tableKeys    = []string{"columns", "rows"}
 	actionKeys   = []string{"instructions", "button"}
 	buttonKeys   = []string{"text", "link", "color"}
-	eventKeys    = []string{"title", "starts_at", "ends_at", "location", "url", "capacity", "rsvp_deadline", "reminders"}
+	eventKeys    = []string{"title", "starts_at", "ends_at", "location", "url", "capacity", "rsvp_deadline", "reminders", "cancelled"}
 	throttleKeys = []string{"per_minute", "per_day", "domains"}
 	// Keys of later features (SPEC.md, Lifecycle campaigns and engagement):
 	// refused with a clear message rather than silently ignored.

@@ -72,6 +72,7 @@ func (d *decoder) eventBlock(n *node) *Event {
 			ev.Reminders = append(ev.Reminders, dur)
 		}
 	}
+	ev.Cancelled = d.boolean(m.get("cancelled"), false)
 	return ev
 }
 

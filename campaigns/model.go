@@ -154,6 +154,10 @@ type Event struct {
 	Capacity     int // 0: unlimited
 	RSVPDeadline *time.Time
 	Reminders    []time.Duration // before StartsAt, to those who answered yes
+	// Cancelled is `cancelled: true`: the event will not take place.
+	// Everyone who answered yes or maybe, and the waiting list, is told
+	// (iTIP METHOD:CANCEL, RFC 5546 §3.2.5); nothing else is sent.
+	Cancelled bool
 	// Sequence grows each time the event's details change (iCalendar SEQUENCE).
 	Sequence int
 }

@@ -145,7 +145,7 @@ func TestClaimPlanUsesThePrimaryKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := strings.Join(plan, "\n")
-	if strings.Contains(text, "deliveries_open_idx") || strings.Contains(text, "deliveries_run_id_alumni_id_key") ||
+	if strings.Contains(text, "deliveries_open_idx") || strings.Contains(text, "deliveries_run_alumni_notice_key") ||
 		!strings.Contains(text, "deliveries_pkey") {
 		t.Fatalf("claim plan does not go through the primary key:\n%s", text)
 	}

@@ -101,10 +101,12 @@ func expandChunks(ctx context.Context, conn *sqlx.Conn, r Run, enqueue Enqueue) 
 	// $4 queue slack; the audience's own start at $5.
 	var filter string
 	var args []any
-	if r.Kind == KindReminder {
-		filter = `EXISTS (SELECT 1 FROM rsvps v WHERE v.campaign_id = $5 AND v.alumni_id = a.id AND v.answer = 'yes' AND NOT v.waitlisted)`
-		args = []any{c.ID}
-	} else {
+	switch r.Kind {
+	case KindReminder:
+		filter, args = rsvpFilterGuests, []any{c.ID}
+	case KindUpdate, KindCancellation:
+		filter, args = rsvpFilterInterested, []any{c.ID}
+	default:
 		filter, args = AudienceFilter(c.Audience, 5)
 	}
 	query := fmt.Sprintf(qtExpandSlice, filter)

@@ -152,11 +152,11 @@ INSERT INTO campaigns (id, kind, file) VALUES ($1, $2, $3)
 ON CONFLICT (id) DO UPDATE SET kind = EXCLUDED.kind, file = EXCLUDED.file, updated_at = now()
 WHERE (campaigns.kind, campaigns.file) IS DISTINCT FROM (EXCLUDED.kind, EXCLUDED.file)`
 
-// qCurrentVersionForUpdate locks the campaign row (serialising registrations of one campaign) and returns its current version: $1 campaign id.
+// qCurrentVersionForUpdate locks the campaign row (serialising registrations, answers and promotions of one campaign, like qLockEventCampaign) and returns its current version: $1 campaign id.
 const qCurrentVersionForUpdate = `
 SELECT v.id, v.digest, v.event_sequence, v.definition
 FROM campaigns c LEFT JOIN campaign_versions v ON v.id = c.current_version_id
-WHERE c.id = $1 FOR UPDATE OF c`
+WHERE c.id = $1 FOR NO KEY UPDATE OF c`
 
 // qInsertVersion stores a version, or finds the one with the same digest: $1 campaign id, $2 digest, $3 definition, $4 event SEQUENCE.
 const qInsertVersion = `
@@ -377,7 +377,7 @@ WITH cand AS (
 ), ins AS (
 	INSERT INTO deliveries (run_id, alumni_id, queued_until)
 	SELECT $1, id, CASE WHEN $4::float8 > 0 THEN now() + make_interval(secs => $4::float8) END FROM cand
-	ON CONFLICT (run_id, alumni_id) DO NOTHING
+	ON CONFLICT (run_id, alumni_id, notice_seq) DO NOTHING
 	RETURNING id
 )
 SELECT (SELECT max(id) FROM cand) AS cursor,
@@ -543,3 +543,115 @@ WHERE f.kind = 'click' AND p.delivery_id = f.delivery_id AND p.kind = 'click'
 const qQueueDepth = `
 SELECT count(*) FROM deliveries d JOIN runs r ON r.id = d.run_id
 WHERE r.state IN ` + activeStates + ` AND d.state IN ('pending', 'sending') AND d.not_before <= now()`
+
+// qRSVPTarget reads a delivery's recipient, campaign and current answer for an RSVP: $1 delivery id.
+const qRSVPTarget = `
+SELECT r.campaign_id, k.kind AS campaign_kind, k.current_version_id, d.alumni_id,
+	a.email, a.family_name, a.given_name, a.locale, a.timezone,
+	v.answer, v.waitlisted, v.answered_at
+FROM deliveries d
+JOIN runs r ON r.id = d.run_id
+JOIN campaigns k ON k.id = r.campaign_id
+JOIN alumni a ON a.id = d.alumni_id
+LEFT JOIN rsvps v ON v.campaign_id = r.campaign_id AND v.alumni_id = d.alumni_id
+WHERE d.id = $1`
+
+// qWaitlistPosition is a person's 1-based place on the waiting list (0 when not on it): $1 campaign id, $2 alumni id.
+const qWaitlistPosition = `
+SELECT count(*) FROM rsvps me JOIN rsvps w
+	ON w.campaign_id = me.campaign_id AND w.waitlisted
+	AND (w.answered_at, w.alumni_id) <= (me.answered_at, me.alumni_id)
+WHERE me.campaign_id = $1 AND me.alumni_id = $2 AND me.waitlisted`
+
+// qLockEventCampaign locks the campaign row (serialising answers, version
+// registrations and promotions of one campaign; NO KEY UPDATE so that
+// inserting runs, which checks the foreign key, is not blocked) and
+// returns its current version: $1 campaign id.
+const qLockEventCampaign = `SELECT current_version_id FROM campaigns WHERE id = $1 FOR NO KEY UPDATE`
+
+// qCurrentRSVP: $1 campaign id, $2 alumni id.
+const qCurrentRSVP = `SELECT answer, waitlisted FROM rsvps WHERE campaign_id = $1 AND alumni_id = $2`
+
+// qGuestCount counts the guest list (yes, not waitlisted): $1 campaign id.
+const qGuestCount = `SELECT count(*) FROM rsvps WHERE campaign_id = $1 AND answer = 'yes' AND NOT waitlisted`
+
+// qUpsertRSVP records a changed answer; answered_at is the time of the
+// change (the waiting list's order): $1 campaign id, $2 alumni id, $3
+// delivery id, $4 answer, $5 waitlisted, $6 answered at.
+const qUpsertRSVP = `
+INSERT INTO rsvps (campaign_id, alumni_id, delivery_id, answer, waitlisted, answered_at)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (campaign_id, alumni_id) DO UPDATE SET delivery_id = EXCLUDED.delivery_id,
+	answer = EXCLUDED.answer, waitlisted = EXCLUDED.waitlisted, answered_at = EXCLUDED.answered_at`
+
+// qCancelSupersededNotices cancels a person's notices of the campaign not
+// sent yet, and their pending reminders when $3 (they are no longer a
+// guest): $1 campaign id, $2 alumni id, $3 also reminders.
+const qCancelSupersededNotices = `
+UPDATE deliveries d SET state = 'cancelled', updated_at = now()
+FROM runs r
+WHERE r.id = d.run_id AND r.campaign_id = $1 AND d.alumni_id = $2 AND d.state = 'pending'
+  AND (r.kind = 'notice' OR (r.kind = 'reminder' AND $3))`
+
+// qPromote moves the first people on the waiting list (by answered_at,
+// then alumni id) to the guest list while there is room, and returns who
+// moved: $1 campaign id, $2 capacity (0: unlimited).
+const qPromote = `
+WITH room AS (
+	SELECT CASE WHEN $2::int = 0 THEN NULL ELSE greatest($2::int - count(*), 0) END AS n
+	FROM rsvps WHERE campaign_id = $1 AND answer = 'yes' AND NOT waitlisted
+), next AS (
+	SELECT w.alumni_id FROM rsvps w
+	WHERE w.campaign_id = $1 AND w.waitlisted
+	ORDER BY w.answered_at, w.alumni_id
+	LIMIT (SELECT n FROM room)
+)
+UPDATE rsvps v SET waitlisted = false
+FROM next WHERE v.campaign_id = $1 AND v.alumni_id = next.alumni_id
+RETURNING v.alumni_id`
+
+// qInsertNotices writes notices into a notice run and returns their ids:
+// $1 run id, $2 alumni ids, $3 notices (same length), $4 queue slack in
+// seconds (0: no task will carry them).
+const qInsertNotices = `
+WITH ins AS (
+	INSERT INTO deliveries (run_id, alumni_id, notice, notice_seq, queued_until)
+	SELECT $1, x.alumni_id, x.notice, nextval('deliveries_notice_seq'),
+		CASE WHEN $4::float8 > 0 THEN now() + make_interval(secs => $4::float8) END
+	FROM unnest($2::bigint[], $3::text[]) AS x(alumni_id, notice)
+	RETURNING id
+)
+SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM ins`
+
+// qOpenNoticeRun makes a notice run send again after it was done or
+// cancelled. It always writes the row, so that a concurrent FinishIfDone
+// waits for this transaction and its recheck sees the new notices: $1 run id.
+const qOpenNoticeRun = `
+UPDATE runs SET
+	finished_at = CASE WHEN state IN ('expanding', 'done', 'cancelled') THEN NULL ELSE finished_at END,
+	state = CASE WHEN state IN ('expanding', 'done', 'cancelled') THEN 'sending' ELSE state END,
+	expanded_at = coalesce(expanded_at, now())
+WHERE id = $1`
+
+// rsvpFilterGuests is the condition of qtExpandSlice for reminders: the
+// guest list (yes, not waitlisted). $5 campaign id.
+const rsvpFilterGuests = `EXISTS (SELECT 1 FROM rsvps v WHERE v.campaign_id = $5 AND v.alumni_id = a.id AND v.answer = 'yes' AND NOT v.waitlisted)`
+
+// rsvpFilterInterested is the condition of qtExpandSlice for updates and
+// cancellations: everyone who answered yes (guests and waiting list) or
+// maybe. $5 campaign id.
+const rsvpFilterInterested = `EXISTS (SELECT 1 FROM rsvps v WHERE v.campaign_id = $5 AND v.alumni_id = a.id AND v.answer IN ('yes', 'maybe'))`
+
+// qInvitationSequence is the highest iCalendar SEQUENCE the campaign's
+// invitations and updates went out with (NULL: no invitation yet): $1
+// campaign id.
+const qInvitationSequence = `
+SELECT max(v.event_sequence) FROM runs r JOIN campaign_versions v ON v.id = r.version_id
+WHERE r.campaign_id = $1 AND r.kind IN ('send', 'update')`
+
+// qOpenRunsOfKinds lists a campaign's runs of some kinds that are not
+// finished (active or paused), but one: $1 campaign id, $2 kinds, $3 the
+// run id to leave alone.
+const qOpenRunsOfKinds = `
+SELECT id FROM runs WHERE campaign_id = $1 AND kind = ANY($2) AND id <> $3 AND state NOT IN ('done', 'cancelled')
+ORDER BY id`

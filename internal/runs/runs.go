@@ -22,11 +22,30 @@ import (
 	"github.com/kizuna-alumni/kizuna/internal/store"
 )
 
-// Kinds of run.
+// Kinds of run (runs.kind).
 const (
-	KindSend     = "send"
-	KindReminder = "reminder"
+	KindSend     = "send"     // the campaign itself: a newsletter, an event's invitation
+	KindReminder = "reminder" // an event reminder, to its guests
+	// KindUpdate tells the guests, the undecided and the waiting list that
+	// the event's time, place, title or URL changed (iTIP REQUEST with a
+	// higher SEQUENCE, RFC 5546 §2.1.4); one run per SEQUENCE.
+	KindUpdate = "update"
+	// KindCancellation tells them that the event is cancelled (iTIP CANCEL).
+	KindCancellation = "cancellation"
+	// KindNotice holds the one-person mails RSVPs cause (confirmations,
+	// waiting-list and promotion notices): one run per campaign version,
+	// written by RecordRSVP, never expanded.
+	KindNotice = "notice"
 )
+
+// RunKinds lists every kind of run (a test compares them with the schema).
+var RunKinds = []string{KindSend, KindReminder, KindUpdate, KindCancellation, KindNotice}
+
+// IsTransactional reports whether runs of kind are mail a person is owed
+// because of an event rather than a campaign's bulk send: reminders,
+// updates, cancellations and notices are sent outside the campaign's send
+// window and ahead of bulk runs (their own queue).
+func IsTransactional(kind string) bool { return kind != KindSend }
 
 // States of a run (SPEC.md, campaign status --json).
 const (
@@ -83,8 +102,11 @@ func IsActive(state string) bool {
 // returns the version id.
 //
 // For events it also keeps the iCalendar SEQUENCE: a version whose event
-// details (title, times, place, URL) differ from the current version's gets
-// the current sequence plus one, so calendars apply the update.
+// details (title, times, place, URL, cancellation) differ from the current
+// version's gets the current sequence plus one, so calendars apply the
+// update. A new version with room for more guests (a raised capacity)
+// promotes the first people on the waiting list and queues their
+// promotion notices, which the reconciler enqueues.
 func RegisterVersion(ctx context.Context, db *sqlx.DB, c *campaigns.Campaign) (int64, error) {
 	if c == nil || c.ID == "" {
 		return 0, errors.New("register campaign version: no campaign")
@@ -138,6 +160,21 @@ func RegisterVersion(ctx context.Context, db *sqlx.DB, c *campaigns.Campaign) (i
 	if _, err := tx.ExecContext(ctx, qSetCurrentVersion, c.ID, id); err != nil {
 		return 0, fmt.Errorf("register campaign %s version: %w", c.ID, err)
 	}
+	if e := c.Event; e != nil && !e.Cancelled {
+		// A raised capacity frees places: the waiting list moves up now,
+		// under the same lock as every answer.
+		promoted, err := promote(ctx, tx, c.ID, e.Capacity)
+		if err != nil {
+			return 0, err
+		}
+		var b noticeBatch
+		for _, who := range promoted {
+			b.add(who, NoticePromoted)
+		}
+		if err := b.insert(ctx, tx, c.ID, id, false); err != nil {
+			return 0, err
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("register campaign %s version: %w", c.ID, err)
 	}
@@ -145,13 +182,14 @@ func RegisterVersion(ctx context.Context, db *sqlx.DB, c *campaigns.Campaign) (i
 }
 
 // eventChanged reports whether an attendee's calendar entry would change
-// between two versions of an event.
+// between two versions of an event (a cancellation is a change too: RFC
+// 5546 §2.1.4 asks for a higher SEQUENCE).
 func eventChanged(prev, next *campaigns.Event) bool {
 	if prev == nil || next == nil {
 		return prev != next
 	}
 	return prev.Title != next.Title || !prev.StartsAt.Equal(next.StartsAt) || !prev.EndsAt.Equal(next.EndsAt) ||
-		prev.Location != next.Location || prev.URL != next.URL
+		prev.Location != next.Location || prev.URL != next.URL || prev.Cancelled != next.Cancelled
 }
 
 // CurrentVersion returns the id of the version a campaign's file held when
@@ -192,12 +230,13 @@ func LoadVersion(ctx context.Context, db sqlx.QueryerContext, versionID int64) (
 	return &c, nil
 }
 
-// Create makes the run of (campaign, occurrence); kind is KindSend or
-// KindReminder. The pair is unique in Postgres, so two schedulers never
+// Create makes the run of (campaign, occurrence); kind is KindSend,
+// KindReminder, KindUpdate or KindCancellation (notice runs are made by
+// RecordRSVP). The pair is unique in Postgres, so two schedulers never
 // create it twice: created is false when it already existed, and the
 // existing run is returned. Runs are numbered per campaign from 1.
 func Create(ctx context.Context, db *sqlx.DB, versionID int64, occurrence, kind string) (Run, bool, error) {
-	if kind != KindSend && kind != KindReminder {
+	if kind != KindSend && kind != KindReminder && kind != KindUpdate && kind != KindCancellation {
 		return Run{}, false, fmt.Errorf("create run: unknown kind %q", kind)
 	}
 	if strings.TrimSpace(occurrence) == "" {

@@ -162,6 +162,8 @@ func TestStateNamesMatchTheSchema(t *testing.T) {
 		{"alumni", "status", roster.Statuses},
 		{"suppressions", "reason", roster.SuppressReasons},
 		{"alumni", "mail_kinds", roster.MailKinds},
+		{"runs", "kind", runs.RunKinds},
+		{"deliveries", "notice", runs.Notices},
 	} {
 		want := slices.Sorted(slices.Values(c.names))
 		if got := checkValues(t, db, c.table, c.column); !slices.Equal(got, want) {
