@@ -252,6 +252,10 @@ func (s *Server) handleRSVP(w http.ResponseWriter, r *http.Request) {
 	res, err := runs.RecordRSVP(r.Context(), s.opt.DB,
 		runs.Answer{DeliveryID: v.DeliveryID, Answer: answer, At: s.opt.Now(), Via: rsvpVia}, s.opt.Enqueue)
 	switch {
+	case errors.Is(err, runs.ErrBadAnswer):
+		p.Title, p.Message = t["bad_answer_title"], t["bad_answer"]
+		s.unsubRender(w, http.StatusBadRequest, rsvpMessageTmpl, p)
+		return
 	case errors.Is(err, runs.ErrEventCancelled):
 		p.Title, p.Message = t["cancelled_title"], t["cancelled_post"]
 		s.unsubRender(w, http.StatusConflict, rsvpMessageTmpl, p)
@@ -305,7 +309,6 @@ func (s *Server) handleRSVPCalendar(w http.ResponseWriter, r *http.Request) {
 	w.Write(body)
 }
 
-// rsvpCancelled reports whether the event is called off.
-func rsvpCancelled(e *campaigns.Event) bool {
-	return false
-}
+// rsvpCancelled reports whether the event is called off (cancelled: true
+// in the campaign file's event block).
+func rsvpCancelled(e *campaigns.Event) bool { return e.Cancelled }
