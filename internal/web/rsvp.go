@@ -54,10 +54,11 @@ type rsvpView struct {
 	Location   string
 	MapURL     string
 	EventURL   string
-	Deadline   string
+	Deadline   string // when answers close, in the reader's zone
 	ICSURL     string // "" when no calendar link is offered (cancelled)
 	GoogleURL  string
 	Current    string // the current answer, in words
+	Legend     string // the form's question (answer, or change the answer)
 	Answers    []unsubChoice
 	Done       string // the thank-you after a POST ("" otherwise)
 	DoneMail   bool   // the POST changed the answer: a confirmation mail is coming
@@ -191,6 +192,10 @@ func (s *Server) handleRSVPPage(w http.ResponseWriter, r *http.Request) {
 		p.GoogleURL = rsvpGoogleCalendarURL(e, e.URL, tz.Name(v.TimeZone))
 	}
 	p.Current = rsvpState(v, t)
+	p.Legend = t["answer_legend"]
+	if v.Answer != "" {
+		p.Legend = t["change_legend"]
+	}
 	p.Open = !v.Closed(s.opt.Now())
 	switch {
 	case cancelled:

@@ -284,11 +284,11 @@ func TestRSVPPageShowsTheEventInJapaneseAndChangesNothing(t *testing.T) {
 		"2030年12月20日(金) 19:00 〜 21:00", // in Tokyo: no zone named
 		"東京都渋谷区神南1-2-3 Example本社 10F ラウンジ",
 		`href="https://example.co.jp/events/2030"`,
-		`href="/r/` + tok + `/event.ics"`, "カレンダーに追加（.ics）",
-		`href="https://calendar.google.com/calendar/render?`, "Googleカレンダーに追加",
-		"回答期限", "2030年12月13日(金) 23:59",
+		`href="/r/` + tok + `/event.ics"`, "カレンダーに追加", "Apple・Outlook など（.ics）",
+		`href="https://calendar.google.com/calendar/render?`, "Googleカレンダー",
+		"回答期限: 2030年12月13日(金) 23:59", "期限までは何度でも変更できます。", "ご出欠",
 		`action="/r/` + tok + `"`, "出席する", "未定", "欠席する", "回答を送信する",
-		"まだご回答いただいていません",
+		`id="current">未回答<`,
 		"Example株式会社", "東京都渋谷区神南1-2-3", "03-1234-5678", `href="/static/kizuna.css"`,
 	} {
 		if !strings.Contains(a.body, want) {
@@ -344,8 +344,8 @@ func TestRSVPPageIsInEnglishInTheReadersZone(t *testing.T) {
 		`<html lang="en">`, "Invitation for John Smith", "When", "Where", "Details",
 		"Fri, 20 Dec 2030, 02:00 – 04:00 PST",                    // Los Angeles
 		"Time at the venue: Fri, 20 Dec 2030, 19:00 – 21:00 JST", // and Tokyo
-		"Please reply by", "Fri, 13 Dec 2030, 06:59 PST", // rsvp deadline 23:59 JST, in Los Angeles
-		"Add to calendar (.ics)", "Add to Google Calendar", "Send my answer", "You have not answered yet",
+		"Please reply by Fri, 13 Dec 2030, 06:59 PST.",           // rsvp deadline 23:59 JST, in Los Angeles
+		"Add to your calendar", "Apple, Outlook… (.ics)", "Google Calendar", "Will you join us?", "Send my answer", "Not answered yet",
 		`hreflang="ja"`,
 	} {
 		if !strings.Contains(a.body, want) {
@@ -395,7 +395,7 @@ func TestRSVPPostRecordsAndRedirectsToTheThankYou(t *testing.T) {
 	}
 	done := f.get(t, loc)
 	checkPage(t, done, http.StatusOK)
-	for _, want := range []string{`id="done"`, "ご出席を承りました", "確認のメールをお送りします", `id="current">出席<`} {
+	for _, want := range []string{`id="done"`, "ご出席を承りました", "確認のメールをお送りします", `id="current">出席<`, "ご回答の変更"} {
 		if !strings.Contains(done.body, want) {
 			t.Errorf("the thank-you page lacks %q", want)
 		}
