@@ -67,7 +67,7 @@ func benchRun(b *testing.B, n int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	r, err := deps.Prepare(c, runs.Run{ID: 1})
+	r, err := deps.Prepare(c, runs.Run{ID: 1}, "")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func benchRun(b *testing.B, n int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	total, err := runs.ExpandEach(ctx, db.DB, run.ID, tasks.NewEnqueuer(client).Expanded)
+	total, err := runs.ExpandEach(ctx, db.DB, run.ID, runs.EnqueueTasks(tasks.NewEnqueuer(client)))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -12,7 +12,8 @@ import (
 	"github.com/kizuna-alumni/kizuna/internal/runs"
 )
 
-// prepared is one run's campaign version, compiled once per process.
+// prepared is one run's campaign version, compiled once per process for
+// one message of it (runs.Claimed.Message: the campaign's own, or a notice).
 type prepared struct {
 	c *campaigns.Campaign
 	r *render.Prepared
@@ -25,7 +26,13 @@ type prepCache struct {
 	mu    sync.Mutex
 	max   int
 	tick  uint64
-	items map[int64]*cacheItem
+	items map[cacheKey]*cacheItem
+}
+
+// cacheKey names a compiled message: a run and which of its messages.
+type cacheKey struct {
+	run     int64
+	message string
 }
 
 type cacheItem struct {
@@ -36,21 +43,23 @@ type cacheItem struct {
 }
 
 func newPrepCache(max int) *prepCache {
-	return &prepCache{max: max, items: map[int64]*cacheItem{}}
+	return &prepCache{max: max, items: map[cacheKey]*cacheItem{}}
 }
 
-// get returns run's compiled campaign, preparing it once; concurrent
-// callers for the same run wait for the one preparation.
-func (pc *prepCache) get(ctx context.Context, db *sqlx.DB, run runs.Run, prepare func(*campaigns.Campaign, runs.Run) (*render.Prepared, error)) (prepared, error) {
+// get returns run's compiled campaign for message, preparing it once;
+// concurrent callers for the same run and message wait for the one
+// preparation.
+func (pc *prepCache) get(ctx context.Context, db *sqlx.DB, run runs.Run, message string, prepare PrepareFunc) (prepared, error) {
+	key := cacheKey{run.ID, message}
 	pc.mu.Lock()
 	pc.tick++
-	it := pc.items[run.ID]
+	it := pc.items[key]
 	if it == nil {
 		if len(pc.items) >= pc.max {
 			pc.evictLocked()
 		}
 		it = &cacheItem{}
-		pc.items[run.ID] = it
+		pc.items[key] = it
 	}
 	it.used = pc.tick
 	pc.mu.Unlock()
@@ -61,7 +70,7 @@ func (pc *prepCache) get(ctx context.Context, db *sqlx.DB, run runs.Run, prepare
 			it.err = err
 			return
 		}
-		r, err := prepare(c, run)
+		r, err := prepare(c, run, message)
 		if err != nil {
 			it.err = fmt.Errorf("prepare campaign %s version %d: %w", c.ID, run.VersionID, err)
 			return
@@ -71,8 +80,8 @@ func (pc *prepCache) get(ctx context.Context, db *sqlx.DB, run runs.Run, prepare
 	if it.err != nil {
 		// Do not keep a failure: the database may be back next time.
 		pc.mu.Lock()
-		if pc.items[run.ID] == it {
-			delete(pc.items, run.ID)
+		if pc.items[key] == it {
+			delete(pc.items, key)
 		}
 		pc.mu.Unlock()
 	}
@@ -80,7 +89,7 @@ func (pc *prepCache) get(ctx context.Context, db *sqlx.DB, run runs.Run, prepare
 }
 
 func (pc *prepCache) evictLocked() {
-	var oldest int64
+	var oldest cacheKey
 	var at uint64
 	first := true
 	for id, it := range pc.items {

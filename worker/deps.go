@@ -41,10 +41,11 @@ type Deps struct {
 	// RetryBase scales the retry backoff of a temporary failure (the first
 	// retry waits about this long; default mailer.BackoffBase).
 	RetryBase time.Duration
-	// Prepare compiles a campaign version for one run's messages; called
-	// once per run per process (the result is cached and shared by every
-	// goroutine: *render.Prepared is safe for concurrent use).
-	Prepare func(c *campaigns.Campaign, run runs.Run) (*render.Prepared, error)
+	// Prepare compiles a campaign version for one of a run's messages;
+	// called once per run and message per process (the result is cached
+	// and shared by every goroutine: *render.Prepared is safe for
+	// concurrent use).
+	Prepare PrepareFunc
 	// Throttle reserves one message of run to email under every limit
 	// (per run, per relay, per recipient domain), all or nothing; nil: no
 	// limits.
@@ -53,6 +54,11 @@ type Deps struct {
 	// tz and, when it is not, the next moment it opens. nil: always open.
 	Window func(w *campaigns.Window, tz string, t time.Time) (ok bool, next time.Time)
 }
+
+// PrepareFunc compiles campaign version c for run's message (the
+// campaign's own when "", else a notice: runs.Claimed.Message,
+// render.Options.Notice).
+type PrepareFunc func(c *campaigns.Campaign, run runs.Run, message string) (*render.Prepared, error)
 
 // Wait is a throttle's answer: zero RetryIn means send now.
 type Wait struct {
@@ -98,9 +104,10 @@ func NewDeps(s Setup) (Deps, error) {
 	d := Deps{
 		Relay:     relay,
 		RetryBase: s.RetryBase,
-		Prepare: func(c *campaigns.Campaign, run runs.Run) (*render.Prepared, error) {
+		Prepare: func(c *campaigns.Campaign, run runs.Run, message string) (*render.Prepared, error) {
 			return render.Prepare(c, render.Options{
 				BaseURL: s.BaseURL, Signer: signer, InboundAddress: s.InboundAddress, RunNumber: run.Number, DKIM: s.DKIM,
+				Notice: message,
 			})
 		},
 		Window: inWindow(),
@@ -120,6 +127,12 @@ func throttle(l *ratelimit.Limiter, account string) func(context.Context, *campa
 		runLim := ratelimit.Limit{Key: ratelimit.RunKey(run.ID), Count: c.Throttle.PerMinute, Per: time.Minute}
 		relayLim := ratelimit.Limit{Key: relayKey, Count: c.Throttle.PerDay, Per: 24 * time.Hour}
 		domLim := ratelimit.DomainLimitFor(email, c.Throttle.Domains)
+		if run.Kind == runs.KindNotice {
+			// A confirmation is one mail to one person who just asked
+			// for it: only the relay account's daily quota, which the
+			// relay enforces anyway, holds it back.
+			runLim, domLim = ratelimit.Limit{}, ratelimit.Limit{}
+		}
 		dec, err := l.AllowAll(ctx, time.Time{}, runLim, relayLim, domLim)
 		if err != nil {
 			return Wait{}, err

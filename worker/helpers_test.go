@@ -79,7 +79,7 @@ func startRun(t testing.TB, db *testdb.DB, redisURL string, c *campaigns.Campaig
 	}
 	client := asynq.NewClient(opt)
 	defer client.Close()
-	if _, err := runs.ExpandEach(ctx, db.DB, r.ID, tasks.NewEnqueuer(client).Expanded); err != nil {
+	if _, err := runs.ExpandEach(ctx, db.DB, r.ID, runs.EnqueueTasks(tasks.NewEnqueuer(client))); err != nil {
 		t.Fatal(err)
 	}
 	return r

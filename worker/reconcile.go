@@ -117,7 +117,7 @@ func (w *Worker) finishExpansions(ctx context.Context, conn *sqlx.Conn) error {
 		return err
 	}
 	for _, id := range ids {
-		n, ran, err := runs.TryExpand(ctx, w.db, id, w.enq.Expanded)
+		n, ran, err := runs.TryExpand(ctx, w.db, id, runs.EnqueueTasks(w.enq))
 		if err != nil {
 			w.log.Warn("could not finish the expansion of a run", "run_id", id, "err", err)
 			continue
@@ -146,13 +146,15 @@ func (w *Worker) enqueueDue(ctx context.Context, conn *sqlx.Conn) error {
 			return err
 		}
 		byRun := map[int64][]int64{}
+		urgent := map[int64]bool{}
 		for _, d := range due {
 			byRun[d.Run] = append(byRun[d.Run], d.ID)
+			urgent[d.Run] = runs.IsTransactional(d.RunKind)
 		}
 		gen := "r" + strconv.FormatInt(time.Now().UnixNano(), 36)
 		for run, ids := range byRun {
 			sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-			if err := w.enq.Deliveries(ctx, run, ids, gen, time.Time{}); err != nil {
+			if err := w.enq.Deliveries(ctx, run, ids, gen, time.Time{}, urgent[run]); err != nil {
 				// They were marked queued: hand them back.
 				runs.Unqueue(context.WithoutCancel(ctx), conn, ids)
 				return fmt.Errorf("reconcile: %w", err)

@@ -47,26 +47,69 @@ func (w *Worker) handleSend(ctx context.Context, t *asynq.Task) error {
 	}
 	run := cl[0].Run()
 	log = log.With("campaign_id", run.CampaignID, "run", run.Number)
-	prep, err := w.cache.get(ctx, w.db, run, w.opt.Deps.Prepare)
-	if err != nil {
-		// Nothing of this run can be rendered: stop it and tell HR rather
-		// than failing every recipient.
-		reason := "cannot render the campaign: " + err.Error()
-		log.Error("pausing run: "+reason, "err", err)
-		if perr := runs.Pause(context.WithoutCancel(ctx), w.db, run.ID, reason); perr != nil && !errors.Is(perr, runs.ErrState) {
-			log.Error("could not pause run", "err", perr)
+	// A chunk of a notice run may carry several messages (confirmations,
+	// promotions); every other chunk is one group.
+	groups := byMessage(cl)
+	final := false
+	for i, g := range groups {
+		prep, err := w.cache.get(ctx, w.db, run, g[0].Message(), w.opt.Deps.Prepare)
+		if err != nil {
+			// Nothing of this message can be rendered: stop the run and
+			// tell HR rather than failing every recipient.
+			reason := "cannot render the campaign: " + err.Error()
+			log.Error("pausing run: "+reason, "err", err)
+			if perr := runs.Pause(context.WithoutCancel(ctx), w.db, run.ID, reason); perr != nil && !errors.Is(perr, runs.ErrState) {
+				log.Error("could not pause run", "err", perr)
+			}
+			return w.finish(ctx, log, run, w.releaseGroups(log, run, groups[i:]), final)
 		}
-		s := w.newChunk(log, run, nil, nil, len(cl))
-		s.release(cl, time.Time{})
-		return w.finish(ctx, log, run, s.wait(), false)
+		s := w.newChunk(log, run, prep.c, prep.r, len(g))
+		done := s.process(ctx, g)
+		err = s.wait()
+		if err == nil {
+			s.afterRecord(ctx)
+		} else if rerr := w.releaseGroups(log, run, groups[i+1:]); rerr != nil {
+			log.Warn("could not release the rest of the chunk; its leases expire", "err", rerr)
+		}
+		final = final || done
+		if err != nil {
+			return w.finish(ctx, log, run, err, final)
+		}
 	}
-	s := w.newChunk(log, run, prep.c, prep.r, len(cl))
-	final := s.process(ctx, cl)
-	err = s.wait()
-	if err == nil {
-		s.afterRecord(ctx)
+	return w.finish(ctx, log, run, nil, final)
+}
+
+// byMessage splits claimed deliveries by the message they carry
+// (runs.Claimed.Message), keeping their order within each group.
+func byMessage(cl []runs.Claimed) [][]runs.Claimed {
+	var groups [][]runs.Claimed
+	index := map[string]int{}
+	for _, d := range cl {
+		m := d.Message()
+		i, ok := index[m]
+		if !ok {
+			i = len(groups)
+			index[m] = i
+			groups = append(groups, nil)
+		}
+		groups[i] = append(groups[i], d)
 	}
-	return w.finish(ctx, log, run, err, final)
+	return groups
+}
+
+// releaseGroups gives claimed deliveries back unsent, without using an
+// attempt, and returns the recording's error.
+func (w *Worker) releaseGroups(log *slog.Logger, run runs.Run, groups [][]runs.Claimed) error {
+	var rest []runs.Claimed
+	for _, g := range groups {
+		rest = append(rest, g...)
+	}
+	if len(rest) == 0 {
+		return nil
+	}
+	s := w.newChunk(log, run, nil, nil, len(rest))
+	s.release(rest, time.Time{})
+	return s.wait()
 }
 
 // preferenceReason is the recorded reason a delivery was not sent to a
@@ -379,10 +422,11 @@ func recipient(d runs.Claimed) render.Recipient {
 
 // windowClosed reports whether the campaign's send window is closed for d
 // now and, if so, when it opens; it remembers the earliest opening for the
-// run's hold.
+// run's hold. The window holds back bulk sends only: reminders, updates,
+// cancellations and notices are due when they are due.
 func (s *chunk) windowClosed(d runs.Claimed) (next time.Time, closed bool) {
 	win := s.c.Schedule.Window
-	if win == nil || s.w.opt.Deps.Window == nil {
+	if win == nil || s.w.opt.Deps.Window == nil || runs.IsTransactional(s.run.Kind) {
 		return time.Time{}, false
 	}
 	ok, next := s.w.opt.Deps.Window(win, d.TimeZone, time.Now())

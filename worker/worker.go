@@ -150,6 +150,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	srv := asynq.NewServerFromRedisClient(w.rdb, asynq.Config{
 		Concurrency:     w.opt.Concurrency,
 		Queues:          tasks.Queues(),
+		StrictPriority:  true,
 		ShutdownTimeout: ShutdownTimeout,
 		Logger:          asynqLogger{w.mon},
 		LogLevel:        asynq.WarnLevel,

@@ -13,6 +13,7 @@ import (
 // here, in the order usage shows them.
 func (a *App) campaignCommand() *cobra.Command {
 	return a.groupCommand("campaign", "Validate, preview, test-send, start and control campaigns",
+		a.campaignAttendeesCommand(),
 		a.campaignCancelCommand(),
 		a.campaignListCommand(),
 		a.campaignPauseCommand(),

@@ -42,6 +42,9 @@ unless --yes-empty.`,
 			if err != nil {
 				return err
 			}
+			if c.Event != nil && c.Event.Cancelled {
+				return usageErr("campaign %s: the event is cancelled (event.cancelled: true), so no invitation is sent; the scheduler (kizuna run or kizuna scheduler) tells everyone who answered yes or maybe", c.ID)
+			}
 			db, err := a.DB(ctx)
 			if err != nil {
 				return err

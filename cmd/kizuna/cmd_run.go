@@ -7,6 +7,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/kizuna-alumni/kizuna/internal/runs"
 )
 
 func (a *App) runCommand() *cobra.Command {
@@ -38,7 +40,7 @@ finish or are released, events are recorded, and the process exits within
 			}
 			// Runs started here hand their deliveries straight to the
 			// worker's queue.
-			s, err := a.newScheduler(db, dir, w.Enqueuer().Expanded)
+			s, err := a.newScheduler(db, dir, runs.EnqueueTasks(w.Enqueuer()))
 			if err != nil {
 				return err
 			}

@@ -75,7 +75,7 @@ func (a *App) taskEnqueuer() (runs.Enqueue, error) {
 	if err != nil {
 		return nil, err
 	}
-	return tasks.NewEnqueuer(asynq.NewClientFromRedisClient(rdb)).Expanded, nil
+	return runs.EnqueueTasks(tasks.NewEnqueuer(asynq.NewClientFromRedisClient(rdb))), nil
 }
 
 // campaignsDir is the campaigns folder of scheduler and run: required,
@@ -105,5 +105,6 @@ func (a *App) newScheduler(db *sqlx.DB, dir string, enqueue runs.Enqueue) (*sche
 		Load:     scheduler.LoadFolder,
 		Start:    scheduler.RunStarter(db, enqueue),
 		Register: scheduler.RegisterWith(db),
+		Announce: scheduler.AnnounceWith(db, enqueue, a.log.With("component", "scheduler").Info),
 	})
 }

@@ -58,6 +58,8 @@ type Options struct {
 	DKIM *DKIM
 	// Now is the clock (Date header, DTSTAMP, YearsSinceLeft); default time.Now.
 	Now func() time.Time
+	// Notice names the message: "" for the campaign's own.
+	Notice string
 }
 
 // Recipient is one alumnus as a message addresses them.

@@ -192,3 +192,10 @@ func unencodable(cells []string, who string) error {
 	}
 	return ErrNotEncodable
 }
+
+// EscapeFormula protects one CSV cell that Excel will open from formula
+// injection, as the export does: a value starting with = + - or @ (after
+// any apostrophes) gets a leading apostrophe, which Excel shows as text and
+// does not display. Other CSV writers of alumni data (the attendee list)
+// use it too.
+func EscapeFormula(v string) string { return escapeFormula(v) }

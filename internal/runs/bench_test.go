@@ -35,7 +35,7 @@ func BenchmarkExpandAndEnqueue100k(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		got, err := runs.ExpandEach(ctx, db.DB, r.ID, tasks.NewEnqueuer(client).Expanded)
+		got, err := runs.ExpandEach(ctx, db.DB, r.ID, runs.EnqueueTasks(tasks.NewEnqueuer(client)))
 		if err != nil {
 			b.Fatal(err)
 		}

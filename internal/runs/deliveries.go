@@ -53,6 +53,22 @@ type Claimed struct {
 	MailKinds string `db:"mail_kinds"`
 	// CampaignKind is the kind of the run's campaign: newsletter or event.
 	CampaignKind string `db:"campaign_kind"`
+	// Notice is what a delivery of a notice run says (NoticeConfirmYes, …).
+	Notice sql.NullString `db:"notice"`
+}
+
+// Message names the message the delivery carries, as render.Options.Notice
+// does: "" for the campaign's own (a newsletter, an invitation), the run's
+// kind for reminders, updates and cancellations, the notice for a
+// delivery of a notice run.
+func (c Claimed) Message() string {
+	if c.Notice.Valid {
+		return c.Notice.String
+	}
+	if c.RunKind == KindSend {
+		return ""
+	}
+	return c.RunKind
 }
 
 // Run is the run of the claimed delivery, as far as the claim knows it.

@@ -8,6 +8,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/kizuna-alumni/kizuna/internal/tasks"
 )
 
 // QueueSlack is how long a delivery handed to a send task may wait in the
@@ -16,8 +18,17 @@ import (
 // bounds rarer losses, and a task enqueued twice costs a claim, not a mail.
 const QueueSlack = 60 * time.Second
 
-// Enqueue hands freshly written deliveries of a run to send tasks.
-type Enqueue func(ctx context.Context, runID int64, ids []int64) error
+// Enqueue hands freshly written deliveries of run to send tasks (run's ID
+// and Kind are set; transactional kinds go ahead of bulk sends).
+type Enqueue func(ctx context.Context, run Run, ids []int64) error
+
+// EnqueueTasks is the Enqueue of an Asynq task enqueuer: deliveries of
+// transactional runs (IsTransactional) go on the urgent queue.
+func EnqueueTasks(e *tasks.Enqueuer) Enqueue {
+	return func(ctx context.Context, run Run, ids []int64) error {
+		return e.Expanded(ctx, run.ID, IsTransactional(run.Kind), ids)
+	}
+}
 
 // Chunk sizes of an expansion: the first chunk is small so that sending
 // starts at once; later ones are larger so the whole audience is written
@@ -137,7 +148,7 @@ func expandChunks(ctx context.Context, conn *sqlx.Conn, r Run, enqueue Enqueue) 
 			return fmt.Errorf("expand run %d after alumnus %d: %w", r.ID, cursor, err)
 		}
 		if len(ids) > 0 && enqueue != nil {
-			if err := enqueue(ctx, r.ID, ids); err != nil {
+			if err := enqueue(ctx, r, ids); err != nil {
 				// The deliveries are written; without a task they are
 				// the reconciler's once their queue slack runs out.
 				if _, err2 := conn.ExecContext(context.WithoutCancel(ctx), qUnqueue, ids); err2 != nil {

@@ -35,7 +35,7 @@ WITH c AS (
 	           WHEN d.state = 'pending' THEN true
 	           WHEN d.state = 'sending' THEN d.lease_until < now()
 	           ELSE false END
-	RETURNING d.id, d.run_id, d.alumni_id, d.attempts, r.version_id, r.campaign_id, r.number, r.kind
+	RETURNING d.id, d.run_id, d.alumni_id, d.attempts, d.notice, r.version_id, r.campaign_id, r.number, r.kind
 )
 SELECT c.*, a.email, a.family_name, a.given_name, a.department, a.joined_on, a.left_on,
 	a.locale, a.timezone, a.status, a.mail_kinds,
@@ -124,7 +124,7 @@ WITH picked AS (
 )
 UPDATE deliveries d SET queued_until = now() + make_interval(secs => $2::float8)
 FROM picked WHERE d.id = picked.id
-RETURNING d.id, d.run_id`
+RETURNING d.id, d.run_id, (SELECT r.kind FROM runs r WHERE r.id = d.run_id) AS run_kind`
 
 // qMarkWaiting: a run whose every remaining delivery waits for its window
 // (or a long throttle) shows as waiting, and as sending again once some
@@ -299,6 +299,9 @@ const runColumns = `id, campaign_id, version_id, number, kind, occurrence, state
 // click not flagged as a scanner's (a click implies an open); clicked
 // counts recipients with a click not flagged as a scanner's. Machine opens
 // and scanner clicks are counted apart (recipients with at least one).
+// The RSVP counts are the current answers of the run's recipients, whichever
+// mail carried the answer (the invitation, a reminder, a confirmation): yes
+// counts the guests only, waitlisted the "yes" beyond capacity.
 const statusQuery = `
 SELECT r.id, r.number, r.kind, r.started_at, r.state, r.pause_reason,
        CASE WHEN r.state IN ` + activeStates + `
@@ -340,8 +343,9 @@ LEFT JOIN LATERAL (
 	       count(*) FILTER (WHERE rv.answer = 'no') AS no,
 	       count(*) FILTER (WHERE rv.answer = 'maybe') AS maybe,
 	       count(*) FILTER (WHERE rv.answer = 'yes' AND rv.waitlisted) AS waitlisted
-	FROM rsvps rv JOIN deliveries dv ON dv.id = rv.delivery_id
-	WHERE dv.run_id = r.id
+	FROM rsvps rv
+	WHERE rv.campaign_id = r.campaign_id
+	  AND EXISTS (SELECT 1 FROM deliveries dv WHERE dv.run_id = r.id AND dv.alumni_id = rv.alumni_id)
 ) v ON true
 WHERE r.campaign_id = $1
 ORDER BY r.number`
@@ -655,3 +659,16 @@ WHERE r.campaign_id = $1 AND r.kind IN ('send', 'update')`
 const qOpenRunsOfKinds = `
 SELECT id FROM runs WHERE campaign_id = $1 AND kind = ANY($2) AND id <> $3 AND state NOT IN ('done', 'cancelled')
 ORDER BY id`
+// qAttendees lists the answers to campaign $1 with the people who gave
+// them, leaving out forgotten people (their row stays, personal columns
+// cleared). A yes beyond capacity is on the waiting list (waitlisted); its
+// position counts the listed waiting list in order of answer (answered_at,
+// then alumni id), from 1. Attendees sorts the rows.
+const qAttendees = `
+SELECT a.family_name, a.given_name, a.family_name_kana, a.given_name_kana, a.department, a.email,
+       v.answer, v.answered_at, (v.answer = 'yes' AND v.waitlisted) AS waitlisted,
+       CASE WHEN v.answer = 'yes' AND v.waitlisted
+            THEN row_number() OVER (PARTITION BY v.answer = 'yes' AND v.waitlisted ORDER BY v.answered_at, v.alumni_id)
+            ELSE 0 END AS position
+FROM rsvps v JOIN alumni a ON a.id = v.alumni_id
+WHERE v.campaign_id = $1 AND a.status <> 'forgotten' AND a.email IS NOT NULL`

@@ -62,8 +62,9 @@ func ExpireLeases(ctx context.Context, db sqlx.ExecerContext) error {
 
 // Due is a delivery handed to the queue by PickDue.
 type Due struct {
-	ID  int64 `db:"id"`
-	Run int64 `db:"run_id"`
+	ID      int64  `db:"id"`
+	Run     int64  `db:"run_id"`
+	RunKind string `db:"run_kind"`
 }
 
 // PickDue marks up to limit due deliveries that no task carries as queued

@@ -289,10 +289,11 @@ func promote(ctx context.Context, tx *sqlx.Tx, campaignID string, capacity int) 
 
 // noticeBatch collects the notices of one transaction.
 type noticeBatch struct {
-	alumni  []int64
-	notices []string
-	runID   int64
-	ids     []int64
+	alumni     []int64
+	notices    []string
+	campaignID string
+	runID      int64
+	ids        []int64
 }
 
 func (b *noticeBatch) add(alumniID int64, notice string) {
@@ -319,7 +320,7 @@ func (b *noticeBatch) insert(ctx context.Context, tx *sqlx.Tx, campaignID string
 	if err := tx.GetContext(ctx, &ids, qInsertNotices, runID, pq.Int64Array(b.alumni), pq.StringArray(b.notices), slack); err != nil {
 		return fmt.Errorf("queue notices of %s: %w", campaignID, err)
 	}
-	b.runID, b.ids = runID, ids
+	b.campaignID, b.runID, b.ids = campaignID, runID, ids
 	return nil
 }
 
@@ -329,7 +330,7 @@ func (b *noticeBatch) enqueue(ctx context.Context, db sqlx.ExecerContext, enqueu
 	if enqueue == nil || len(b.ids) == 0 {
 		return
 	}
-	if err := enqueue(ctx, b.runID, b.ids); err != nil {
+	if err := enqueue(ctx, Run{ID: b.runID, CampaignID: b.campaignID, Kind: KindNotice}, b.ids); err != nil {
 		_ = Unqueue(context.WithoutCancel(ctx), db, b.ids)
 	}
 }

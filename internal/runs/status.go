@@ -9,7 +9,10 @@ import (
 )
 
 // RunStatus is one run's line of `kizuna campaign status ID --json`
-// (SPEC.md, Machine-readable output). Counts are distinct recipients.
+// (SPEC.md, Machine-readable output). Counts are distinct recipients. The
+// RSVP counts are the current answers of the run's recipients, whichever
+// mail carried them: RSVPYes the guests (a "yes" within capacity),
+// Waitlisted the "yes" on the waiting list.
 type RunStatus struct {
 	Run          int       `db:"number" json:"run"`
 	Kind         string    `db:"kind" json:"kind"`

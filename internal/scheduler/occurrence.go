@@ -62,11 +62,14 @@ var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month 
 
 // NewPlan compiles the schedule of c (its at, cron and event reminders).
 // A campaign without any of them yields an empty plan: it is sent only by
-// `kizuna campaign start`.
+// `kizuna campaign start`. So does a cancelled event.
 func NewPlan(c *campaigns.Campaign) (*Plan, error) {
 	p := &Plan{MaxLate: c.Schedule.MaxLate}
 	if p.MaxLate <= 0 {
 		p.MaxLate = DefaultMaxLate
+	}
+	if c.Event != nil && c.Event.Cancelled {
+		return p, nil // nothing more is sent; the cancellation is announced (AnnounceWith)
 	}
 	s := c.Schedule
 	if s.At != nil {

@@ -45,6 +45,11 @@ type Options struct {
 	// so that `campaign list` knows scheduled campaigns before their first
 	// run. Optional.
 	Register func(ctx context.Context, c *campaigns.Campaign) error
+	// Announce tells the people who answered an event's invitation that
+	// the event changed or was cancelled (runs.AnnounceEventChange); it is
+	// called on the next tick after each load of an event campaign until
+	// it succeeds. Optional.
+	Announce func(ctx context.Context, c *campaigns.Campaign) error
 	// Now is the clock; tests drive it. Default time.Now.
 	Now  func() time.Time
 	Tick time.Duration // how often due occurrences are checked; default DefaultTick
@@ -82,6 +87,9 @@ type entry struct {
 	// startCheck is set for the campaigns of a scheduler's first load until
 	// the occurrences due while no scheduler ran are recorded as skipped.
 	startCheck bool
+	// announced is set once the event's changes in this load were
+	// announced (Options.Announce).
+	announced bool
 }
 
 // New builds a scheduler; it loads nothing until Reload or Run.
@@ -166,7 +174,7 @@ func (s *Scheduler) Reload(ctx context.Context) (bool, error) {
 			e = &entry{cursor: now, handled: map[string]time.Time{}, firstSeen: map[string]time.Time{},
 				unsynced: map[string]bool{}, warned: map[string]bool{}, checked: map[string]time.Time{}, startCheck: first}
 		}
-		e.c, e.plan = c, plan
+		e.c, e.plan, e.announced = c, plan, c.Event == nil || s.opt.Announce == nil
 		for _, src := range plan.Sources() {
 			if _, ok := e.firstSeen[src]; !ok {
 				e.firstSeen[src] = now
@@ -319,6 +327,14 @@ func (s *Scheduler) tickEntry(ctx context.Context, e *entry) {
 	now := s.opt.Now().UTC()
 	windowStart := now.Add(-e.plan.MaxLate)
 	log := s.opt.Log.With("campaign_id", e.c.ID)
+
+	if !e.announced {
+		if err := s.opt.Announce(ctx, e.c); err != nil {
+			log.Error("cannot announce the event's change; will retry", "err", err)
+		} else {
+			e.announced = true
+		}
+	}
 
 	// Missed while no scheduler ran: once, when this scheduler starts.
 	if e.startCheck && len(e.unsynced) == 0 {

@@ -59,3 +59,22 @@ func LoadFolder(dir string) ([]*campaigns.Campaign, []string) {
 	}
 	return list, out
 }
+
+// AnnounceWith returns an Options.Announce that starts the update or
+// cancellation run of an event campaign whose invitation went out
+// (runs.AnnounceEventChange); enqueue hands its deliveries to send tasks
+// (nil: the reconciler does). A run created whose expansion stopped
+// part-way counts as announced: the reconciler finishes it.
+func AnnounceWith(db *sqlx.DB, enqueue runs.Enqueue, log func(msg string, args ...any)) func(ctx context.Context, c *campaigns.Campaign) error {
+	return func(ctx context.Context, c *campaigns.Campaign) error {
+		st, err := runs.AnnounceEventChange(ctx, db, c, enqueue)
+		var ee *runs.ExpansionError
+		if err != nil && !errors.As(err, &ee) {
+			return err
+		}
+		if st != nil && st.Created && log != nil {
+			log("event change announced", "campaign_id", c.ID, "run", st.Run.Number, "kind", st.Run.Kind, "deliveries", st.Deliveries)
+		}
+		return nil
+	}
+}

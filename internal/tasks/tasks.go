@@ -21,13 +21,20 @@ const (
 	TypeSend = "kizuna:send"
 )
 
-// Queue names and their priorities on a worker.
+// Queue names.
 const (
+	// QueueSend carries the deliveries of campaign sends (bulk).
 	QueueSend = "kizuna-send"
+	// QueueUrgent carries the mail a person is owed now: RSVP
+	// confirmations, waiting-list and promotion notices, event reminders,
+	// updates and cancellations. Workers serve it first (strict
+	// priority), so none of it waits behind a bulk run's backlog.
+	QueueUrgent = "kizuna-urgent"
 )
 
-// Queues maps each queue a worker serves to its priority.
-func Queues() map[string]int { return map[string]int{QueueSend: 1} }
+// Queues maps each queue a worker serves to its priority; workers serve
+// them in strict priority order (asynq.Config.StrictPriority).
+func Queues() map[string]int { return map[string]int{QueueUrgent: 2, QueueSend: 1} }
 
 // ChunkSize is how many deliveries one send task carries. At thousands of
 // messages a second a task per recipient would spend more on Redis than on
@@ -85,16 +92,21 @@ func NewEnqueuer(client *asynq.Client) *Enqueuer {
 	return &Enqueuer{client: client, chunk: ChunkSize}
 }
 
-// Expanded enqueues freshly expanded deliveries (runs.Enqueue): their
-// TaskIDs use generation 0.
-func (e *Enqueuer) Expanded(ctx context.Context, run int64, ids []int64) error {
-	return e.Deliveries(ctx, run, ids, "0", time.Time{})
+// Expanded enqueues freshly written deliveries of run on QueueUrgent when
+// urgent, else on QueueSend: their TaskIDs use generation 0.
+func (e *Enqueuer) Expanded(ctx context.Context, run int64, urgent bool, ids []int64) error {
+	return e.Deliveries(ctx, run, ids, "0", time.Time{}, urgent)
 }
 
 // Deliveries enqueues ids of run in chunks of ChunkSize under generation
-// gen, to be processed at or after processAt (zero: now). A chunk whose
+// gen, to be processed at or after processAt (zero: now), on QueueUrgent
+// when urgent, else on QueueSend. A chunk whose
 // TaskID is already queued is skipped: it is the same work.
-func (e *Enqueuer) Deliveries(ctx context.Context, run int64, ids []int64, gen string, processAt time.Time) error {
+func (e *Enqueuer) Deliveries(ctx context.Context, run int64, ids []int64, gen string, processAt time.Time, urgent bool) error {
+	queue := QueueSend
+	if urgent {
+		queue = QueueUrgent
+	}
 	for start := 0; start < len(ids); start += e.chunk {
 		end := min(start+e.chunk, len(ids))
 		chunk := ids[start:end]
@@ -103,7 +115,7 @@ func (e *Enqueuer) Deliveries(ctx context.Context, run int64, ids []int64, gen s
 			return fmt.Errorf("enqueue run %d: %w", run, err)
 		}
 		opts := []asynq.Option{
-			asynq.Queue(QueueSend),
+			asynq.Queue(queue),
 			asynq.TaskID(TaskID(run, chunk[0], gen)),
 			asynq.MaxRetry(MaxRetry),
 			asynq.Timeout(TaskTimeout),
@@ -125,9 +137,14 @@ func (e *Enqueuer) Deliveries(ctx context.Context, run int64, ids []int64, gen s
 // enqueued again at once.
 const EpochKey = "kizuna:epoch"
 
-// QueueKeys are the Redis keys in which asynq keeps the send queue's tasks
-// (waiting, scheduled, running, retrying); none exists when the queue is empty.
+// QueueKeys are the Redis keys in which asynq keeps the queues' tasks
+// (waiting, scheduled, running, retrying); none exists when the queues are
+// empty.
 func QueueKeys() []string {
-	prefix := "asynq:{" + QueueSend + "}:"
-	return []string{prefix + "pending", prefix + "scheduled", prefix + "active", prefix + "retry"}
+	var keys []string
+	for _, q := range []string{QueueSend, QueueUrgent} {
+		prefix := "asynq:{" + q + "}:"
+		keys = append(keys, prefix+"pending", prefix+"scheduled", prefix+"active", prefix+"retry")
+	}
+	return keys
 }

@@ -39,11 +39,11 @@ func TestEnqueueChunksAndNeverBlocksANewGeneration(t *testing.T) {
 	for i := range ids {
 		ids[i] = int64(1000 + i)
 	}
-	if err := e.Expanded(ctx, 7, ids); err != nil {
+	if err := e.Expanded(ctx, 7, false, ids); err != nil {
 		t.Fatal(err)
 	}
 	// The same chunks again are the same work: skipped, not an error.
-	if err := e.Expanded(ctx, 7, ids); err != nil {
+	if err := e.Expanded(ctx, 7, false, ids); err != nil {
 		t.Fatal(err)
 	}
 	pending, err := insp.ListPendingTasks(tasks.QueueSend)
@@ -72,7 +72,7 @@ func TestEnqueueChunksAndNeverBlocksANewGeneration(t *testing.T) {
 	if err := insp.ArchiveTask(tasks.QueueSend, tasks.TaskID(7, 1000, "0")); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Deliveries(ctx, 7, ids[:100], "r1", time.Time{}); err != nil {
+	if err := e.Deliveries(ctx, 7, ids[:100], "r1", time.Time{}, false); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := insp.GetTaskInfo(tasks.QueueSend, tasks.TaskID(7, 1000, "r1")); err != nil {

@@ -145,7 +145,7 @@ func TestBrowserUnsubscribesFromARealCampaign(t *testing.T) {
 	}
 	client := asynq.NewClient(ropt)
 	defer client.Close()
-	if _, err := runs.ExpandEach(ctx, db.DB, run.ID, tasks.NewEnqueuer(client).Expanded); err != nil {
+	if _, err := runs.ExpandEach(ctx, db.DB, run.ID, runs.EnqueueTasks(tasks.NewEnqueuer(client))); err != nil {
 		t.Fatal(err)
 	}
 	rdb := ropt.MakeRedisClient().(redis.UniversalClient)
