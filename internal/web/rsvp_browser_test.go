@@ -135,7 +135,7 @@ func TestBrowserAnswersAnRSVPFromARealInvitation(t *testing.T) {
 	})
 
 	// The web server, its RSVPs handed to the worker's queue.
-	srv, err := web.New(web.Options{DB: db.DB, Signer: token.New([]byte(unsubSecret)), Log: quiet, Enqueue: w.Enqueuer().Expanded})
+	srv, err := web.New(web.Options{DB: db.DB, Signer: token.New([]byte(unsubSecret)), Log: quiet, Enqueue: runs.EnqueueTasks(w.Enqueuer())})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestBrowserAnswersAnRSVPFromARealInvitation(t *testing.T) {
 	}
 	client := asynq.NewClient(ropt)
 	t.Cleanup(func() { client.Close() })
-	if _, err := runs.ExpandEach(ctx, db.DB, run.ID, tasks.NewEnqueuer(client).Expanded); err != nil {
+	if _, err := runs.ExpandEach(ctx, db.DB, run.ID, runs.EnqueueTasks(tasks.NewEnqueuer(client))); err != nil {
 		t.Fatal(err)
 	}
 	waitMessages := func(n int) {
@@ -282,6 +282,9 @@ func TestBrowserAnswersAnRSVPFromARealInvitation(t *testing.T) {
 		t.Errorf("the confirmation's delivery is %q, want sent", state)
 	}
 	waitMessages(3)
+	if to := relay.Messages()[2].To; len(to) != 1 || to[0] != "hanako@example.jp" {
+		t.Errorf("the third message went to %v, want the confirmation to hanako@example.jp", to)
+	}
 
 	// A CSP violation is seen (the watch works): an image from another
 	// origin is refused.
