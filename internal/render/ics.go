@@ -108,36 +108,33 @@ func GoogleCalendarURL(e *campaigns.Event, details string) string {
 
 // mailtoURI writes an address as the mailto URI of a CAL-ADDRESS (RFC 5545
 // §3.3.3): a local part that is not a dot-atom is quoted as SMTP needs it
-// (RFC 5321 §4.1.2, internal/address), and every octet of the local part
-// that a URI cannot carry as it is (the quotes, "%", "/", "?", "#", …) is
-// percent-encoded, as RFC 6068 §2 writes a quoted-string: "taro..yamada"@
-// docomo.ne.jp becomes mailto:%22taro..yamada%22@docomo.ne.jp.
+// (RFC 5321 §4.1.2, internal/address), and every octet that a URI cannot
+// carry as it is (the quotes, "%", "/", "?", "#", …) is percent-encoded, as
+// RFC 6068 §2 writes a quoted-string: "taro..yamada"@docomo.ne.jp becomes
+// mailto:%22taro..yamada%22@docomo.ne.jp. The "@" before the domain stays.
 func mailtoURI(addr string) string {
 	addr = address.Quote(cleanHeader(addr))
 	at := strings.LastIndexByte(addr, '@')
-	if at < 0 {
-		at = len(addr)
-	}
 	const hex = "0123456789ABCDEF"
 	b := make([]byte, 0, len("mailto:")+len(addr)+8)
 	b = append(b, "mailto:"...)
-	for i := 0; i < at; i++ {
+	for i := 0; i < len(addr); i++ {
 		c := addr[i]
-		if isMailtoLocalChar(c) {
+		if isMailtoChar(c) || i == at {
 			b = append(b, c)
 			continue
 		}
 		b = append(b, '%', hex[c>>4], hex[c&15])
 	}
-	return string(append(b, addr[at:]...))
+	return string(b)
 }
 
-// isMailtoLocalChar reports whether c may stand unencoded in the local part
-// of a mailto URI: RFC 3986 unreserved characters and some of the
+// isMailtoChar reports whether c may stand unencoded in an address in a
+// mailto URI: RFC 3986 unreserved characters and some of the
 // sub-delims RFC 6068 §2 allows there. "&", "," and ";" are encoded too,
 // though allowed: they separate header fields, addresses and iCalendar
 // parameters, and a decoder reads them back either way.
-func isMailtoLocalChar(c byte) bool {
+func isMailtoChar(c byte) bool {
 	switch {
 	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
 		return true
