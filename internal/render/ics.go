@@ -78,14 +78,19 @@ func (p *Prepared) appendICS(dst []byte, s *state, cal *calendar) []byte {
 // to a calendar ("add to calendar" on the RSVP page): METHOD:PUBLISH
 // (RFC 5546 §3.2.1) with the same UID and SEQUENCE as the invitation and
 // its notices, so that it stays the same event, and no ATTENDEE (no one
-// is asked to answer it). r gives the ORGANIZER's reply address and the
-// DTSTAMP's clock as for a message. It returns "" for a campaign without
-// an event.
+// is asked to answer it); STATUS:CANCELLED once the event is cancelled.
+// r gives the ORGANIZER's reply address and the DTSTAMP's clock as for a
+// message. It returns "" for a campaign without an event.
 func (p *Prepared) EventICS(r Recipient) string {
-	if p.c.Event == nil {
+	e := p.c.Event
+	if e == nil {
 		return ""
 	}
-	return string(p.appendICS(nil, p.begin(r), calPublish))
+	cal := calPublish
+	if e.Cancelled {
+		cal = calPublishCancelled
+	}
+	return string(p.appendICS(nil, p.begin(r), cal))
 }
 
 // GoogleCalendarURL returns the Google Calendar "add event" link for e

@@ -3,6 +3,8 @@ package render
 import (
 	"fmt"
 	"net/url"
+
+	"github.com/kizuna-alumni/kizuna/campaigns"
 )
 
 // Notices: what a message of an event campaign says (Options.Notice). The
@@ -76,13 +78,18 @@ var (
 	calTentative = &calendar{method: methodRequest, attendee: true, partstat: partstatTentative, rsvp: true, status: "CONFIRMED"}
 	calCancel    = &calendar{method: methodCancel, attendee: true, status: "CANCELLED"}
 	calPublish   = &calendar{method: methodPublish, status: "CONFIRMED"}
+	// calPublishCancelled is the download of a cancelled event.
+	calPublishCancelled = &calendar{method: methodPublish, status: "CANCELLED"}
 )
 
-// calendarFor returns the calendar object a notice carries: nil for none
-// (a reminder, a "no", a place on the waiting list: the calendar has
-// nothing to change) and for every message of a campaign without an event.
-// An unknown notice is an error.
-func calendarFor(notice string, event bool) (*calendar, error) {
+// calendarFor returns the calendar object a notice of event e carries:
+// nil for none (a reminder, a "no", a place on the waiting list: the
+// calendar has nothing to change) and for every message of a campaign
+// without an event (e nil). Once the event is cancelled (event.cancelled),
+// every object a message carries is the cancellation, so that no message
+// of that version can put the event back into a calendar. An unknown
+// notice is an error.
+func calendarFor(notice string, e *campaigns.Event) (*calendar, error) {
 	var cal *calendar
 	switch notice {
 	case NoticeInvitation, NoticeUpdate:
@@ -97,8 +104,11 @@ func calendarFor(notice string, event bool) (*calendar, error) {
 	default:
 		return nil, fmt.Errorf("unknown notice %q", notice)
 	}
-	if !event {
+	switch {
+	case e == nil:
 		return nil, nil
+	case e.Cancelled && cal != nil:
+		return calCancel, nil
 	}
 	return cal, nil
 }

@@ -621,3 +621,35 @@ func TestGoogleCalendarURL(t *testing.T) {
 		t.Errorf("empty location and details are written: %q", got)
 	}
 }
+
+// Once the event is cancelled (event.cancelled), every calendar object a
+// message of that version carries is the cancellation (METHOD:CANCEL,
+// STATUS:CANCELLED, in the MIME method parameter too), so that no late
+// confirmation puts the event back into a calendar; messages without one
+// stay without; the download says CANCELLED.
+func TestCancelledEventCalendars(t *testing.T) {
+	t.Parallel()
+	c := event()
+	c.Event.Cancelled = true
+	for _, notice := range append([]string{NoticeInvitation}, Notices...) {
+		o := testOptions()
+		o.Notice = notice
+		p := mustPrepare(t, c, o)
+		msg := parse(t, mustRender(t, p, yamada()).Data)
+		if noticeWants[notice].method == "" {
+			if hasPart(msg, "text/calendar") {
+				t.Errorf("%s: a calendar part, want none", notice)
+			}
+			continue
+		}
+		cal := msg.part(t, "text/calendar")
+		method, e := calendarOf(t, notice, cal.body)
+		if method != "CANCEL" || cal.params["method"] != "CANCEL" || e.GetProperty(ics.ComponentPropertyStatus).Value != "CANCELLED" {
+			t.Errorf("%s: METHOD %s, method=%s, STATUS %s; want CANCEL, CANCEL, CANCELLED", notice, method, cal.params["method"], e.GetProperty(ics.ComponentPropertyStatus).Value)
+		}
+		method, e = calendarOf(t, notice+" publish", p.EventICS(yamada()))
+		if method != "PUBLISH" || e.GetProperty(ics.ComponentPropertyStatus).Value != "CANCELLED" {
+			t.Errorf("%s: download METHOD %s STATUS %s", notice, method, e.GetProperty(ics.ComponentPropertyStatus).Value)
+		}
+	}
+}

@@ -63,7 +63,8 @@ type Options struct {
 	// templates), showing the event's details; everything else (theme,
 	// From, Reply-To, footer, unsubscribe, tracking, DKIM, fallbacks,
 	// greeting) stays. It also chooses the calendar object the message
-	// carries, if any (see Notices). Only event campaigns have notices:
+	// carries, if any (see Notices; a cancelled event's is always the
+	// cancellation). Only event campaigns have notices:
 	// Prepare refuses one for another campaign, and an unknown notice.
 	Notice string
 }
@@ -154,7 +155,7 @@ func Prepare(c *campaigns.Campaign, opts Options) (*Prepared, error) {
 		return nil, fmt.Errorf("prepare campaign %s: from %q: %w", c.ID, c.From, err)
 	}
 	p := &Prepared{c: c, opts: opts, from: from, opens: c.Tracking.Opens && !opts.Test, clicks: c.Tracking.Clicks && !opts.Test}
-	if p.cal, err = calendarFor(opts.Notice, c.Event != nil); err != nil {
+	if p.cal, err = calendarFor(opts.Notice, c.Event); err != nil {
 		return nil, fmt.Errorf("prepare campaign %s: %w", c.ID, err)
 	}
 	if opts.Notice != NoticeInvitation && c.Event == nil {
