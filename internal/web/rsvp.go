@@ -189,7 +189,7 @@ func (s *Server) handleRSVPPage(w http.ResponseWriter, r *http.Request) {
 	cancelled := rsvpCancelled(e)
 	if !cancelled {
 		p.ICSURL = "/r/" + tok + "/event.ics"
-		p.GoogleURL = rsvpGoogleCalendarURL(e, e.URL, tz.Name(v.TimeZone))
+		p.GoogleURL = rsvpGoogleCalendarURL(e, v.TimeZone)
 	}
 	p.Current = rsvpState(v, t)
 	p.Legend = t["answer_legend"]
@@ -291,21 +291,19 @@ func (s *Server) handleRSVP(w http.ResponseWriter, r *http.Request) {
 // handleRSVPCalendar serves GET /r/{token}/event.ics: the event as an
 // iCalendar file to add to a calendar (METHOD:PUBLISH, RFC 5546 §3.2.1),
 // downloaded as an attachment. Its UID and SEQUENCE are the invitation's,
-// so a calendar that holds the invitation updates it. A cancelled event
-// has none to add: 410 with the page that says so.
+// so a calendar that holds the invitation updates it; once the event is
+// cancelled it says STATUS:CANCELLED (the page no longer offers it).
 func (s *Server) handleRSVPCalendar(w http.ResponseWriter, r *http.Request) {
-	v, tok, ok := s.rsvpLoad(w, r)
+	v, _, ok := s.rsvpLoad(w, r)
 	if !ok {
 		return
 	}
-	if rsvpCancelled(v.Campaign.Event) {
-		lang := unsubLang(r, v.Locale)
-		p := rsvpBase(v, tok, lang)
-		p.Title, p.Message = p.T["cancelled_title"], p.T["cancelled"]
-		s.unsubRender(w, http.StatusGone, rsvpMessageTmpl, p)
+	body, err := s.rsvpICS(v)
+	if err != nil {
+		s.log.Error("rsvp: cannot prepare the calendar object", "campaign", v.Campaign.ID, "version_id", v.VersionID, "err", err)
+		s.unsubError(w, r, unsubLang(r, v.Locale))
 		return
 	}
-	body := rsvpPublishICS(v.Campaign, "CONFIRMED", s.opt.Now())
 	h := w.Header()
 	personal(w)
 	h.Set("Content-Type", "text/calendar; charset=utf-8; method=PUBLISH")

@@ -2,22 +2,23 @@ package web
 
 import (
 	"fmt"
-	"net/mail"
 	"net/url"
-	"strconv"
 	"strings"
+	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/kizuna-alumni/kizuna/campaigns"
+	"github.com/kizuna-alumni/kizuna/internal/render"
+	"github.com/kizuna-alumni/kizuna/internal/runs"
 	"github.com/kizuna-alumni/kizuna/internal/tz"
 )
 
-// The RSVP page's event formatting and calendar links. The mails format
-// the same values in package render (Event.Start, Event.End, invite.ics);
-// these are the page's own small versions, kept to the same rules: times
-// in the reader's zone and, when the reader keeps another clock, also in
-// the event's own zone; iCalendar times in UTC; the invitation's UID.
+// The RSVP page's event times and calendar links. The mails format the
+// times in package render (Event.Start, Event.End), which does not export
+// them; these are the page's own, kept to the same rules: times in the
+// reader's zone and, when the reader keeps another clock, also in the
+// event's own zone. The calendar object and the Google Calendar link are
+// render's (EventICS, GoogleCalendarURL), so they match the invitation.
 
 var rsvpWeekdaysJA = [...]string{"日", "月", "火", "水", "木", "金", "土"}
 
@@ -123,135 +124,47 @@ func rsvpMapURL(location string) string {
 	return "https://www.google.com/maps/search/?" + url.Values{"api": {"1"}, "query": {location}}.Encode()
 }
 
-// rsvpGoogleCalendarURL is Google Calendar's "add event" link (the de-facto
-// format calendar.google.com/calendar/render?action=TEMPLATE&text=…&dates=
-// START/END in UTC, research/domain.md §6): the event's title, times,
-// place and details, shown in zone ctz.
-func rsvpGoogleCalendarURL(e *campaigns.Event, details, ctz string) string {
-	q := url.Values{
-		"action": {"TEMPLATE"},
-		"text":   {e.Title},
-		"dates":  {rsvpICSTime(e.StartsAt) + "/" + rsvpICSTime(rsvpEnd(e))},
-	}
-	if details != "" {
-		q.Set("details", details)
-	}
-	if e.Location != "" {
-		q.Set("location", e.Location)
-	}
-	if ctz != "" {
-		q.Set("ctz", ctz)
-	}
-	return "https://calendar.google.com/calendar/render?" + q.Encode()
+// rsvpGoogleCalendarURL is render's Google Calendar link of the event with
+// its URL as details, shown in the reader's zone (ctz, an IANA name).
+func rsvpGoogleCalendarURL(e *campaigns.Event, readerTZ string) string {
+	return render.GoogleCalendarURL(e, e.URL) + "&ctz=" + url.QueryEscape(tz.Name(readerTZ))
 }
 
-// rsvpEnd is the event's end, or its start when the file gives none.
-func rsvpEnd(e *campaigns.Event) time.Time {
-	if e.EndsAt.IsZero() {
-		return e.StartsAt
-	}
-	return e.EndsAt
+// rsvpICSBase stands for KIZUNA_BASE_URL where the web server prepares a
+// version for its calendar object only: render.Prepare needs a base, and
+// the PUBLISH object holds no link of Kizuna's.
+const rsvpICSBase = "https://kizuna.invalid"
+
+// rsvpCalendarsMax bounds the prepared versions a server keeps.
+const rsvpCalendarsMax = 32
+
+// rsvpCalendars keeps, per campaign version, the version as render
+// prepared it (versions never change), for the "add to calendar" objects.
+type rsvpCalendars struct {
+	mu sync.Mutex
+	m  map[int64]*render.Prepared
 }
 
-// rsvpUID is the event's iCalendar UID, the invitation's own (render:
-// CAMPAIGN-ID@FROM-DOMAIN), so that a calendar that already holds the
-// invitation updates that event instead of adding a second one.
-func rsvpUID(c *campaigns.Campaign) string {
-	domain := "kizuna.invalid"
-	if a, err := mail.ParseAddress(c.From); err == nil {
-		if at := strings.LastIndexByte(a.Address, '@'); at >= 0 {
-			domain = a.Address[at+1:]
+// rsvpICS returns the event of v as a calendar object to add to a
+// calendar: render's PUBLISH object (RFC 5546 §3.2.1) with the
+// invitation's UID and SEQUENCE, STATUS:CANCELLED once it is cancelled.
+func (s *Server) rsvpICS(v runs.RSVPView) ([]byte, error) {
+	s.cals.mu.Lock()
+	p := s.cals.m[v.VersionID]
+	s.cals.mu.Unlock()
+	if p == nil {
+		var err error
+		p, err = render.Prepare(v.Campaign, render.Options{BaseURL: rsvpICSBase, Signer: s.opt.Signer, Now: s.opt.Now})
+		if err != nil {
+			return nil, err
 		}
-	}
-	return c.ID + "@" + domain
-}
-
-// rsvpPublishICS is the event as an iCalendar object to add to a calendar
-// (RFC 5545; iTIP METHOD:PUBLISH, RFC 5546 §3.2.1: no reply expected):
-// the invitation's UID and SEQUENCE, times in UTC, the sender as
-// ORGANIZER, the event page as URL. now is DTSTAMP.
-func rsvpPublishICS(c *campaigns.Campaign, status string, now time.Time) []byte {
-	e := c.Event
-	var b []byte
-	line := func(l string) { b = rsvpFold(b, l) }
-	line("BEGIN:VCALENDAR")
-	line("PRODID:-//Kizuna//Kizuna alumni mail//EN")
-	line("VERSION:2.0")
-	line("CALSCALE:GREGORIAN")
-	line("METHOD:PUBLISH")
-	line("BEGIN:VEVENT")
-	line("UID:" + rsvpICSText(rsvpUID(c)))
-	line("SEQUENCE:" + strconv.Itoa(e.Sequence))
-	line("DTSTAMP:" + rsvpICSTime(now))
-	line("DTSTART:" + rsvpICSTime(e.StartsAt))
-	line("DTEND:" + rsvpICSTime(rsvpEnd(e)))
-	line("SUMMARY:" + rsvpICSText(e.Title))
-	if e.Location != "" {
-		line("LOCATION:" + rsvpICSText(e.Location))
-	}
-	if e.URL != "" {
-		line("URL:" + rsvpOneLine(e.URL))
-	}
-	if a, err := mail.ParseAddress(c.From); err == nil {
-		cn := c.Company.Name
-		if cn == "" {
-			cn = a.Name
+		s.cals.mu.Lock()
+		if s.cals.m == nil || len(s.cals.m) >= rsvpCalendarsMax {
+			s.cals.m = map[int64]*render.Prepared{}
 		}
-		org := "ORGANIZER"
-		if cn != "" {
-			org += ";CN=" + rsvpICSParam(cn)
-		}
-		line(org + ":mailto:" + rsvpOneLine(a.Address))
+		s.cals.m[v.VersionID] = p
+		s.cals.mu.Unlock()
 	}
-	line("STATUS:" + status)
-	line("TRANSP:OPAQUE")
-	line("END:VEVENT")
-	line("END:VCALENDAR")
-	return b
-}
-
-func rsvpICSTime(t time.Time) string { return t.UTC().Format("20060102T150405Z") }
-
-// rsvpOneLine drops line breaks and other control characters.
-func rsvpOneLine(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return -1
-		}
-		return r
-	}, s)
-}
-
-// rsvpICSText escapes a TEXT value (RFC 5545 §3.3.11).
-func rsvpICSText(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, ";", `\;`, ",", `\,`, "\r\n", `\n`, "\n", `\n`, "\r", `\n`)
-	return rsvpOneLine(r.Replace(s))
-}
-
-// rsvpICSParam quotes a parameter value (RFC 5545 §3.2); DQUOTE cannot
-// appear in one.
-func rsvpICSParam(s string) string {
-	s = strings.ReplaceAll(rsvpOneLine(s), `"`, "'")
-	if strings.ContainsAny(s, ":;,") {
-		return `"` + s + `"`
-	}
-	return s
-}
-
-// rsvpFold writes a content line folded at 75 octets (RFC 5545 §3.1),
-// never inside a UTF-8 sequence, ended by CRLF.
-func rsvpFold(dst []byte, l string) []byte {
-	limit := 75
-	for len(l) > limit {
-		n := limit
-		for n > 0 && !utf8.RuneStart(l[n]) {
-			n--
-		}
-		dst = append(dst, l[:n]...)
-		dst = append(dst, '\r', '\n', ' ')
-		l = l[n:]
-		limit = 74 // the leading space counts
-	}
-	dst = append(dst, l...)
-	return append(dst, '\r', '\n')
+	return []byte(p.EventICS(render.Recipient{DeliveryID: v.DeliveryID, Email: v.Email, FamilyName: v.FamilyName,
+		GivenName: v.GivenName, Locale: v.Locale, TimeZone: v.TimeZone})), nil
 }

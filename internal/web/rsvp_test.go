@@ -504,7 +504,7 @@ func TestRSVPAfterTheDeadlineIsA409AndChangesNothing(t *testing.T) {
 	}
 }
 
-func TestRSVPForACancelledEventShowsNoFormAndNoCalendar(t *testing.T) {
+func TestRSVPForACancelledEventShowsNoFormAndNoCalendarLinks(t *testing.T) {
 	t.Parallel()
 	f := newRSVPFix(t, 0)
 	f.answer(t, 0, "yes")
@@ -526,8 +526,10 @@ func TestRSVPForACancelledEventShowsNoFormAndNoCalendar(t *testing.T) {
 	if !strings.Contains(a.body, "イベントが中止になったため、ご回答は変更していません") {
 		t.Errorf("the 409 page of a cancelled event:\n%s", a.body)
 	}
-	if cal := f.get(t, "/r/"+f.tok(0)+"/event.ics"); cal.code != http.StatusGone {
-		t.Errorf("the .ics of a cancelled event: %d, want 410", cal.code)
+	// A calendar that saved the event learns it is cancelled.
+	if cal := f.get(t, "/r/"+f.tok(0)+"/event.ics"); cal.code != http.StatusOK || !strings.Contains(cal.body, "STATUS:CANCELLED\r\n") ||
+		!strings.Contains(cal.body, "METHOD:PUBLISH\r\n") || !strings.Contains(cal.body, "SEQUENCE:1\r\n") {
+		t.Errorf("the .ics of a cancelled event: %d\n%s", cal.code, cal.body)
 	}
 	if after := f.state(t); after != before {
 		t.Errorf("an answer to a cancelled event changed the database: %+v → %+v", before, after)

@@ -1,12 +1,8 @@
 package web
 
 import (
-	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
-
-	ics "github.com/arran4/golang-ical"
 
 	"github.com/kizuna-alumni/kizuna/campaigns"
 )
@@ -55,46 +51,5 @@ func TestRSVPWhenInTheReadersAndTheEventsZone(t *testing.T) {
 		if when != c.when || venue != c.venueTime {
 			t.Errorf("%s in %q: %q / %q, want %q / %q", c.lang, c.zone, when, venue, c.when, c.venueTime)
 		}
-	}
-}
-
-// A long Japanese title and place with the characters TEXT escapes fold
-// at 75 octets without splitting a character, and parse back unchanged.
-func TestRSVPPublishICSFoldsAndEscapes(t *testing.T) {
-	jst := time.FixedZone("JST", 9*3600)
-	title := strings.Repeat("年末アルムナイ交流会、", 6) + "; \\ 終"
-	place := "東京都渋谷区神南1-2-3, Example本社 10F; ラウンジ\n受付"
-	c := &campaigns.Campaign{ID: "ev", From: `"Example, 人事部" <alumni@example.co.jp>`,
-		Company: campaigns.Company{Name: "Example株式会社: 人事部"},
-		Event: &campaigns.Event{Title: title, Location: place, StartsAt: time.Date(2030, 12, 20, 19, 0, 0, 0, jst),
-			EndsAt: time.Date(2030, 12, 20, 21, 0, 0, 0, jst), Sequence: 3}}
-	raw := string(rsvpPublishICS(c, "CONFIRMED", time.Date(2030, 12, 1, 0, 0, 0, 0, time.UTC)))
-	for _, l := range strings.Split(strings.TrimSuffix(raw, "\r\n"), "\r\n") {
-		if len(l) > 75 || !utf8.ValidString(l) {
-			t.Errorf("line of %d octets or split UTF-8: %q", len(l), l)
-		}
-	}
-	cal, err := ics.ParseCalendar(strings.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := cal.Events()[0]
-	for p, want := range map[ics.ComponentProperty]string{
-		ics.ComponentPropertySummary:  title,
-		ics.ComponentPropertyLocation: place,
-		ics.ComponentPropertySequence: "3",
-		ics.ComponentPropertyUniqueId: "ev@example.co.jp",
-	} {
-		got := e.GetProperty(p).Value
-		if p == ics.ComponentPropertySummary || p == ics.ComponentPropertyLocation {
-			got = strings.NewReplacer(`\n`, "\n", `\,`, ",", `\;`, ";", `\\`, `\`).Replace(got)
-		}
-		if got != want {
-			t.Errorf("%s = %q, want %q", p, got, want)
-		}
-	}
-	org := e.GetProperty(ics.ComponentPropertyOrganizer)
-	if org.Value != "mailto:alumni@example.co.jp" || org.ICalParameters["CN"][0] != "Example株式会社: 人事部" {
-		t.Errorf("ORGANIZER %q %v", org.Value, org.ICalParameters)
 	}
 }

@@ -61,6 +61,9 @@ type Server struct {
 	log *slog.Logger
 	mux *http.ServeMux
 	rec *eventRecorder
+	// cals holds the prepared campaign versions of the RSVP page's
+	// calendar downloads.
+	cals rsvpCalendars
 }
 
 // New builds a server; Run serves it.
