@@ -5,10 +5,12 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"mime"
 	"net"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,8 +93,9 @@ const cspWatch = `window.__csp = 0; document.addEventListener('securitypolicyvio
 // the received message in headless Chromium at phone width, sends the
 // preselected answer, and checks Postgres: the answer is recorded, and
 // its confirmation is queued in the campaign's notice run and handed to
-// the worker at once (the web server's enqueuer), which sends it. The
-// page causes no CSP violation. Screenshots at 375 px and 1280 px are
+// the worker at once (the web server's enqueuer), which sends it in
+// Japanese with the event accepted in its calendar object. The page causes
+// no CSP violation. Screenshots at 375 px and 1280 px are
 // left as artefacts (and in docs/screenshots with KIZUNA_UPDATE_DOCS=1).
 func TestBrowserAnswersAnRSVPFromARealInvitation(t *testing.T) {
 	browser := unsubChromium(t)
@@ -282,8 +285,30 @@ func TestBrowserAnswersAnRSVPFromARealInvitation(t *testing.T) {
 		t.Errorf("the confirmation's delivery is %q, want sent", state)
 	}
 	waitMessages(3)
-	if to := relay.Messages()[2].To; len(to) != 1 || to[0] != "hanako@example.jp" {
+	confirmation := relay.Messages()[2]
+	if to := confirmation.To; len(to) != 1 || to[0] != "hanako@example.jp" {
 		t.Errorf("the third message went to %v, want the confirmation to hanako@example.jp", to)
+	}
+	cm, err := gmail.CreateReader(bytes.NewReader(confirmation.Data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if subj, _ := cm.Header.Subject(); subj != "ご出席を承りました：年末アルムナイ交流会" {
+		t.Errorf("the confirmation's subject is %q", subj)
+	}
+	var calendar string
+	for {
+		part, err := cm.NextPart()
+		if err != nil {
+			break
+		}
+		ct, _, _ := mime.ParseMediaType(part.Header.Get("Content-Type"))
+		if body, _ := io.ReadAll(part.Body); ct == "text/calendar" {
+			calendar = string(body)
+		}
+	}
+	if !strings.Contains(calendar, "METHOD:REQUEST") || !strings.Contains(calendar, "PARTSTAT=ACCEPTED") {
+		t.Errorf("the confirmation's calendar object does not accept the event (REQUEST, PARTSTAT=ACCEPTED):\n%s", calendar)
 	}
 
 	// A CSP violation is seen (the watch works): an image from another
