@@ -11,14 +11,13 @@ import (
 
 	"github.com/kizuna-alumni/kizuna/campaigns"
 	"github.com/kizuna-alumni/kizuna/internal/address"
-	"github.com/kizuna-alumni/kizuna/internal/token"
 )
 
 // appendICS writes the calendar object cal of s (RFC 5545, with the iTIP
 // METHOD of RFC 5546): times in UTC, a UID stable per event (so that an
 // update, a confirmation or a cancellation changes the event the
-// invitation created), the campaign's SEQUENCE, the reply address as
-// ORGANIZER (so that calendar answers come back to Kizuna) and, except in
+// invitation created), the campaign's SEQUENCE, the inbound (else reply)
+// address as ORGANIZER (so that calendar answers come back to Kizuna) and, except in
 // PUBLISH, the recipient as the one ATTENDEE with cal's PARTSTAT and RSVP.
 func (p *Prepared) appendICS(dst []byte, s *state, cal *calendar) []byte {
 	e := p.c.Event
@@ -41,10 +40,15 @@ func (p *Prepared) appendICS(dst []byte, s *state, cal *calendar) []byte {
 	if e.URL != "" {
 		line("URL:" + cleanHeader(e.URL))
 	}
+	// The ORGANIZER is the same in every message of the event: calendar
+	// clients apply an update or a cancellation only when it comes from the
+	// organizer of the event they hold (RFC 5546 §3.2.2.2). With an inbound
+	// address, that address itself: iMIP replies (RFC 6047) reach Kizuna
+	// and are matched by UID and ATTENDEE, not by a per-delivery token.
 	organizer := p.from.Address
 	switch {
 	case p.inLocal != "":
-		organizer = p.inboundAddr("+", token.Reply, s.r.DeliveryID)
+		organizer = p.inLocal + "@" + p.inDomain
 	case p.c.ReplyTo != "":
 		organizer = p.c.ReplyTo
 		if a, err := mail.ParseAddress(organizer); err == nil {
