@@ -55,6 +55,13 @@ type Strings struct {
 	// RangeSep joins its start and end ("19:00 〜 21:00").
 	RSVPWhen, RangeSep string
 	TestPrefix         string // subject prefix of send-test messages
+
+	// EventLabel, WhenLabel, WhereLabel, MapLabel and PageLabel head the
+	// event's details in notices (its title, time, place, the map link of
+	// the plain-text part, and web page).
+	EventLabel, WhenLabel, WhereLabel, MapLabel, PageLabel string
+	// NoticeOutro closes every notice: questions go to the reply address.
+	NoticeOutro string
 }
 
 var stringsByLocale = map[string]Strings{
@@ -79,6 +86,12 @@ var stringsByLocale = map[string]Strings{
 		RSVPWhen:         "日時: ",
 		RangeSep:         " 〜 ",
 		TestPrefix:       "[TEST] ",
+		EventLabel:       "イベント",
+		WhenLabel:        "日時",
+		WhereLabel:       "会場",
+		MapLabel:         "地図",
+		PageLabel:        "詳細",
+		NoticeOutro:      "ご不明な点がございましたら、本メールにご返信ください。",
 	},
 	"en": {
 		Lang:             "en",
@@ -102,6 +115,12 @@ var stringsByLocale = map[string]Strings{
 		RSVPWhen:         "When: ",
 		RangeSep:         " to ",
 		TestPrefix:       "[TEST] ",
+		EventLabel:       "Event",
+		WhenLabel:        "When",
+		WhereLabel:       "Where",
+		MapLabel:         "Map",
+		PageLabel:        "Details",
+		NoticeOutro:      "If you have any questions, just reply to this email.",
 	},
 }
 
@@ -125,6 +144,9 @@ type Placeholders struct {
 	CompanyURL, PrivacyURL, Logo                string
 	Unsubscribe, Open, RSVP                     string
 	EventStart, EventEnd                        string
+	// EventTitle, EventLocation, EventMap (a map search for the location)
+	// and EventURL fill the event's details in notices (Options.Details).
+	EventTitle, EventLocation, EventMap, EventURL string
 }
 
 // SignedGreeting, set as the Hermes body's Greeting (which these themes do
@@ -138,6 +160,16 @@ type Options struct {
 	Privacy bool // the company has a privacy URL
 	Open    bool // add the open pixel
 	RSVP    bool // add RSVP buttons (event campaigns)
+	// RSVPPrompt, when set, replaces the locale's RSVPPrompt above the
+	// RSVP buttons (a notice's "change your answer").
+	RSVPPrompt string
+	// Details adds the event's details (title, time, place with a map
+	// link, web page) after the body, as notices show them; the time is
+	// then not repeated above the RSVP buttons.
+	Details bool
+	// Location and URL say whether the event has a place and a web page
+	// (with Details).
+	Location, URL bool
 }
 
 // Theme is a hermes.Theme for one theme name, locale and set of options.
@@ -206,6 +238,9 @@ func NewTheme(name, locale string, p Placeholders, o Options) (*Theme, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.RSVPPrompt != "" {
+		s.RSVPPrompt = o.RSVPPrompt
+	}
 	fonts := fontsEN
 	if locale == "ja" {
 		fonts = fontsJA
@@ -216,7 +251,8 @@ func NewTheme(name, locale string, p Placeholders, o Options) (*Theme, error) {
 		P                         Placeholders
 		C                         palette
 		Logo, Privacy, Open, RSVP bool
-	}{locale, fonts, escapeStrings(s), p, pal, o.Logo, o.Privacy, o.Open, o.RSVP}
+		Details, Location, URL    bool
+	}{locale, fonts, escapeStrings(s), p, pal, o.Logo, o.Privacy, o.Open, o.RSVP, o.Details, o.Location, o.URL}
 	t := &Theme{name: name}
 	for file, dst := range map[string]*string{"mail/message.html": &t.html, "mail/message.txt": &t.text} {
 		src, err := mailFS.ReadFile(file)
@@ -241,7 +277,8 @@ func NewTheme(name, locale string, p Placeholders, o Options) (*Theme, error) {
 func escapeStrings(s Strings) Strings {
 	for _, f := range []*string{&s.SenderLabel, &s.AddressLabel, &s.ContactLabel, &s.RefusalNotice,
 		&s.UnsubscribeLabel, &s.PreferencesLabel, &s.PrivacyLabel, &s.TroubleBefore, &s.TroubleAfter,
-		&s.RSVPPrompt, &s.RSVPYes, &s.RSVPNo, &s.RSVPMaybe, &s.RSVPWhen, &s.RangeSep} {
+		&s.RSVPPrompt, &s.RSVPYes, &s.RSVPNo, &s.RSVPMaybe, &s.RSVPWhen, &s.RangeSep,
+		&s.EventLabel, &s.WhenLabel, &s.WhereLabel, &s.MapLabel, &s.PageLabel} {
 		*f = html.EscapeString(*f)
 	}
 	return s

@@ -1,6 +1,7 @@
 package templates
 
 import (
+	"html"
 	"strings"
 	"testing"
 )
@@ -66,5 +67,92 @@ func TestStrings(t *testing.T) {
 	en, _ := StringsFor("en")
 	if !strings.Contains(en.RefusalNotice, "unsubscribe") || en.GreetingPrefix != "Dear " {
 		t.Error("en strings")
+	}
+}
+
+// Every notice has its wording in every locale: a subject and intros that
+// name the event, Japanese without ASCII commas, and RSVP buttons in every
+// notice but the cancellation (nothing is left to answer).
+func TestNoticeWording(t *testing.T) {
+	t.Parallel()
+	names := []string{"reminder", "update", "cancellation", "confirm_yes", "confirm_no", "confirm_maybe", "waitlisted", "promoted"}
+	if len(noticesByLocale) != len(names) {
+		t.Errorf("%d notices have wording, want %d", len(noticesByLocale), len(names))
+	}
+	for _, name := range names {
+		for _, loc := range Locales {
+			n, err := NoticeFor(name, loc)
+			if err != nil {
+				t.Fatalf("%s/%s: %v", name, loc, err)
+			}
+			if !strings.Contains(n.Subject, "{{.Event.Title}}") || len(n.Intros) == 0 || !strings.Contains(n.Intros[0], "{{.Event.Title}}") {
+				t.Errorf("%s/%s: the subject or first intro does not name the event: %q %q", name, loc, n.Subject, n.Intros)
+			}
+			if (n.RSVPPrompt == "") != (name == "cancellation") {
+				t.Errorf("%s/%s: RSVP prompt %q", name, loc, n.RSVPPrompt)
+			}
+			if loc == "ja" {
+				for _, s := range append([]string{n.Subject, n.RSVPPrompt}, n.Intros...) {
+					if strings.Contains(s, ",") {
+						t.Errorf("%s/ja: ASCII comma in %q", name, s)
+					}
+				}
+			}
+			n.Intros[0] = "changed"
+			if again, _ := NoticeFor(name, loc); again.Intros[0] == "changed" {
+				t.Errorf("%s/%s: NoticeFor shares its intros with the caller", name, loc)
+			}
+		}
+	}
+	for _, bad := range [][2]string{{"confirm", "ja"}, {"reminder", "fr"}, {"", "ja"}} {
+		if _, err := NoticeFor(bad[0], bad[1]); err == nil {
+			t.Errorf("NoticeFor(%q, %q) accepted", bad[0], bad[1])
+		}
+	}
+}
+
+// The event's details block of notices: title, time, place with its map
+// link and page, each only when given; the time is then not repeated above
+// the RSVP buttons, whose prompt can be replaced (and is HTML-escaped).
+func TestThemeDetails(t *testing.T) {
+	t.Parallel()
+	p := Placeholders{Greeting: "GREET", CompanyName: "CONAME", Unsubscribe: "UNSUB", RSVP: "RSVPURL",
+		EventStart: "EVSTART", EventEnd: "EVEND", EventTitle: "EVTITLE", EventLocation: "EVLOC", EventMap: "EVMAP", EventURL: "EVURL"}
+	for _, loc := range Locales {
+		s, _ := StringsFor(loc)
+		for _, o := range []Options{
+			{RSVP: true, Details: true, Location: true, URL: true, RSVPPrompt: "Change <it>"},
+			{RSVP: false, Details: true},
+			{RSVP: true},
+		} {
+			th, err := NewTheme("default", loc, p, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			page, text := th.HTMLTemplate(), th.PlainTextTemplate()
+			for _, c := range []struct {
+				what string
+				want bool
+				in   []string
+			}{
+				{"title", o.Details, []string{"EVTITLE"}},
+				{"map link", o.Details && o.Location, []string{`<a href="EVMAP" target="_blank">EVLOC</a>`}},
+				{"page link", o.Details && o.URL, []string{`<a href="EVURL" target="_blank">EVURL</a>`}},
+				{"rsvp-when", o.RSVP && !o.Details, []string{`class="rsvp-when"`}},
+				{"buttons", o.RSVP, []string{"RSVPURL?a=yes"}},
+				{"own prompt", o.RSVPPrompt != "", []string{"Change &lt;it&gt;"}},
+				{"time", o.Details || o.RSVP, []string{"EVSTART" + html.EscapeString(s.RangeSep) + "EVEND"}},
+			} {
+				for _, in := range c.in {
+					if strings.Contains(page, in) != c.want {
+						t.Errorf("%s %+v: HTML has %s: %v", loc, o, c.what, !c.want)
+					}
+				}
+			}
+			if strings.Contains(text, "EVMAP") != (o.Details && o.Location) || strings.Contains(text, "EVURL") != (o.Details && o.URL) ||
+				strings.Contains(text, "EVTITLE") != o.Details || strings.Contains(text, "RSVPURL") != o.RSVP {
+				t.Errorf("%s %+v: plain text:\n%s", loc, o, text)
+			}
+		}
 	}
 }

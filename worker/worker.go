@@ -147,21 +147,11 @@ func (w *Worker) Enqueuer() *tasks.Enqueuer { return w.enq }
 // the rest, and returns within ShutdownTimeout.
 func (w *Worker) Run(ctx context.Context) error {
 	w.warnEviction(ctx)
-	srv := asynq.NewServerFromRedisClient(w.rdb, asynq.Config{
-		Concurrency:     w.opt.Concurrency,
-		Queues:          tasks.Queues(),
-		StrictPriority:  true,
-		ShutdownTimeout: ShutdownTimeout,
-		Logger:          asynqLogger{w.mon},
-		LogLevel:        asynq.WarnLevel,
-		// Deliveries carry their own retries; a task is retried only when
-		// its handler could not reach Postgres.
-		RetryDelayFunc: func(n int, _ error, _ *asynq.Task) time.Duration {
-			return time.Duration(1<<min(n, 5)) * time.Second
-		},
-		TaskCheckInterval:        100 * time.Millisecond,
-		DelayedTaskCheckInterval: time.Second,
-	})
+	// Two task servers: bulk sends, and the urgent queue with goroutines
+	// of its own, so that a confirmation or a reminder never waits for a
+	// bulk chunk to finish.
+	srv := w.taskServer(tasks.QueueSend, w.opt.Concurrency)
+	urgent := w.taskServer(tasks.QueueUrgent, UrgentConcurrency)
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(tasks.TypeSend, w.handleSend)
 
@@ -174,7 +164,13 @@ func (w *Worker) Run(ctx context.Context) error {
 		<-recDone
 		return fmt.Errorf("worker: start: %w", err)
 	}
-	w.log.Info("worker started", "concurrency", w.opt.Concurrency, "lease", w.opt.Lease.String())
+	if err := urgent.Start(mux); err != nil {
+		srv.Shutdown()
+		stopRec()
+		<-recDone
+		return fmt.Errorf("worker: start: %w", err)
+	}
+	w.log.Info("worker started", "concurrency", w.opt.Concurrency, "urgent_concurrency", UrgentConcurrency, "lease", w.opt.Lease.String())
 
 	monCtx, stopMon := context.WithCancel(ctx)
 	defer stopMon()
@@ -188,7 +184,13 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.log.Info("worker stopping: no new claims; finishing in-flight sends")
 	w.stopOnce.Do(func() { close(w.stopping) })
 	stopReco()
-	srv.Shutdown() // waits for the handlers, which release what they have not sent
+	// Each waits for its handlers, which release what they have not sent.
+	var down sync.WaitGroup
+	for _, t := range []*asynq.Server{srv, urgent} {
+		down.Add(1)
+		go func() { defer down.Done(); t.Shutdown() }()
+	}
+	down.Wait()
 	<-recoDone
 	stopRec() // the recorder drains what the handlers queued before it returns
 	<-recDone
@@ -202,6 +204,30 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	w.log.Info("worker stopped")
 	return nil
+}
+
+// UrgentConcurrency is how many goroutines of a worker serve the urgent
+// queue (tasks.QueueUrgent: RSVP confirmations and notices, reminders,
+// event updates and cancellations), beside Options.Concurrency for bulk
+// sends.
+const UrgentConcurrency = 2
+
+// taskServer is an Asynq server for one queue.
+func (w *Worker) taskServer(queue string, concurrency int) *asynq.Server {
+	return asynq.NewServerFromRedisClient(w.rdb, asynq.Config{
+		Concurrency:     concurrency,
+		Queues:          map[string]int{queue: 1},
+		ShutdownTimeout: ShutdownTimeout,
+		Logger:          asynqLogger{w.mon},
+		LogLevel:        asynq.WarnLevel,
+		// Deliveries carry their own retries; a task is retried only when
+		// its handler could not reach Postgres.
+		RetryDelayFunc: func(n int, _ error, _ *asynq.Task) time.Duration {
+			return time.Duration(1<<min(n, 5)) * time.Second
+		},
+		TaskCheckInterval:        100 * time.Millisecond,
+		DelayedTaskCheckInterval: time.Second,
+	})
 }
 
 // warnEviction warns when Redis may evict keys: an evicted task or lease

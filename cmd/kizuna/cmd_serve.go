@@ -15,12 +15,12 @@ import (
 func (a *App) serveCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "serve",
-		Short: "The web server: opens, clicks, one-click unsubscribe and preferences, health and metrics",
+		Short: "The web server: opens, clicks, one-click unsubscribe and preferences, RSVPs, health and metrics",
 		Long: `Serve Kizuna's public URLs on KIZUNA_LISTEN (or --listen): the open pixel
 /o/TOKEN, tracked links /c/TOKEN, the unsubscribe and preferences page
-/u/TOKEN (RFC 8058 one-click POST), /healthz and /metrics. Put it behind the
-https address in KIZUNA_BASE_URL. Any number of servers may run at once
-against one Postgres. SIGTERM or Ctrl-C stops accepting, finishes the
+/u/TOKEN (RFC 8058 one-click POST), the RSVP page of events /r/TOKEN,
+/healthz and /metrics. Put it behind the https address in KIZUNA_BASE_URL.
+Any number of servers may run at once against one Postgres. SIGTERM or Ctrl-C stops accepting, finishes the
 requests in flight and records every event they queued, then exits.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -48,9 +48,16 @@ func (a *App) newWebServer(ctx context.Context) (*web.Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The mail an RSVP queues (its confirmation) goes to the workers'
+	// queue at once instead of waiting for their reconciler.
+	enqueue, err := a.taskEnqueuer()
+	if err != nil {
+		return nil, err
+	}
 	return web.New(web.Options{
 		DB: db, Redis: rdb, Signer: token.New(a.cfg.Secret()),
 		Log: a.log.With("component", "web"), Metrics: a.metricsHandler(),
+		Enqueue: enqueue,
 	})
 }
 

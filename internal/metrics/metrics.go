@@ -31,6 +31,7 @@ const (
 	Opens               = "kizuna_opens_total"
 	Clicks              = "kizuna_clicks_total"
 	Unsubscribes        = "kizuna_unsubscribes_total"
+	RSVPs               = "kizuna_rsvps_total"
 	HTTPRequests        = "kizuna_http_requests_total"
 	HTTPRequestDuration = "kizuna_http_request_duration_seconds"
 )
@@ -46,6 +47,7 @@ type Metrics struct {
 	sendTime                       prometheus.Histogram
 	opens, clicks                  *prometheus.CounterVec
 	unsubscribes                   prometheus.Counter
+	rsvps                          *prometheus.CounterVec
 	httpRequests                   *prometheus.CounterVec
 	httpTime                       *prometheus.HistogramVec
 	handler                        http.Handler
@@ -73,6 +75,8 @@ func New() *Metrics {
 		Help: "Tracked-link clicks, by classification (human, apple_mpp, proxy, scanner, unknown)."}, []string{"class"})
 	m.unsubscribes = prometheus.NewCounter(prometheus.CounterOpts{Name: Unsubscribes,
 		Help: "Unsubscribes recorded (one-click POST, the page, or mail)."})
+	m.rsvps = prometheus.NewCounterVec(prometheus.CounterOpts{Name: RSVPs,
+		Help: "RSVP answers recorded that changed a person's answer, by answer (yes, no, maybe); the same answer again is not counted."}, []string{"answer"})
 	m.httpRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: HTTPRequests,
 		Help: "HTTP requests answered, by route pattern and status code."}, []string{"route", "code"})
 	m.httpTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: HTTPRequestDuration,
@@ -82,7 +86,7 @@ func New() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.sent, m.failed, m.retried, m.bounced, m.sendTime,
-		m.opens, m.clicks, m.unsubscribes, m.httpRequests, m.httpTime,
+		m.opens, m.clicks, m.unsubscribes, m.rsvps, m.httpRequests, m.httpTime,
 	)
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
 		// A collector's error leaves its metric out; the rest is served.
@@ -162,6 +166,20 @@ func (m *Metrics) Unsubscribed() {
 	if m != nil {
 		m.unsubscribes.Inc()
 	}
+}
+
+// RSVP counts one recorded change of answer to answer (yes, no, maybe;
+// anything else counts as "other", so that the label set stays bounded).
+func (m *Metrics) RSVP(answer string) {
+	if m == nil {
+		return
+	}
+	switch answer {
+	case "yes", "no", "maybe":
+	default:
+		answer = "other"
+	}
+	m.rsvps.WithLabelValues(answer).Inc()
 }
 
 // Request counts one HTTP answer: route is the ServeMux pattern that

@@ -47,6 +47,10 @@ func TestEveryMetricIsExposedAndMoves(t *testing.T) {
 	m.Open("<script>") // unknown classes collapse into "unknown"
 	m.Click("scanner")
 	m.Unsubscribed()
+	m.RSVP("yes")
+	m.RSVP("yes")
+	m.RSVP("no")
+	m.RSVP("<script>") // unknown answers collapse into "other"
 	m.Request("GET /o/{token}", 200, time.Millisecond)
 	m.Request("GET /o/{token}", 200, time.Millisecond)
 	m.Request("/", 404, time.Millisecond)
@@ -99,6 +103,9 @@ func TestEveryMetricIsExposedAndMoves(t *testing.T) {
 		{Opens, []string{"class", "unknown"}, 1},
 		{Clicks, []string{"class", "scanner"}, 1},
 		{Unsubscribes, nil, 1},
+		{RSVPs, []string{"answer", "yes"}, 2},
+		{RSVPs, []string{"answer", "no"}, 1},
+		{RSVPs, []string{"answer", "other"}, 1},
 		{HTTPRequests, []string{"route", "GET /o/{token}", "code", "200"}, 2},
 		{HTTPRequests, []string{"route", "/", "code", "404"}, 1},
 		{HTTPRequestDuration, []string{"route", "GET /o/{token}"}, 2},
@@ -141,6 +148,7 @@ func TestNilMetricsIsANoOp(t *testing.T) {
 	m.Open("human")
 	m.Click("human")
 	m.Unsubscribed()
+	m.RSVP("yes")
 	m.Request("/", 200, time.Second)
 	m.WatchQueue(func(context.Context) (int64, error) { return 1, nil }, nil)
 	if m.Registry() != nil {

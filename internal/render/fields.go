@@ -40,7 +40,8 @@ const (
 	fCompanyURL
 	fPrivacyURL
 	fLogo
-	fBreak // a line break inside a signature
+	fEventMap // a map search for the event's location (notices)
+	fBreak    // a line break inside a signature
 	numFields
 	// fLink is the first link; link i is fLink+i.
 	fLink = numFields
@@ -51,7 +52,7 @@ var fieldCodes = [numFields]string{
 	"FAMILYNAME", "GIVENNAME", "FULLNAME", "DEPARTMENT", "JOINEDON", "LEFTON",
 	"YEARSSINCELEFT", "EMAIL", "EVENTTITLE", "EVENTSTART", "EVENTEND",
 	"EVENTLOCATION", "EVENTURL", "GREETING", "SUBJECT", "UNSUB", "OPEN", "RSVP",
-	"COMPANYNAME", "COMPANYADDRESS", "COMPANYCONTACT", "COMPANYURL", "PRIVACYURL", "LOGO", "BR",
+	"COMPANYNAME", "COMPANYADDRESS", "COMPANYCONTACT", "COMPANYURL", "PRIVACYURL", "LOGO", "EVENTMAP", "BR",
 }
 
 // templateFields maps the names written in campaign files to fields.
@@ -68,7 +69,7 @@ var templateFields = map[string]field{
 // percent-encoded.
 func isURLField(f field) bool {
 	switch f {
-	case fEventURL, fUnsubscribe, fOpen, fRSVP, fCompanyURL, fPrivacyURL, fLogo:
+	case fEventURL, fEventMap, fUnsubscribe, fOpen, fRSVP, fCompanyURL, fPrivacyURL, fLogo:
 		return true
 	}
 	return f >= fLink
@@ -79,7 +80,7 @@ func isURLField(f field) bool {
 func isStatic(f field) bool {
 	switch f {
 	case fEventTitle, fEventLocation, fEventURL, fCompanyName, fCompanyAddress,
-		fCompanyContact, fCompanyURL, fPrivacyURL, fLogo, fBreak:
+		fCompanyContact, fCompanyURL, fPrivacyURL, fLogo, fEventMap, fBreak:
 		return true
 	}
 	return false

@@ -139,6 +139,34 @@ func TestGoldenConstructed(t *testing.T) {
 	}
 }
 
+// Notices of the constructed event, one of each kind of calendar object
+// (REQUEST with PARTSTAT=ACCEPTED or NEEDS-ACTION, CANCEL, none), in both
+// locales.
+func TestGoldenNotices(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		notice  string
+		r       Recipient
+		inbound bool
+	}{
+		{NoticeConfirmYes, yamada(), true},
+		{NoticePromoted, yamada(), false},
+		{NoticeReminder, yamada(), false},
+		{NoticeCancellation, smith(), false},
+		{NoticeUpdate, smith(), true},
+		{NoticeWaitlisted, smith(), false},
+	} {
+		o := testOptions()
+		o.Notice = c.notice
+		name := "notices/" + c.notice + "-" + c.r.Locale
+		if c.inbound {
+			o.InboundAddress = "reply@mail.example.co.jp"
+			name += "-inbound"
+		}
+		writeGoldenSet(t, name, mustPrepare(t, event(), o), c.r)
+	}
+}
+
 // The example campaigns of examples/campaigns, loaded as users load them,
 // rendered for a Japanese and an English alumnus.
 func TestGoldenExamples(t *testing.T) {

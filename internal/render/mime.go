@@ -84,8 +84,9 @@ func (p *Prepared) buildSkeleton(lt *localeTemplate) (*skeleton, error) {
 	}
 	m.SetBodyString(gomail.TypeTextPlain, mk(mText))
 	m.AddAlternativeString(gomail.TypeTextHTML, mk(mHTML))
-	if p.c.Event != nil {
-		m.AddAlternativeString(gomail.ContentType("text/calendar; method=REQUEST"), mk(mICS))
+	if p.cal != nil {
+		// The method parameter must equal the object's METHOD (RFC 6047 §2.4).
+		m.AddAlternativeString(gomail.ContentType("text/calendar; method="+p.cal.method), mk(mICS))
 		if err := m.AttachReader("invite.ics", strings.NewReader(mk(mICS)), gomail.WithFileContentType("application/ics")); err != nil {
 			return nil, err
 		}
@@ -125,7 +126,7 @@ func (p *Prepared) buildSkeleton(lt *localeTemplate) (*skeleton, error) {
 	if p.inLocal == "" {
 		want--
 	}
-	if p.c.Event != nil {
+	if p.cal != nil {
 		want += 2
 	}
 	if len(sk.slots) != want {

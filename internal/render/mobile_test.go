@@ -202,3 +202,53 @@ func TestMobileLayout(t *testing.T) {
 	}
 	t.Logf("screenshots in %s", shots)
 }
+
+// Notices (the event's details, with a long place and page, and the RSVP
+// buttons or none) fit a 375 px phone screen in both themes without
+// sideways scrolling. Screenshots are left as artefacts.
+func TestNoticeMobileLayout(t *testing.T) {
+	ctx := startChromium(t)
+	shots := artefactDir(t)
+	pages := t.TempDir()
+	la := smith()
+	la.TimeZone = "America/Los_Angeles"
+	for _, theme := range templates.Themes {
+		c := event()
+		c.Template.Theme = theme
+		c.Event.Location = "東京都渋谷区神南一丁目二番三号 Example本社ビル十階 大会議室「さくら」（受付は一階エントランス）"
+		c.Event.URL = "https://example.co.jp/events/2026/year-end-alumni-evening/registration-and-access-information?ref=alumni-mail"
+		for _, notice := range []string{NoticeConfirmYes, NoticeCancellation, NoticeUpdate} {
+			o := testOptions()
+			o.Notice = notice
+			p := mustPrepare(t, c, o)
+			for _, r := range []Recipient{yamada(), la} {
+				name := fmt.Sprintf("notice-%s-%s-%s", notice, r.Locale, theme)
+				file := filepath.Join(pages, name+".html")
+				if err := os.WriteFile(file, []byte(p.RenderParts(r).HTML), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				abs, _ := filepath.Abs(file)
+				if err := chromedp.Do(ctx, chromedp.EmulateViewport(375, 800), chromedp.Navigate("file://"+abs)); err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				l, err := chromedp.Run(ctx, chromedp.Evaluate[layout](layoutJS))
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				if l.ScrollWidth > 375 || len(l.Wide) > 0 {
+					t.Errorf("%s at 375 px: scrollWidth %d; wider than the viewport: %q", name, l.ScrollWidth, l.Wide)
+				}
+				if want := map[bool]int{true: 0, false: 3}[notice == NoticeCancellation]; len(l.Buttons) != want {
+					t.Errorf("%s: buttons %q, want %d", name, l.Buttons, want)
+				}
+				png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+				if err != nil {
+					t.Fatalf("%s: screenshot: %v", name, err)
+				}
+				if err := os.WriteFile(filepath.Join(shots, name+"-375.png"), png, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+}

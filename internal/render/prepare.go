@@ -58,7 +58,14 @@ type Options struct {
 	DKIM *DKIM
 	// Now is the clock (Date header, DTSTAMP, YearsSinceLeft); default time.Now.
 	Now func() time.Time
-	// Notice names the message: "" for the campaign's own.
+	// Notice, when not NoticeInvitation (""), replaces the campaign's
+	// subject and body by Kizuna's own wording of that notice (package
+	// templates), showing the event's details; everything else (theme,
+	// From, Reply-To, footer, unsubscribe, tracking, DKIM, fallbacks,
+	// greeting) stays. It also chooses the calendar object the message
+	// carries, if any (see Notices; a cancelled event's is always the
+	// cancellation). Only event campaigns have notices:
+	// Prepare refuses one for another campaign, and an unknown notice.
 	Notice string
 }
 
@@ -106,6 +113,7 @@ type Prepared struct {
 	locales    map[string]*localeTemplate
 	dkim       *dkimSigner
 	eventZone  *time.Location // the event's own zone (events only)
+	cal        *calendar      // the calendar object of each message; nil for none
 	bufs       sync.Pool
 }
 
@@ -147,6 +155,12 @@ func Prepare(c *campaigns.Campaign, opts Options) (*Prepared, error) {
 		return nil, fmt.Errorf("prepare campaign %s: from %q: %w", c.ID, c.From, err)
 	}
 	p := &Prepared{c: c, opts: opts, from: from, opens: c.Tracking.Opens && !opts.Test, clicks: c.Tracking.Clicks && !opts.Test}
+	if p.cal, err = calendarFor(opts.Notice, c.Event); err != nil {
+		return nil, fmt.Errorf("prepare campaign %s: %w", c.ID, err)
+	}
+	if opts.Notice != NoticeInvitation && c.Event == nil {
+		return nil, fmt.Errorf("prepare campaign %s: notice %q needs an event campaign (kind: event)", c.ID, opts.Notice)
+	}
 	p.fromDomain = from.Address[strings.LastIndexByte(from.Address, '@')+1:]
 	if opts.InboundAddress != "" {
 		in, err := mail.ParseAddress(opts.InboundAddress)
@@ -188,7 +202,7 @@ func Prepare(c *campaigns.Campaign, opts Options) (*Prepared, error) {
 		if !ok {
 			continue
 		}
-		lt, err := p.prepareLocale(loc, body)
+		lt, err := p.prepareLocale(loc, c.Subject[loc], body)
 		if err != nil {
 			return nil, fmt.Errorf("prepare campaign %s locale %s: %w", c.ID, loc, err)
 		}
@@ -217,6 +231,9 @@ func (p *Prepared) staticValues() (values, error) {
 	}
 	if e := p.c.Event; e != nil {
 		v[fEventTitle], v[fEventLocation] = e.Title, e.Location
+		if e.Location != "" {
+			v[fEventMap] = mapsSearchURL(e.Location)
+		}
 		if e.URL != "" && !isHTTPURL(e.URL) {
 			return nil, fmt.Errorf("event url %q is not an http(s) URL", e.URL)
 		}
@@ -230,13 +247,25 @@ func isHTTPURL(s string) bool {
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
-// prepareLocale runs Hermes once for one locale and compiles the result.
-func (p *Prepared) prepareLocale(loc string, b campaigns.Body) (*localeTemplate, error) {
+// prepareLocale runs Hermes once for one locale and compiles the result:
+// the campaign's subject and body, or those of Options.Notice.
+func (p *Prepared) prepareLocale(loc, subject string, b campaigns.Body) (*localeTemplate, error) {
 	str, err := templates.StringsFor(loc)
 	if err != nil {
 		return nil, err
 	}
 	event := p.c.Event != nil
+	opts := templates.Options{Logo: p.c.Company.Logo != "", Privacy: p.c.Company.PrivacyURL != "", Open: p.opens, RSVP: event}
+	if p.opts.Notice != NoticeInvitation {
+		n, err := templates.NoticeFor(p.opts.Notice, loc)
+		if err != nil {
+			return nil, err
+		}
+		// The campaign's signature goes too: it may speak of the invitation.
+		subject, b = n.Subject, campaigns.Body{Intros: n.Intros, Outros: []string{str.NoticeOutro}}
+		opts.RSVP, opts.RSVPPrompt = n.RSVPPrompt != "", n.RSVPPrompt
+		opts.Details, opts.Location, opts.URL = true, p.c.Event.Location != "", p.c.Event.URL != ""
+	}
 	lt := &localeTemplate{locale: loc, str: str, fallback: make(values, numFields)}
 	for name, text := range p.c.Fallback[loc] {
 		if f, ok := templateFields[name]; ok && !isStatic(f) {
@@ -244,7 +273,7 @@ func (p *Prepared) prepareLocale(loc string, b campaigns.Body) (*localeTemplate,
 		}
 	}
 
-	subj, err := p.ph.substitute(p.c.Subject[loc], event)
+	subj, err := p.ph.substitute(subject, event)
 	if err != nil {
 		return nil, fmt.Errorf("subject: %w", err)
 	}
@@ -259,7 +288,8 @@ func (p *Prepared) prepareLocale(loc string, b campaigns.Body) (*localeTemplate,
 		CompanyURL: ph(fCompanyURL), PrivacyURL: ph(fPrivacyURL), Logo: ph(fLogo),
 		Unsubscribe: ph(fUnsubscribe), Open: ph(fOpen), RSVP: ph(fRSVP),
 		EventStart: ph(fEventStart), EventEnd: ph(fEventEnd),
-	}, templates.Options{Logo: p.c.Company.Logo != "", Privacy: p.c.Company.PrivacyURL != "", Open: p.opens, RSVP: event})
+		EventTitle: ph(fEventTitle), EventLocation: ph(fEventLocation), EventMap: ph(fEventMap), EventURL: ph(fEventURL),
+	}, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -368,7 +398,8 @@ func (p *Prepared) hermesBody(b campaigns.Body, str templates.Strings, event boo
 // those links are the ones rewritten for click tracking.
 func (p *Prepared) isLinkTarget(s string) bool {
 	l := strings.ToLower(s)
-	return strings.HasPrefix(l, "http://") || strings.HasPrefix(l, "https://") || strings.HasPrefix(s, p.ph.of(fEventURL))
+	return strings.HasPrefix(l, "http://") || strings.HasPrefix(l, "https://") ||
+		strings.HasPrefix(s, p.ph.of(fEventURL)) || strings.HasPrefix(s, p.ph.of(fEventMap))
 }
 
 var hrefRE = regexp.MustCompile(`href="([^"]*)"`)

@@ -108,7 +108,8 @@ func (p *Prepared) begin(r Recipient) *state {
 // count of empty values (runs.EmptyFields) uses the same rule in SQL.
 func isEmpty(v string) bool { return strings.Trim(v, " \u3000") == "" }
 
-// RenderParts renders r's subject, HTML, plain text and (events) invite.
+// RenderParts renders r's subject, HTML, plain text and the calendar
+// object the message carries (ICS; "" for none).
 func (p *Prepared) RenderParts(r Recipient) Parts {
 	s := p.begin(r)
 	pt := Parts{
@@ -116,8 +117,8 @@ func (p *Prepared) RenderParts(r Recipient) Parts {
 		HTML:    string(s.lt.html.appendTo(nil, s.v)),
 		Text:    string(s.lt.text.appendTo(nil, s.v)),
 	}
-	if p.c.Event != nil {
-		pt.ICS = string(p.appendICS(nil, s))
+	if p.cal != nil {
+		pt.ICS = string(p.appendICS(nil, s, p.cal))
 	}
 	return pt
 }
@@ -145,8 +146,8 @@ func (p *Prepared) Render(r Recipient) (*Message, error) {
 	b.html = s.lt.html.appendTo(b.html[:0], s.v)
 	b.text = s.lt.text.appendTo(b.text[:0], s.v)
 	b.ics = b.ics[:0]
-	if p.c.Event != nil {
-		b.ics = p.appendICS(b.ics, s)
+	if p.cal != nil {
+		b.ics = p.appendICS(b.ics, s, p.cal)
 	}
 	m := &Message{To: r.SendTo, MessageID: p.messageID(r.DeliveryID)}
 	m.EnvelopeFrom = p.from.Address

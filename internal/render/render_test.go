@@ -409,8 +409,11 @@ func TestInboundAddresses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	org := cal.Events()[0].GetProperty(ics.ComponentPropertyOrganizer).Value
-	check("ORGANIZER", strings.TrimPrefix(org, "mailto:"), "reply+", token.Reply)
+	// The ORGANIZER is the inbound address itself, the same in every
+	// message of the event, so that calendars accept its updates.
+	if org := cal.Events()[0].GetProperty(ics.ComponentPropertyOrganizer).Value; org != "mailto:reply@mail.example.co.jp" {
+		t.Errorf("ORGANIZER = %q, want the inbound address", org)
+	}
 }
 
 func TestEventInvitation(t *testing.T) {

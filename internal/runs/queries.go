@@ -659,6 +659,7 @@ WHERE r.campaign_id = $1 AND r.kind IN ('send', 'update')`
 const qOpenRunsOfKinds = `
 SELECT id FROM runs WHERE campaign_id = $1 AND kind = ANY($2) AND id <> $3 AND state NOT IN ('done', 'cancelled')
 ORDER BY id`
+
 // qAttendees lists the answers to campaign $1 with the people who gave
 // them, leaving out forgotten people (their row stays, personal columns
 // cleared). A yes beyond capacity is on the waiting list (waitlisted); its

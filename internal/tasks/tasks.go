@@ -27,14 +27,10 @@ const (
 	QueueSend = "kizuna-send"
 	// QueueUrgent carries the mail a person is owed now: RSVP
 	// confirmations, waiting-list and promotion notices, event reminders,
-	// updates and cancellations. Workers serve it first (strict
-	// priority), so none of it waits behind a bulk run's backlog.
+	// updates and cancellations. Workers serve it with goroutines of its
+	// own, so none of it waits behind a bulk run's backlog.
 	QueueUrgent = "kizuna-urgent"
 )
-
-// Queues maps each queue a worker serves to its priority; workers serve
-// them in strict priority order (asynq.Config.StrictPriority).
-func Queues() map[string]int { return map[string]int{QueueUrgent: 2, QueueSend: 1} }
 
 // ChunkSize is how many deliveries one send task carries. At thousands of
 // messages a second a task per recipient would spend more on Redis than on

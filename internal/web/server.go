@@ -1,9 +1,10 @@
 // Package web is Kizuna's HTTP server (`kizuna serve`, also started by
 // `kizuna run`): the open pixel, tracked-link redirects, the RFC 8058
-// one-click unsubscribe and the unsubscribe/preferences pages, health and
-// Prometheus metrics. It owns no table: it records through the owners'
-// verbs (runs for delivery events, roster for suppressions and
-// preferences). Any number of servers may run against one Postgres.
+// one-click unsubscribe and the unsubscribe/preferences pages, the RSVP
+// pages of events, health and Prometheus metrics. It owns no table: it
+// records through the owners' verbs (runs for delivery events and RSVPs,
+// roster for suppressions and preferences). Any number of servers may run
+// against one Postgres.
 package web
 
 import (
@@ -18,6 +19,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/kizuna-alumni/kizuna/internal/runs"
 	"github.com/kizuna-alumni/kizuna/internal/token"
 )
 
@@ -47,6 +49,10 @@ type Options struct {
 	Metrics http.Handler
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Enqueue hands the mail an RSVP queues (its confirmation, a
+	// promotion notice) to the workers at once; nil leaves them to the
+	// workers' reconciler, which finds them within seconds.
+	Enqueue runs.Enqueue
 }
 
 // Server serves Kizuna's public URLs (SPEC.md, Web server).
@@ -55,6 +61,9 @@ type Server struct {
 	log *slog.Logger
 	mux *http.ServeMux
 	rec *eventRecorder
+	// cals holds the prepared campaign versions of the RSVP page's
+	// calendar downloads.
+	cals rsvpCalendars
 }
 
 // New builds a server; Run serves it.
@@ -81,6 +90,9 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /u/{token}", s.handleUnsubscribePage)
 	s.mux.HandleFunc("POST /u/{token}", s.handleUnsubscribe)
 	s.mux.HandleFunc("POST /u/{token}/preferences", s.handlePreferences)
+	s.mux.HandleFunc("GET /r/{token}", s.handleRSVPPage)
+	s.mux.HandleFunc("POST /r/{token}", s.handleRSVP)
+	s.mux.HandleFunc("GET /r/{token}/event.ics", s.handleRSVPCalendar)
 	s.mux.HandleFunc("GET /healthz", s.handleHealth)
 	s.mux.HandleFunc("GET /static/{file}", s.handleStatic)
 	if s.opt.Metrics != nil {

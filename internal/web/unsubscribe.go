@@ -308,8 +308,9 @@ func (s *Server) unsubError(w http.ResponseWriter, r *http.Request, lang string)
 		unsubView{Lang: lang, T: t, Title: t["error_title"], Message: t["error"]})
 }
 
-// unsubRender writes a page: personal (never cached), HTML, with status.
-func (s *Server) unsubRender(w http.ResponseWriter, status int, t *template.Template, v unsubView) {
+// unsubRender writes a page of the server (v is an unsubView or an
+// rsvpView): personal (never cached), HTML, with status.
+func (s *Server) unsubRender(w http.ResponseWriter, status int, t *template.Template, v any) {
 	var b bytes.Buffer
 	if err := t.ExecuteTemplate(&b, "layout", v); err != nil {
 		s.log.Error("cannot render a page", "err", err)
