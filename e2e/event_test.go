@@ -375,7 +375,15 @@ func TestEventJourney(t *testing.T) {
 	if !strings.Contains(page, `id="closed"`) || strings.Contains(page, `id="send"`) || strings.Contains(page, `id="ics"`) {
 		t.Errorf("the RSVP page of a cancelled event must say so, with no form and no calendar link:\n%s", testbin.Tail(page, 3000))
 	}
-	get(t, links[gA.email]+"/event.ics", http.StatusGone)
+	// A calendar that added the event from the page learns it is off.
+	cal, err = ics.ParseCalendar(strings.NewReader(get(t, links[gA.email]+"/event.ics", http.StatusOK)))
+	if err != nil {
+		t.Fatalf("event.ics: %v", err)
+	}
+	if evs := cal.Events(); len(evs) != 1 || evs[0].GetProperty(ics.ComponentPropertySequence).Value != "2" ||
+		evs[0].GetProperty(ics.ComponentPropertyStatus).Value != "CANCELLED" {
+		t.Errorf("event.ics after the cancellation: %s", cal.Serialize())
+	}
 
 	// 9. Nothing twice, nothing more: wait past a reconciler pass and a
 	// scheduler poll, then the mail must be exactly the ledger.
