@@ -158,12 +158,12 @@ SELECT v.id, v.digest, v.event_sequence, v.definition
 FROM campaigns c LEFT JOIN campaign_versions v ON v.id = c.current_version_id
 WHERE c.id = $1 FOR NO KEY UPDATE OF c`
 
-// qInsertVersion stores a version, or finds the one with the same digest: $1 campaign id, $2 digest, $3 definition, $4 event SEQUENCE.
+// qInsertVersion stores a version, or finds the one with the same key (runs.versionKey): $1 campaign id, $2 key, $3 definition, $4 event SEQUENCE.
 const qInsertVersion = `
 INSERT INTO campaign_versions (campaign_id, digest, definition, event_sequence)
 VALUES ($1, $2, $3, $4)
 ON CONFLICT (campaign_id, digest) DO UPDATE
-	SET event_sequence = GREATEST(campaign_versions.event_sequence, EXCLUDED.event_sequence)
+	SET event_sequence = campaign_versions.event_sequence -- a stored version never changes; this returns its id
 RETURNING id`
 
 // qSetCurrentVersion: $1 campaign id, $2 version id.

@@ -378,3 +378,41 @@ func TestEventChangesAreAnnouncedOnce(t *testing.T) {
 }
 
 func int64s(v []int64) any { return pq.Int64Array(v) }
+
+// TestEventEditedBackIsAnnouncedAgain: a place changed and changed back,
+// and a cancellation withdrawn, are each a change for calendars: each is
+// announced with the next SEQUENCE, and the invitation's own version keeps
+// the SEQUENCE it was sent with.
+func TestEventEditedBackIsAnnouncedAgain(t *testing.T) {
+	t.Parallel()
+	db := testdb.New(t)
+	ctx := context.Background()
+	c := rsvpEvent("ev-back", 0)
+	ds := invited(t, db, c, 2)
+	answer(t, db, ds[0], runs.AnswerYes, beforeDeadline)
+	edit := func(digest, place string, cancelled bool) {
+		t.Helper()
+		v := rsvpEvent("ev-back", 0)
+		v.Digest, v.Event.Location, v.Event.Cancelled = digest, place, cancelled
+		if _, err := runs.RegisterVersion(ctx, db.DB, v); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := runs.AnnounceEventChange(ctx, db.DB, v, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	edit("moved", "東京都港区", false)
+	edit(c.Digest, c.Event.Location, false) // back to the invitation's place
+	edit("cancelled", c.Event.Location, true)
+	edit(c.Digest, c.Event.Location, false) // the cancellation withdrawn
+	var got []string
+	if err := db.Select(&got, `SELECT r.kind || ' ' || r.occurrence || ' seq ' || v.event_sequence
+		FROM runs r JOIN campaign_versions v ON v.id = r.version_id
+		WHERE r.campaign_id = $1 AND r.kind <> 'notice' ORDER BY r.number`, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	want := "[send manual:1 seq 0 update update:1 seq 1 update update:2 seq 2 cancellation cancellation seq 3 update update:4 seq 4]"
+	if fmt.Sprint(got) != want {
+		t.Fatalf("runs: %v\nwant %s", got, want)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -98,8 +99,8 @@ func IsActive(state string) bool {
 
 // RegisterVersion upserts the campaigns row and stores the campaign
 // definition as a campaign_versions row keyed by its digest (reused when the
-// campaign is unchanged), and makes it the campaign's current version. It
-// returns the version id.
+// campaign is unchanged; see versionKey), and makes it the campaign's
+// current version. It returns the version id.
 //
 // For events it also keeps the iCalendar SEQUENCE: a version whose event
 // details (title, times, place, URL, cancellation) differ from the current
@@ -139,7 +140,7 @@ func RegisterVersion(ctx context.Context, db *sqlx.DB, c *campaigns.Campaign) (i
 	if err := tx.GetContext(ctx, &cur, qCurrentVersionForUpdate, c.ID); err != nil {
 		return 0, fmt.Errorf("register campaign %s: current version: %w", c.ID, err)
 	}
-	if cur.Digest.Valid && cur.Digest.String == digest {
+	if cur.Digest.Valid && (cur.Digest.String == digest || cur.Digest.String == versionKey(digest, cur.Seq.Int64)) {
 		return cur.ID.Int64, tx.Commit()
 	}
 	seq := int64(0)
@@ -154,7 +155,7 @@ func RegisterVersion(ctx context.Context, db *sqlx.DB, c *campaigns.Campaign) (i
 		}
 	}
 	var id int64
-	if err := tx.GetContext(ctx, &id, qInsertVersion, c.ID, digest, def, seq); err != nil {
+	if err := tx.GetContext(ctx, &id, qInsertVersion, c.ID, versionKey(digest, seq), def, seq); err != nil {
 		return 0, fmt.Errorf("register campaign %s version: %w", c.ID, err)
 	}
 	if _, err := tx.ExecContext(ctx, qSetCurrentVersion, c.ID, id); err != nil {
@@ -179,6 +180,19 @@ func RegisterVersion(ctx context.Context, db *sqlx.DB, c *campaigns.Campaign) (i
 		return 0, fmt.Errorf("register campaign %s version: %w", c.ID, err)
 	}
 	return id, nil
+}
+
+// versionKey is a version's key among its campaign's versions: the
+// content's digest, and for an event whose SEQUENCE is above 0 the
+// sequence too. A file edited back to an earlier content (a place changed
+// and changed back, a cancellation withdrawn) is a change for calendars:
+// it gets a row of its own with the next SEQUENCE, and no stored version
+// ever changes, so a run keeps rendering exactly what it started with.
+func versionKey(digest string, seq int64) string {
+	if seq == 0 {
+		return digest
+	}
+	return digest + "#" + strconv.FormatInt(seq, 10)
 }
 
 // eventChanged reports whether an attendee's calendar entry would change
