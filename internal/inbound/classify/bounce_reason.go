@@ -95,7 +95,7 @@ var (
 	senderText      = regexp.MustCompile(`sender (address )?(denied|rejected|refused|blocked|not (allowed|permitted|authorized))|(bad|invalid|unknown) sender|sender (address|domain) (does not exist|not found|unknown|is invalid)|mail from .{0,80}(rejected|refused|denied)|domain of sender address .{0,60}does not (exist|resolve)`)
 	userUnknownText = regexp.MustCompile(`user (is )?unknown|unknown (user|recipient|local[- ]part|mailbox)|no such (user|mailbox|recipient|account|address|person)|(user|mailbox|recipient|account|address|e-?mail account)(\s\S+){0,3} (does not|doesn't|did not) exist|does not exist|(user|recipient|mailbox|address|account) not found|recipient ?not ?found|not a valid (recipient|mailbox|user)|invalid (recipient|mailbox|address|user)|address (couldn't|could not|cannot|can't) be found|address not found|mailbox unavailable|mailbox (not|does not) (found|exist)|user (not|doesn't) exist|unrouteable address|not our customer|no mailbox here|account (has been |is )?(disabled|closed|removed|deleted)|has moved|moved permanently|no longer (valid|available|active)|存在しません|見つかりません|見つからな|宛先不明|宛先が不正`)
 	hostUnknownText = regexp.MustCompile(`host (or domain name )?(not found|unknown)|unknown host|domain (name )?(not found|does not exist|unknown)|no such domain|nxdomain|name service error|unrouteable (mail )?domain|no (mx|mail exchanger|mail server)|couldn't find (any host|a mail server)|dns (lookup|error).{0,40}(fail|not found)|null mx|all relevant mx records point to non-existent hosts|ドメインが(存在|見つか)`)
-	spamText        = regexp.MustCompile(`spam|junk mail|bulk mail|content.{0,30}(rejected|refused|filter)|message content|suspicious|phish|virus|malware|迷惑メール`)
+	spamText        = regexp.MustCompile(`\bspam\b|\bspammy\b|junk mail|bulk mail|content.{0,30}(rejected|refused|filter)|message content|suspicious|phish|virus|malware|迷惑メール`)
 	blockedText     = regexp.MustCompile(`block(ed|list)|blacklist|denylist|listed (at|in|on|by)|\brbl\b|\bdnsbl\b|spamhaus|spamcop|barracuda|reputation|poor reputation|banned|ip .{0,40}(rejected|refused)|client host .{0,60}rejected|access denied|connection refused by .{0,20}policy|too many (connections|messages|recipients)|rate limit|throttl`)
 	policyText      = regexp.MustCompile(`policy|not (allowed|permitted|authorized) to|prohibited|restricted|refused by|administrative(ly)? prohibit|relay(ing)? (access )?(denied|not permitted)|受信拒否|拒否`)
 	authText        = regexp.MustCompile(`\bspf\b|\bdkim\b|\bdmarc\b|authenticat|unauthenticated|not aligned|reverse dns|\bptr\b`)
@@ -197,10 +197,10 @@ func reasonFromCode(sc statusCode, ok bool, text string) string {
 		case sc.detail >= 606 && sc.detail <= 649:
 			// Exchange Online: the sending IP is on its block list.
 			return reasonBlocked
-		case spamText.MatchString(text):
-			return reasonSpam
 		case blockedText.MatchString(text):
 			return reasonBlocked
+		case spamText.MatchString(text):
+			return reasonSpam
 		case sc.detail == 0 && authText.MatchString(text):
 			return reasonAuth
 		}
@@ -226,10 +226,10 @@ func reasonFromText(text string) string {
 		return reasonHostUnknown
 	case userUnknownText.MatchString(text):
 		return reasonUserUnknown
-	case spamText.MatchString(text):
-		return reasonSpam
 	case blockedText.MatchString(text):
 		return reasonBlocked
+	case spamText.MatchString(text):
+		return reasonSpam
 	case authText.MatchString(text):
 		return reasonAuth
 	case filteredText.MatchString(text):
