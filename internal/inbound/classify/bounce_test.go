@@ -88,7 +88,7 @@ func fixtureFiles(t testing.TB) []string {
 // with its JSON sidecar.
 func TestBounceFixtures(t *testing.T) {
 	files := fixtureFiles(t)
-	if len(files) < 0 {
+	if len(files) < 30 {
 		t.Fatalf("%d fixtures, want at least 30", len(files))
 	}
 	for _, f := range files {
