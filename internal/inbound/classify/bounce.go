@@ -160,8 +160,8 @@ func parseBounce(h *message.Header, e *message.Entity, text string) (Result, boo
 		region = region[:i]
 	}
 	// A DSN pasted as text (some gateways flatten the report).
-	if strings.Contains(strings.ToLower(region), "final-recipient:") {
-		if res, ok := bounceResult(parseDeliveryStatus([]byte(region[strings.Index(strings.ToLower(region), "final-recipient:"):]), region), orig); ok {
+	if i := strings.Index(asciiLower(region), "final-recipient:"); i >= 0 {
+		if res, ok := bounceResult(parseDeliveryStatus([]byte(region[i:]), region), orig); ok {
 			return res, true
 		}
 	}
@@ -313,7 +313,7 @@ func textAbout(text, addr string, others ...string) string {
 	if text == "" || addr == "" {
 		return ""
 	}
-	lower := strings.ToLower(text)
+	lower := asciiLower(text)
 	var pieces []string
 	end := 0
 	for from := 0; from < len(lower); {
@@ -326,7 +326,7 @@ func textAbout(text, addr string, others ...string) string {
 		if start < end {
 			continue
 		}
-		end = start + 700
+		end = from + 700
 		if end > len(text) {
 			end = len(text)
 		}
@@ -358,4 +358,16 @@ func textAbout(text, addr string, others ...string) string {
 		return firstReplyCode(pieces[i]) != "" && firstReplyCode(pieces[j]) == ""
 	})
 	return strings.Join(pieces, "\n")
+}
+
+// asciiLower lower-cases the ASCII letters of s only, so every index into
+// the result is an index into s (strings.ToLower may change lengths).
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }

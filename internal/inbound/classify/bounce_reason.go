@@ -242,10 +242,10 @@ func reasonFromText(text string) string {
 	return reasonOther
 }
 
-// clip collapses runs of white space and cuts s to at most n bytes without
+// clip replaces invalid UTF-8, collapses runs of white space and cuts s to at most n bytes without
 // splitting a UTF-8 sequence.
 func clip(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
+	s = strings.Join(strings.Fields(strings.ToValidUTF8(s, "\uFFFD")), " ")
 	if len(s) <= n {
 		return s
 	}
