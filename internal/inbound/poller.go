@@ -97,6 +97,9 @@ type PollerOptions struct {
 	// DefaultPollInterval); with IDLE it is also looked at every 10
 	// Intervals, in case a notification was missed.
 	Interval time.Duration
+	// NoIdle polls every Interval even when the server offers IDLE (for
+	// servers whose IDLE misbehaves).
+	NoIdle bool
 	// TLSConfig is used for imaps and STARTTLS (nil: the system's roots).
 	TLSConfig *tls.Config
 	// MinBackoff and MaxBackoff bound the wait before a reconnection
@@ -221,7 +224,7 @@ func (pl *Poller) session(ctx context.Context) (connected bool, err error) {
 	if _, err := c.Select(pl.o.Target.Mailbox, nil).Wait(); err != nil {
 		return true, fmt.Errorf("select %s: %w", pl.o.Target.Mailbox, err)
 	}
-	pl.log.Info("inbound: reading IMAP mailbox", "mailbox", pl.o.Target.String(), "idle", c.Caps().Has(imap.CapIdle),
+	pl.log.Info("inbound: reading IMAP mailbox", "mailbox", pl.o.Target.String(), "idle", c.Caps().Has(imap.CapIdle) && !pl.o.NoIdle,
 		"move", c.Caps().Has(imap.CapMove), "processed_folder", folder)
 	for {
 		if err := pl.pass(ctx, c, folder); err != nil {
@@ -381,7 +384,7 @@ func (pl *Poller) wait(ctx context.Context, c *imapclient.Client, newMail chan s
 		return nil
 	default:
 	}
-	if !c.Caps().Has(imap.CapIdle) {
+	if pl.o.NoIdle || !c.Caps().Has(imap.CapIdle) {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
