@@ -427,4 +427,3 @@ func TestParseListen(t *testing.T) {
 		}
 	}
 }
-

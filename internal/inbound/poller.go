@@ -419,4 +419,3 @@ func (pl *Poller) wait(ctx context.Context, c *imapclient.Client, newMail chan s
 	}
 	return nil
 }
-
