@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"os/signal"
 	"syscall"
 
@@ -19,7 +18,9 @@ func (a *App) runCommand() *cobra.Command {
 		Long: `Run the scheduler (watching --campaigns or KIZUNA_CAMPAIGNS), a worker and the
 web server (on KIZUNA_LISTEN) in one process: campaigns are started when due
 and sent by the same process, and the links in the mail it sends are served.
-SIGTERM or Ctrl-C stops all three: no new runs or claims, messages in flight
+With KIZUNA_INBOUND_LISTEN or KIZUNA_IMAP_URL set, it also takes in replies
+and bounces (see kizuna inbound --help).
+SIGTERM or Ctrl-C stops all of them: no new runs or claims, messages in flight
 finish or are released, events are recorded, and the process exits within
 30 seconds.`,
 		Args: cobra.NoArgs,
@@ -49,22 +50,16 @@ finish or are released, events are recorded, and the process exits within
 				return err
 			}
 			serve := func(ctx context.Context) error { return srv.Run(ctx, a.cfg.Listen) }
-			ctx, cancel := context.WithCancel(ctx)
-			defer cancel()
 			parts := []func(context.Context) error{w.Run, s.Run, serve}
-			errs := make(chan error, len(parts))
-			for _, part := range parts {
-				go func() {
-					err := part(ctx)
-					cancel() // one part ending (or failing) stops the other
-					errs <- err
-				}()
+			if a.inboundConfigured() {
+				in, err := a.inboundParts(ctx)
+				if err != nil {
+					return err
+				}
+				parts = append(parts, in...)
 			}
-			var all []error
-			for range parts {
-				all = append(all, <-errs)
-			}
-			return errors.Join(all...)
+			// One part ending (or failing) stops the others.
+			return runParts(ctx, parts)
 		},
 	}
 	f.register(cmd)

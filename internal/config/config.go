@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -46,7 +47,12 @@ type Config struct {
 	InboundAddress string
 	InboundListen  string
 	IMAPURL        string
-	Campaigns      string
+	// InboundMaxBytes is the size limit of an inbound message in bytes
+	// (KIZUNA_INBOUND_MAX_BYTES; 0 when unset: the intake's default,
+	// 10 MiB). The SMTP listener refuses a larger message (552); the
+	// IMAP poller stores its first InboundMaxBytes bytes.
+	InboundMaxBytes int64
+	Campaigns       string
 	// DKIMKeyFile names a PEM private key that signs every message; empty:
 	// no DKIM signature. DKIMSelector is its selector, DKIMDomain the d=
 	// domain (empty: each campaign's From domain).
@@ -111,6 +117,13 @@ func Load(getenv func(string) string, f Flags) (*Config, error) {
 		}
 		c.RelayAlertAfter = d
 	}
+	if v := strings.TrimSpace(getenv("KIZUNA_INBOUND_MAX_BYTES")); v != "" {
+		n, err := parseBytes(v)
+		if err != nil {
+			return nil, fmt.Errorf("KIZUNA_INBOUND_MAX_BYTES=%q is not a size in bytes such as 10485760 or 10MiB", v)
+		}
+		c.InboundMaxBytes = n
+	}
 	for name, raw := range map[string]string{
 		"KIZUNA_DATABASE_URL": c.DatabaseURL,
 		"KIZUNA_REDIS_URL":    c.RedisURL,
@@ -123,6 +136,27 @@ func Load(getenv func(string) string, f Flags) (*Config, error) {
 		}
 	}
 	return c, nil
+}
+
+// parseBytes reads a positive size: a number of bytes, or a number with
+// KiB, MiB or GiB (also KB, MB, GB, taken as the binary units).
+func parseBytes(v string) (int64, error) {
+	mult := int64(1)
+	upper := strings.ToUpper(v)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KIB", 1 << 10}, {"MIB", 1 << 20}, {"GIB", 1 << 30}, {"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"B", 1}} {
+		if strings.HasSuffix(upper, u.suffix) {
+			mult, v = u.mult, strings.TrimSpace(v[:len(v)-len(u.suffix)])
+			break
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 || n > (1<<31-1)/mult {
+		return 0, errors.New("not a positive size under 2 GiB")
+	}
+	return n * mult, nil
 }
 
 // invalidError is a setting that is present but unusable: its message is

@@ -183,3 +183,20 @@ func TestShortSecretIsNotScrubbedFromWords(t *testing.T) {
 		t.Fatalf("a real secret is not scrubbed: %q", got)
 	}
 }
+
+// KIZUNA_INBOUND_MAX_BYTES takes bytes or binary units; anything else names
+// the variable.
+func TestInboundMaxBytes(t *testing.T) {
+	for v, want := range map[string]int64{"": 0, "1048576": 1 << 20, "10MiB": 10 << 20, " 512 KiB ": 512 << 10, "25MB": 25 << 20} {
+		c, err := Load(env(map[string]string{"KIZUNA_INBOUND_MAX_BYTES": v}), Flags{})
+		if err != nil || c.InboundMaxBytes != want {
+			t.Errorf("%q: %v %v, want %d", v, c, err, want)
+		}
+	}
+	for _, bad := range []string{"big", "-1", "0", "10TB", "3GiB"} {
+		_, err := Load(env(map[string]string{"KIZUNA_INBOUND_MAX_BYTES": bad}), Flags{})
+		if err == nil || !strings.Contains(err.Error(), "KIZUNA_INBOUND_MAX_BYTES") {
+			t.Errorf("%q: error %v, want one naming the variable", bad, err)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kizuna-alumni/kizuna/internal/inbound"
 	"github.com/kizuna-alumni/kizuna/internal/roster"
 	"github.com/kizuna-alumni/kizuna/internal/runs"
 	"github.com/kizuna-alumni/kizuna/internal/testdb"
@@ -164,6 +165,7 @@ func TestStateNamesMatchTheSchema(t *testing.T) {
 		{"alumni", "mail_kinds", roster.MailKinds},
 		{"runs", "kind", runs.RunKinds},
 		{"deliveries", "notice", runs.Notices},
+		{"inbound_messages", "source", inbound.Sources},
 	} {
 		want := slices.Sorted(slices.Values(c.names))
 		if got := checkValues(t, db, c.table, c.column); !slices.Equal(got, want) {

@@ -1,0 +1,279 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kizuna-alumni/kizuna/internal/config"
+	"github.com/kizuna-alumni/kizuna/internal/inbound"
+	"github.com/kizuna-alumni/kizuna/internal/token"
+)
+
+func (a *App) inboundCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "inbound",
+		Short: "Read replies and bounces: SMTP/LMTP listener and/or IMAP poll, classify, act",
+		Long: `Take in the mail that comes back to KIZUNA_INBOUND_ADDRESS — replies,
+automatic replies, bounces, calendar answers, requests to stop, complaints —
+store each message raw (at most KIZUNA_INBOUND_MAX_BYTES, default 10 MiB),
+then classify it and act on it.
+
+Mail comes in two ways, either or both:
+
+  KIZUNA_INBOUND_LISTEN  SMTP and/or LMTP listeners, separated by commas:
+                         smtp://0.0.0.0:25 (an MX for the inbound domain),
+                         lmtp://127.0.0.1:2424 or lmtp:///run/kizuna/lmtp.sock
+                         (a local MTA hands mail over); a bare HOST:PORT is
+                         SMTP. Only the inbound address's domain is accepted.
+  KIZUNA_IMAP_URL        a mailbox to read, imaps://USER:PASS@HOST/INBOX;
+                         each stored message is moved to Kizuna/Processed.
+
+A message is stored before it is acknowledged (the 250 to DATA, the IMAP
+move), so nothing accepted is lost. Any number of intakes may run at once:
+each message is processed once. SIGTERM or Ctrl-C stops taking mail,
+finishes what is in progress and exits.`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageErr("unknown command %q for %s", args[0], cmd.CommandPath())
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			parts, err := a.inboundParts(ctx)
+			if err != nil {
+				return err
+			}
+			return runParts(ctx, parts)
+		},
+	}
+	cmd.AddCommand(
+		a.inboundReprocessCommand(),
+		a.inboundListCommand(),
+		// classify: cmd_inbound_classify.go
+	)
+	return cmd
+}
+
+// inboundConfigured reports whether KIZUNA_INBOUND_LISTEN or KIZUNA_IMAP_URL
+// is set: `kizuna run` starts the intake then.
+func (a *App) inboundConfigured() bool {
+	return a.cfg.InboundListen != "" || a.cfg.IMAPURL != ""
+}
+
+// errNoIntake says why `kizuna inbound` cannot start.
+var errNoIntake = fmt.Errorf("%w: neither KIZUNA_INBOUND_LISTEN nor KIZUNA_IMAP_URL is set: set KIZUNA_INBOUND_LISTEN "+
+	"(an SMTP/LMTP listener, e.g. smtp://0.0.0.0:25) and/or KIZUNA_IMAP_URL (a mailbox, e.g. imaps://user:pass@imap.example.co.jp/INBOX)",
+	config.ErrMissing)
+
+// newInboundProcessor builds the processor of stored inbound mail.
+func (a *App) newInboundProcessor(ctx context.Context) (*inbound.Processor, error) {
+	if err := a.cfg.RequireSecret(); err != nil {
+		return nil, invalidInput(err)
+	}
+	db, err := a.DB(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return inbound.New(inbound.Options{
+		DB: db, Log: a.log.With("component", "inbound"), MaxBytes: a.cfg.InboundMaxBytes,
+		Address: a.cfg.InboundAddress, Signer: token.New(a.cfg.Secret()),
+	})
+}
+
+// inboundParts builds what the configuration asks for — the listener, the
+// IMAP poller — and the processing loop, each a function to run until ctx
+// ends.
+func (a *App) inboundParts(ctx context.Context) ([]func(context.Context) error, error) {
+	if !a.inboundConfigured() {
+		return nil, errNoIntake
+	}
+	var endpoints []inbound.Endpoint
+	if a.cfg.InboundListen != "" {
+		var err error
+		if endpoints, err = inbound.ParseListen(a.cfg.InboundListen); err != nil {
+			return nil, invalidInput(err)
+		}
+		if !strings.Contains(a.cfg.InboundAddress, "@") {
+			return nil, fmt.Errorf("%w: KIZUNA_INBOUND_ADDRESS is not set: the listener accepts mail for its domain only (e.g. reply@in.example.co.jp)", config.ErrMissing)
+		}
+	}
+	var target inbound.IMAPTarget
+	if a.cfg.IMAPURL != "" {
+		var err error
+		if target, err = inbound.ParseIMAPURL(a.cfg.IMAPURL); err != nil {
+			return nil, invalidInput(err)
+		}
+	}
+	p, err := a.newInboundProcessor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	parts := []func(context.Context) error{p.Run}
+	if len(endpoints) > 0 {
+		l, err := p.NewListener(inbound.ListenerOptions{Endpoints: endpoints, Domain: a.cfg.InboundAddress})
+		if err != nil {
+			return nil, err
+		}
+		if err := l.Listen(); err != nil { // a port in use fails the start
+			return nil, err
+		}
+		parts = append(parts, l.Run)
+	}
+	if a.cfg.IMAPURL != "" {
+		parts = append(parts, p.NewPoller(inbound.PollerOptions{Target: target}).Run)
+	}
+	return parts, nil
+}
+
+// runParts runs each part until ctx ends or one of them ends, which stops
+// the others; it returns their errors.
+func runParts(ctx context.Context, parts []func(context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(parts))
+	for _, part := range parts {
+		go func() {
+			err := part(ctx)
+			cancel()
+			errs <- err
+		}()
+	}
+	var all []error
+	for range parts {
+		all = append(all, <-errs)
+	}
+	return errors.Join(all...)
+}
+
+func (a *App) inboundReprocessCommand() *cobra.Command {
+	var since string
+	cmd := &cobra.Command{
+		Use:   "reprocess",
+		Short: "Classify stored inbound mail again (after a classifier fix) and apply what changed",
+		Long: `Classify the stored inbound messages again and apply what the new
+classification finds: all of them, or those received since --since (a
+duration such as 72h or 7d, or a date 2026-04-01 or 2026-04-01T09:00:00+09:00).
+Effects are idempotent: an address suppressed before is not suppressed
+twice, the same answer to an event changes nothing.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			from, err := parseSince(since, a.now())
+			if err != nil {
+				return usageErr("--since: %v", err)
+			}
+			p, err := a.newInboundProcessor(cmd.Context())
+			if err != nil {
+				return err
+			}
+			n, err := p.Reprocess(cmd.Context(), from)
+			fmt.Fprintf(a.Stdout, "reprocessed %d message(s)\n", n)
+			if err != nil {
+				return fmt.Errorf("some messages were not processed (kept, retried by kizuna inbound): %w", err)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&since, "since", "", "only messages received since: a duration (72h, 7d) or a date (2026-04-01, RFC 3339)")
+	return cmd
+}
+
+// parseSince reads --since: "" is the beginning of time; a duration (Go's,
+// or a number of days "7d") counts back from now; else a date (in Japan
+// time when it has no zone) or an RFC 3339 time.
+func parseSince(v string, now time.Time) (time.Time, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if d, ok := strings.CutSuffix(v, "d"); ok {
+		if n, err := strconv.Atoi(d); err == nil && n >= 0 {
+			return now.AddDate(0, 0, -n), nil
+		}
+	}
+	if d, err := time.ParseDuration(v); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	jst := time.FixedZone("JST", 9*3600)
+	if t, err := time.ParseInLocation("2006-01-02", v, jst); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("%q is neither a duration (72h, 7d) nor a date (2026-04-01, 2026-04-01T09:00:00+09:00)", v)
+}
+
+func (a *App) inboundListCommand() *cobra.Command {
+	var unattributed, asJSON bool
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "Recent inbound messages: time, sender, subject, class, delivery, error",
+		Long: `List the most recent inbound messages, newest first: when each came in,
+its sender and subject, its class (empty until processed), the delivery it
+was attributed to, and the last processing error of one not processed yet.
+--unattributed shows only the processed messages no delivery was found for.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if limit <= 0 {
+				return usageErr("--limit must be positive")
+			}
+			db, err := a.DB(cmd.Context())
+			if err != nil {
+				return err
+			}
+			rows, err := inbound.List(cmd.Context(), db, unattributed, limit)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(a.Stdout)
+				enc.SetIndent("", "  ")
+				if rows == nil {
+					rows = []inbound.Listed{}
+				}
+				return enc.Encode(map[string]any{"messages": rows})
+			}
+			w := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "ID\tRECEIVED\tFROM\tSUBJECT\tCLASS\tDELIVERY\tERROR")
+			for _, r := range rows {
+				class, delivery := r.Class, "-"
+				if class == "" {
+					class = "(pending)"
+				}
+				if r.DeliveryID != nil {
+					delivery = strconv.FormatInt(*r.DeliveryID, 10)
+				}
+				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.ReceivedAt.Local().Format("2006-01-02 15:04"),
+					cell(r.From, 40), cell(r.Subject, 50), class, delivery, cell(r.Error, 60))
+			}
+			return w.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&unattributed, "unattributed", false, "only the processed messages attributed to no delivery")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().IntVar(&limit, "limit", 50, "how many messages")
+	return cmd
+}
+
+// cell makes s fit a table cell: no tabs or line breaks, at most n runes.
+func cell(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	if s == "" {
+		return "-"
+	}
+	return s
+}
