@@ -25,6 +25,8 @@ var owners = map[string]string{
 	"run_requeue_replies": "internal/runs",
 	"schedule_sightings":  "internal/scheduler",
 	"skipped_occurrences": "internal/scheduler",
+	"inbound_messages":    "internal/inbound",
+	"inbound_forwards":    "internal/inbound",
 }
 
 // reads are the places where a package reads a table it does not own,
