@@ -48,3 +48,8 @@ WHERE id = $1 AND state = 'sending' AND attempts = $4`
 const qForwardFailed = `
 UPDATE inbound_forwards SET state = 'failed', smtp_reply = $2, lease_until = NULL
 WHERE id = $1 AND state = 'sending' AND attempts = $3`
+
+// qForwardGiveBack returns a claim's try that was never made (the relay
+// was already found down in the same pass): $1 id.
+const qForwardGiveBack = `
+UPDATE inbound_forwards SET attempts = greatest(attempts - 1, 0) WHERE id = $1 AND state = 'pending'`
