@@ -309,6 +309,9 @@ func (p *Processor) rsvp(ctx context.Context, tx *sqlx.Tx, m Stored, r classify.
 	if !r.Date.IsZero() && r.Date.Before(at) {
 		at = r.Date
 	}
+	// Postgres keeps microseconds (rounded): the same message again must
+	// compare equal to the answer it recorded.
+	at = at.Round(time.Microsecond)
 	cur, err := runs.LoadRSVP(ctx, tx, rc.DeliveryID)
 	if errors.Is(err, store.ErrNotFound) {
 		o.Did = append(o.Did, DidNotAnEvent)
