@@ -95,8 +95,9 @@ func (f *Forwarder) Run(ctx context.Context) error {
 
 // Pass claims the forwards that are due and sends each, recording what
 // the relay said: sent; back to pending with backoff after a temporary
-// failure (a 4xx, an unreachable relay, a dropped connection); failed
-// after a permanent one (a 5xx) or MaxAttempts tries. It returns how many
+// failure (a 4xx, an unreachable relay, a dropped connection, a refused
+// sender or login); failed after a permanent refusal of the recipient or
+// message (a 5xx) or MaxAttempts tries. It returns how many
 // were sent.
 func (f *Forwarder) Pass(ctx context.Context) (int, error) {
 	lease := f.Lease
@@ -163,7 +164,9 @@ func (f *Forwarder) forward(ctx context.Context, row forwardRow) (ok, down bool,
 		max = DefaultForwardMaxAttempts
 	}
 	switch {
-	case outcome == mailer.Temporary || outcome == mailer.RelayUnavailable:
+	case outcome == mailer.Temporary || outcome == mailer.RelayUnavailable || outcome == mailer.SenderRejected:
+		// A rejected sender is the relay's configuration, not the
+		// forward's: it may be fixed while the forward waits.
 		if row.Attempts >= max {
 			f.log().Warn("forward failed after retries", "forward_id", row.ID, "attempts", row.Attempts, "reply", reply)
 			return false, false, f.record(ctx, qForwardFailed, row.ID, reply, row.Attempts)
