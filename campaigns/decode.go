@@ -30,7 +30,11 @@ var idRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 // Keys of each mapping, in the order the problems list them.
 var (
 	campaignKeys = []string{"id", "kind", "subject", "audience", "schedule", "tracking", "template", "event", "company", "from", "reply_to", "throttle", "fallback"}
-	defaultsKeys = []string{"company", "from", "reply_to", "throttle", "tracking", "template", "schedule", "audience", "fallback"}
+	defaultsKeys = []string{"company", "from", "reply_to", "throttle", "tracking", "template", "schedule", "audience", "fallback", "bounces"}
+	// folderKeys are kizuna.yaml keys a campaign file may not set: they
+	// apply to every campaign of the folder.
+	folderKeys   = []string{"bounces"}
+	bouncesKeys  = []string{"soft_limit"}
 	companyKeys  = []string{"name", "address", "contact", "url", "privacy_url", "logo"}
 	audienceKeys = []string{"tags_any", "tags_none", "departments", "left_between", "joined_between", "locales", "consent"}
 	scheduleKeys = []string{"at", "cron", "timezone", "max_late", "window"}
@@ -147,12 +151,21 @@ func (d *decoder) decodeCampaign(root *node, file string) *Campaign {
 		}
 		return c
 	}
+	var folder *node // the kizuna.yaml bounces block a campaign inherits
 	if !d.defaults && root.kind == mapNode {
 		// Top-level keys inherited from kizuna.yaml were checked there,
 		// against the keys kizuna.yaml may hold.
 		own := *root
 		own.keys, own.vals = nil, nil
 		for i, k := range root.keys {
+			if slices.Contains(folderKeys, k.text) {
+				if k.file == file {
+					d.probs = append(d.probs, Problem{File: k.file, Line: k.line, Col: k.col, Message: fmt.Sprintf("%q belongs in kizuna.yaml: it applies to every campaign of the folder", k.text)})
+				} else {
+					folder = root.vals[i]
+				}
+				continue
+			}
 			if k.file == file || slices.Contains(campaignKeys, k.text) {
 				own.keys = append(own.keys, k)
 				own.vals = append(own.vals, root.vals[i])
@@ -217,6 +230,10 @@ func (d *decoder) decodeCampaign(root *node, file string) *Campaign {
 	c.Subject = d.subjects(r, c.Audience.Locales)
 	c.Template = d.template(r, c.Audience.Locales)
 	c.Fallback = d.fallback(r.get("fallback"))
+	if d.defaults {
+		folder = r.get("bounces")
+	}
+	c.Bounces = d.bounces(folder)
 
 	ev := r.get("event")
 	switch {

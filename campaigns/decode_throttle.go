@@ -39,3 +39,18 @@ func (d *decoder) throttle(n *node) Throttle {
 }
 
 var domainRE = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
+
+// bounces reads kizuna.yaml's bounces block: soft_limit, the number of
+// distinct runs with a soft bounce after which an address is suppressed.
+func (d *decoder) bounces(n *node) *Bounces {
+	m := d.fields(n, bouncesKeys)
+	if m == nil {
+		return nil
+	}
+	b := &Bounces{}
+	b.SoftLimit, _ = d.integer(m.get("soft_limit"), 1, 100)
+	if b.SoftLimit == 0 {
+		return nil
+	}
+	return b
+}

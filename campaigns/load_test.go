@@ -235,6 +235,13 @@ event:
 				`kizuna.yaml:1:25: throttle.per_minute: must be a whole number`,
 				`kizuna.yaml:1:60: throttle.domains: "bad domain" is not a domain name`,
 			}},
+		{"bounces types", "bounces: { soft_limit: 0, hard: yes }\n" + goodDefaults, goodCampaign,
+			[]string{
+				`kizuna.yaml:1:24: bounces.soft_limit: must be a whole number from 1 to 100`,
+				`kizuna.yaml:1:27: bounces: unknown key "hard" (known: soft_limit)`,
+			}},
+		{"bounces in a campaign file", "", goodCampaign + "bounces: { soft_limit: 2 }\n",
+			[]string{`c.yaml:12:1: "bounces" belongs in kizuna.yaml: it applies to every campaign of the folder`}},
 		{"anchors and aliases", "", goodCampaign + "audience:\n  tags_any: &t [a]\n  tags_none: *t\n",
 			[]string{
 				`c.yaml:13:13: audience.tags_any: YAML anchors (&name) are not supported; write the value out`,

@@ -141,7 +141,7 @@ func TestLoadPaths(t *testing.T) {
 	dir := writeFolder(t, map[string]string{"kizuna.yaml": goodDefaults + "bogus: 1\n", "c.yaml": goodCampaign})
 	// Passing kizuna.yaml itself checks only the defaults.
 	cs, probs := Load(filepath.Join(dir, "kizuna.yaml"))
-	if len(cs) != 0 || len(probs) != 1 || probs[0].String() != filepath.Join(dir, "kizuna.yaml")+`:6:1: unknown key "bogus" (known: company, from, reply_to, throttle, tracking, template, schedule, audience, fallback)` {
+	if len(cs) != 0 || len(probs) != 1 || probs[0].String() != filepath.Join(dir, "kizuna.yaml")+`:6:1: unknown key "bogus" (known: company, from, reply_to, throttle, tracking, template, schedule, audience, fallback, bounces)` {
 		t.Errorf("kizuna.yaml alone: %v %v", cs, probs)
 	}
 	// The problem is reported once, though the folder and the file both use it.
@@ -218,5 +218,32 @@ func TestCheckTemplate(t *testing.T) {
 		if bad := checkTemplate(s, false); bad == nil {
 			t.Errorf("%q accepted", s)
 		}
+	}
+}
+
+// kizuna.yaml's bounces block reaches every campaign of the folder (and
+// its version: the inbound intake reads the limit there); without it the
+// limit is the default and the digest is what it was before the block
+// existed.
+func TestBouncesSoftLimitInherited(t *testing.T) {
+	t.Parallel()
+	dir := writeFolder(t, map[string]string{"kizuna.yaml": goodDefaults + "bounces: { soft_limit: 5 }\n", "c.yaml": goodCampaign})
+	c, probs := LoadFile(filepath.Join(dir, "c.yaml"))
+	if probs != nil {
+		t.Fatal(probs)
+	}
+	if c.SoftBounceLimit() != 5 {
+		t.Errorf("soft limit %d, want 5", c.SoftBounceLimit())
+	}
+	plain := writeFolder(t, map[string]string{"kizuna.yaml": goodDefaults, "c.yaml": goodCampaign})
+	p, probs := LoadFile(filepath.Join(plain, "c.yaml"))
+	if probs != nil {
+		t.Fatal(probs)
+	}
+	if p.Bounces != nil || p.SoftBounceLimit() != DefaultSoftBounceLimit {
+		t.Errorf("bounces %+v, limit %d; want none and %d", p.Bounces, p.SoftBounceLimit(), DefaultSoftBounceLimit)
+	}
+	if p.Digest == c.Digest {
+		t.Error("the soft limit is not part of the campaign's content")
 	}
 }

@@ -34,6 +34,10 @@ type Campaign struct {
 	// given; omitted from the JSON then, so that a campaign without
 	// fallbacks keeps its digest.
 	Fallback map[string]map[string]string `json:",omitempty"`
+	// Bounces is kizuna.yaml's bounces block (nil when it has none, so
+	// that a campaign without one keeps its digest); SoftBounceLimit reads
+	// it with its default.
+	Bounces *Bounces `json:",omitempty"`
 	// Digest identifies this exact content (SHA-256 of the canonical JSON of
 	// the merged campaign): a new digest is a new campaign version.
 	Digest string
@@ -160,6 +164,27 @@ type Event struct {
 	Cancelled bool
 	// Sequence grows each time the event's details change (iCalendar SEQUENCE).
 	Sequence int
+}
+
+// DefaultSoftBounceLimit is bounces.soft_limit when kizuna.yaml leaves it
+// out.
+const DefaultSoftBounceLimit = 3
+
+// Bounces says what returned messages do (kizuna.yaml `bounces:`).
+type Bounces struct {
+	// SoftLimit is the number of distinct runs in which a person's
+	// messages bounced softly (mailbox full, blocked, expired…) after
+	// which their address is suppressed as bounced; 1 to 100.
+	SoftLimit int `json:",omitempty"`
+}
+
+// SoftBounceLimit is the campaign's bounces.soft_limit, or
+// DefaultSoftBounceLimit.
+func (c *Campaign) SoftBounceLimit() int {
+	if c == nil || c.Bounces == nil || c.Bounces.SoftLimit < 1 {
+		return DefaultSoftBounceLimit
+	}
+	return c.Bounces.SoftLimit
 }
 
 // Throttle holds the sending limits (per run per minute, per relay per

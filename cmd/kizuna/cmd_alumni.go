@@ -385,6 +385,9 @@ func (a *App) printAlumnus(doc alumnusJSON) {
 		if h.Waitlisted != nil && *h.Waitlisted {
 			detail += " (waiting list)"
 		}
+		if h.Subject != "" {
+			detail = strings.TrimSpace(detail + " " + strconv.Quote(oneLine(h.Subject)))
+		}
 		if h.Reply != "" {
 			detail += ": " + oneLine(h.Reply)
 		}

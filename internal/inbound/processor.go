@@ -36,6 +36,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/kizuna-alumni/kizuna/internal/inbound/classify"
+	"github.com/kizuna-alumni/kizuna/internal/runs"
 	"github.com/kizuna-alumni/kizuna/internal/token"
 )
 
@@ -96,6 +97,9 @@ type Options struct {
 	Address string
 	// Signer verifies the tokens in reply+TOKEN@ addresses and Message-IDs.
 	Signer *token.Signer
+	// Enqueue hands the notices a calendar reply causes (RSVP
+	// confirmations) to send tasks; nil: the workers' reconciler does.
+	Enqueue runs.Enqueue
 	// PollEvery is how often Run looks for unprocessed messages when
 	// nothing woke it (messages stored by another process, retries); 0: 2 s.
 	PollEvery time.Duration
@@ -114,6 +118,7 @@ type Processor struct {
 	maxBytes           int64
 	address            string
 	signer             *token.Signer
+	enqueue            runs.Enqueue
 	pollEvery          time.Duration
 	retryMin, retryMax time.Duration
 
@@ -135,7 +140,7 @@ func New(o Options) (*Processor, error) {
 		return nil, errors.New("inbound: no database")
 	}
 	p := &Processor{
-		db: o.DB, log: o.Log, maxBytes: o.MaxBytes, address: o.Address, signer: o.Signer,
+		db: o.DB, log: o.Log, maxBytes: o.MaxBytes, address: o.Address, signer: o.Signer, enqueue: o.Enqueue,
 		pollEvery: o.PollEvery, retryMin: o.RetryMin, retryMax: o.RetryMax,
 		wake: make(chan struct{}, 1), retry: map[int64]retryState{},
 	}

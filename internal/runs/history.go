@@ -17,13 +17,17 @@ type HistoryEntry struct {
 	CampaignID     string     `json:"campaign_id"`
 	Run            *int       `json:"run,omitempty"`
 	State          string     `json:"state,omitempty"`          // deliveries
-	Classification string     `json:"classification,omitempty"` // opens and clicks
+	Classification string     `json:"classification,omitempty"` // opens and clicks; hard | soft for bounces
 	Target         string     `json:"target,omitempty"`         // clicks
 	Answer         string     `json:"answer,omitempty"`         // RSVPs
 	Waitlisted     *bool      `json:"waitlisted,omitempty"`     // RSVPs
 	// Reply is a delivery's last reply from the relay ("250 2.0.0 OK",
-	// "550 5.1.1 ..."), or why it was not sent; absent when there is none.
+	// "550 5.1.1 ..."), or why it was not sent; for a bounce, the relay's
+	// reply or the returned message's status and diagnostic; absent when
+	// there is none.
 	Reply string `json:"reply,omitempty"`
+	// Subject is a reply's subject (replies by mail only).
+	Subject string `json:"subject,omitempty"`
 }
 
 // History lists what happened with an alumnus (by alumni id), oldest
@@ -42,7 +46,7 @@ func History(ctx context.Context, db sqlx.QueryerContext, alumniID int64) ([]His
 		var e HistoryEntry
 		var run sql.NullInt64
 		var waitlisted sql.NullBool
-		if err := rows.Scan(&e.Type, &e.At, &e.CampaignID, &run, &e.State, &e.Classification, &e.Target, &e.Answer, &waitlisted, &e.Reply); err != nil {
+		if err := rows.Scan(&e.Type, &e.At, &e.CampaignID, &run, &e.State, &e.Classification, &e.Target, &e.Answer, &waitlisted, &e.Reply, &e.Subject); err != nil {
 			return nil, fmt.Errorf("alumnus history: %w", err)
 		}
 		if run.Valid {

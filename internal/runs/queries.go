@@ -299,6 +299,9 @@ const runColumns = `id, campaign_id, version_id, number, kind, occurrence, state
 // click not flagged as a scanner's (a click implies an open); clicked
 // counts recipients with a click not flagged as a scanner's. Machine opens
 // and scanner clicks are counted apart (recipients with at least one).
+// Replied counts recipients with a reply event (a human reply by mail);
+// bounced those with a hard bounce (at the relay or returned later: a soft
+// bounce only counts towards the soft limit).
 // The RSVP counts are the current answers of the run's recipients, whichever
 // mail carried the answer (the invitation, a reminder, a confirmation): yes
 // counts the guests only, waitlisted the "yes" beyond capacity.
@@ -334,7 +337,7 @@ LEFT JOIN LATERAL (
 	       count(DISTINCT dd.alumni_id) FILTER (WHERE ev.kind = 'click' AND ev.classification = 'scanner') AS scanner_clicks,
 	       count(DISTINCT dd.alumni_id) FILTER (WHERE ev.kind = 'unsubscribe') AS unsubscribed,
 	       count(DISTINCT dd.alumni_id) FILTER (WHERE ev.kind = 'reply') AS replied,
-	       count(DISTINCT dd.alumni_id) FILTER (WHERE ev.kind = 'bounce') AS bounced
+	       count(DISTINCT dd.alumni_id) FILTER (WHERE ev.kind = 'bounce' AND coalesce(ev.detail->>'type', 'hard') <> 'soft') AS bounced
 	FROM delivery_events ev JOIN deliveries dd ON dd.id = ev.delivery_id
 	WHERE dd.run_id = r.id
 ) e ON true
@@ -423,22 +426,28 @@ FROM campaigns c ORDER BY c.id`
 // qHistory: what happened with an alumnus ($1 alumni id): deliveries, their
 // events and RSVPs, oldest first.
 const qHistory = `
-SELECT type, at, campaign_id, run, state, classification, target, answer, waitlisted, reply FROM (
+SELECT type, at, campaign_id, run, state, classification, target, answer, waitlisted, reply, subject FROM (
     SELECT 'delivery' AS type,
            CASE WHEN d.state = 'sent' THEN d.sent_at
                 WHEN d.state IN ('failed', 'suppressed', 'cancelled') THEN d.updated_at END AS at,
            r.campaign_id, r.number AS run, d.state,
-           '' AS classification, '' AS target, '' AS answer, NULL::boolean AS waitlisted, d.smtp_reply AS reply, d.id AS ord
+           '' AS classification, '' AS target, '' AS answer, NULL::boolean AS waitlisted, d.smtp_reply AS reply,
+           '' AS subject, d.id AS ord
     FROM deliveries d JOIN runs r ON r.id = d.run_id
     WHERE d.alumni_id = $1
     UNION ALL
     SELECT e.kind, e.created_at, r.campaign_id, r.number, '',
-           CASE WHEN e.kind IN ('open', 'click') THEN e.classification ELSE '' END,
-           e.target, '', NULL, '', e.id
+           CASE WHEN e.kind IN ('open', 'click') THEN e.classification
+                WHEN e.kind = 'bounce' THEN coalesce(e.detail->>'type', 'hard') ELSE '' END,
+           e.target, '', NULL,
+           CASE WHEN e.kind = 'bounce' THEN coalesce(e.detail->>'smtp_reply',
+                    trim(coalesce(e.detail->>'status', '') || ' ' || coalesce(e.detail->>'diagnostic', '')))
+                ELSE '' END,
+           CASE WHEN e.kind = 'reply' THEN coalesce(e.detail->>'subject', '') ELSE '' END, e.id
     FROM delivery_events e JOIN deliveries d ON d.id = e.delivery_id JOIN runs r ON r.id = d.run_id
     WHERE d.alumni_id = $1
     UNION ALL
-    SELECT 'rsvp', v.answered_at, v.campaign_id, NULL, '', '', '', v.answer, v.waitlisted, '', 0
+    SELECT 'rsvp', v.answered_at, v.campaign_id, NULL, '', '', '', v.answer, v.waitlisted, '', '', 0
     FROM rsvps v WHERE v.alumni_id = $1
 ) h
 ORDER BY at NULLS LAST, ord`
@@ -673,3 +682,43 @@ SELECT a.family_name, a.given_name, a.family_name_kana, a.given_name_kana, a.dep
             ELSE 0 END AS position
 FROM rsvps v JOIN alumni a ON a.id = v.alumni_id
 WHERE v.campaign_id = $1 AND a.status <> 'forgotten' AND a.email IS NOT NULL`
+
+// qAddInboundEvent records an event an inbound message reported, once per
+// (delivery, kind, inbound message), and no inbound bounce on a delivery
+// the worker recorded as bounced at the relay (classification smtp). Run
+// after qLockDeliveryForEvent. $1 delivery id, $2 kind, $3 detail (jsonb,
+// with "inbound"), $4 the inbound message's id as text.
+const qAddInboundEvent = `
+INSERT INTO delivery_events (delivery_id, kind, classification, detail)
+SELECT $1, $2, 'inbound', $3::jsonb
+WHERE NOT EXISTS (SELECT 1 FROM delivery_events
+                  WHERE delivery_id = $1 AND kind = $2 AND detail->>'inbound' = $4)
+  AND NOT ($2 = 'bounce' AND EXISTS (SELECT 1 FROM delivery_events
+                  WHERE delivery_id = $1 AND kind = 'bounce' AND classification = 'smtp'))`
+
+// qHasSMTPBounce: did the worker record delivery $1 as bounced at the relay?
+const qHasSMTPBounce = `
+SELECT EXISTS (SELECT 1 FROM delivery_events WHERE delivery_id = $1 AND kind = 'bounce' AND classification = 'smtp')`
+
+// qSoftBounceRuns counts the runs with a soft bounce of alumnus $1.
+const qSoftBounceRuns = `
+SELECT count(DISTINCT d.run_id)
+FROM delivery_events e JOIN deliveries d ON d.id = e.delivery_id
+WHERE d.alumni_id = $1 AND e.kind = 'bounce' AND e.detail->>'type' = 'soft'`
+
+// qDeliveryForAttendee: the latest delivery of campaign $1 to the alumnus
+// with address $2 (lower case).
+const qDeliveryForAttendee = `
+SELECT d.id FROM deliveries d
+JOIN runs r ON r.id = d.run_id
+JOIN alumni a ON a.id = d.alumni_id
+WHERE r.campaign_id = $1 AND a.email = $2
+ORDER BY d.id DESC LIMIT 1`
+
+// qLatestDeliveryTo: the latest sent delivery to the alumnus with address
+// $1 (lower case), of any campaign.
+const qLatestDeliveryTo = `
+SELECT d.id FROM deliveries d
+JOIN alumni a ON a.id = d.alumni_id
+WHERE a.email = $1 AND d.state = 'sent'
+ORDER BY d.sent_at DESC, d.id DESC LIMIT 1`

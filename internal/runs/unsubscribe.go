@@ -56,13 +56,20 @@ func DeliveryRecipient(ctx context.Context, db sqlx.QueryerContext, deliveryID i
 const (
 	UnsubscribeOneClick = "one-click" // RFC 8058 POST from the mail client
 	UnsubscribePage     = "page"      // the button on the unsubscribe page
+	// UnsubscribeMail is a request by mail: to the List-Unsubscribe
+	// mailto (reply+u.TOKEN@, RFC 2369 §3.2), or a reply asking to stop.
+	UnsubscribeMail = "mail"
+	// UnsubscribeComplaint is an abuse report about the delivery (an ARF
+	// feedback report, RFC 5965): the person is never mailed again.
+	UnsubscribeComplaint = "complaint"
 )
 
 // RecordUnsubscribe adds an unsubscribe event to delivery deliveryID unless
 // it has one, and reports whether it added one. The delivery's row is
 // locked first, so two requests at once record one event; tx is the
 // transaction that also suppresses the address (roster.Suppress). via is
-// UnsubscribeOneClick or UnsubscribePage. The run's `unsubscribed` count
+// UnsubscribeOneClick, UnsubscribePage, UnsubscribeMail or
+// UnsubscribeComplaint. The run's `unsubscribed` count
 // (Status) and the person's History read these events.
 func RecordUnsubscribe(ctx context.Context, tx *sqlx.Tx, deliveryID int64, via string) (bool, error) {
 	var id int64
