@@ -50,14 +50,14 @@ func feedbackReport(root *part) (report, bool) {
 		case c.mediaType == "message/feedback-report":
 			fields := readHeader(append(c.decoded(), '\n'))
 			for _, v := range fields.Values("Original-Rcpt-To") {
-				add(addressList(v))
+				add(addressList(utf8Field(v)))
 			}
 		case c.inner != nil && r.OriginalMessageID == "":
 			h := c.inner.header
-			r.OriginalMessageID = firstID(h.Get("Message-Id"))
+			r.OriginalMessageID = firstID(field(h, "Message-Id"))
 			for _, k := range []string{"To", "X-Original-To"} {
 				for _, v := range h.Values(k) {
-					add(addressList(v))
+					add(addressList(utf8Field(v)))
 				}
 			}
 		}

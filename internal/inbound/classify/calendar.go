@@ -43,9 +43,19 @@ func isCalendarPart(p *part) bool {
 	return false
 }
 
+// Bounds on the calendar objects parseReply reads.
+const (
+	maxCalendar   = 256 << 10
+	maxComponents = 64
+)
+
 // parseReply reads one iCalendar object with golang-ical.
 func parseReply(text, from string) (*Calendar, bool) {
-	if len(text) > maxDecoded {
+	// A REPLY is a few kilobytes with a handful of components (RFC 5546
+	// §3.2.3: one VEVENT, perhaps a VTIMEZONE); golang-ical's parser costs
+	// more than linear time in nested components, so larger objects are
+	// not read.
+	if len(text) > maxCalendar || strings.Count(text, "BEGIN:") > maxComponents {
 		return nil, false
 	}
 	cal, err := ics.ParseCalendar(strings.NewReader(text))

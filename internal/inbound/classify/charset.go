@@ -316,22 +316,21 @@ func decodeHeader(v string) string {
 // wordBytes decodes the text of one encoded word.
 func wordBytes(enc, text string) []byte {
 	if enc == "b" || enc == "B" {
-		text = strings.Map(func(r rune) rune {
-			if r == ' ' || r == '\t' || r == '=' {
-				return -1
+		// Keep the base64 alphabet only; a last group of one character
+		// carries no whole byte.
+		clean := make([]byte, 0, len(text))
+		for i := 0; i < len(text); i++ {
+			c := text[i]
+			if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/' {
+				clean = append(clean, c)
 			}
-			return r
-		}, text)
-		for len(text) > 0 {
-			if b, err := base64.RawStdEncoding.DecodeString(text); err == nil {
-				return b
-			}
-			if b, err := base64.RawURLEncoding.DecodeString(text); err == nil {
-				return b
-			}
-			text = text[:len(text)-1]
 		}
-		return nil
+		if len(clean)%4 == 1 {
+			clean = clean[:len(clean)-1]
+		}
+		out := make([]byte, base64.RawStdEncoding.DecodedLen(len(clean)))
+		n, _ := base64.RawStdEncoding.Decode(out, clean)
+		return out[:n]
 	}
 	out := make([]byte, 0, len(text))
 	for i := 0; i < len(text); i++ {

@@ -126,22 +126,22 @@ func base(root *part) Result {
 	h := root.header
 	r := Result{
 		Recipients: []Recipient{},
-		MessageID:  firstID(h.Get("Message-Id")),
-		InReplyTo:  firstID(h.Get("In-Reply-To")),
-		References: msgIDs(h.Get("References")),
+		MessageID:  firstID(field(h, "Message-Id")),
+		InReplyTo:  firstID(field(h, "In-Reply-To")),
+		References: msgIDs(field(h, "References")),
 		Subject:    cleanLine(decodeHeader(h.Get("Subject"))),
 		Date:       parseDate(h.Get("Date")),
 		Text:       capText(bodyText(root)),
 	}
-	if from := addressList(h.Get("From")); len(from) > 0 {
+	if from := addressList(field(h, "From")); len(from) > 0 {
 		r.From = from[0]
-	} else if sender := addressList(h.Get("Sender")); len(sender) > 0 {
+	} else if sender := addressList(field(h, "Sender")); len(sender) > 0 {
 		r.From = sender[0]
 	}
 	seen := map[string]bool{}
 	for _, k := range []string{"To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To"} {
 		for _, v := range h.Values(k) {
-			for _, a := range addressList(v) {
+			for _, a := range addressList(utf8Field(v)) {
 				if !seen[a] {
 					seen[a] = true
 					r.Addresses = append(r.Addresses, a)
@@ -150,6 +150,18 @@ func base(root *part) Result {
 		}
 	}
 	return r
+}
+
+// field is a structured header field (addresses, message identifiers) as
+// valid UTF-8: such fields are ASCII, or UTF-8 under RFC 6532; stray
+// 8-bit bytes are decoded as text would be.
+func field(h message.Header, k string) string { return utf8Field(h.Get(k)) }
+
+func utf8Field(v string) string {
+	if utf8.ValidString(v) {
+		return v
+	}
+	return decodeText([]byte(v), "")
 }
 
 // bodyText is the message's text: the first text/plain part that is not
