@@ -205,6 +205,7 @@ from the environment.`,
 	root.AddCommand(
 		a.alumniCommand(),
 		a.campaignCommand(),
+		a.inboundCommand(),
 		a.migrateCommand(),
 		a.runCommand(),
 		a.schedulerCommand(),
