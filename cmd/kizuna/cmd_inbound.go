@@ -59,7 +59,7 @@ finishes what is in progress and exits.`,
 	cmd.AddCommand(
 		a.inboundReprocessCommand(),
 		a.inboundListCommand(),
-		// classify: cmd_inbound_classify.go
+		a.inboundClassifyCommand(),
 	)
 	return cmd
 }

@@ -61,7 +61,7 @@ func parseNotice(t testing.TB, raw []byte) (Result, bool) {
 	if e == nil {
 		return Result{}, false
 	}
-	if isReport(&e.Header) {
+	if isDeliveryReport(&e.Header) {
 		if res, ok := parseReport(e); ok {
 			return res, true
 		}

@@ -15,13 +15,13 @@ import (
 // Limits that keep a hostile message from costing more than a real one.
 const (
 	maxPartBytes  = 1 << 20 // bytes read from any one MIME part
-	maxParts      = 64      // MIME parts visited in one message
-	maxDepth      = 8       // nesting of multiparts
+	dsnMaxParts   = 64      // MIME parts visited in one message
+	dsnMaxDepth   = 8       // nesting of multiparts
 	maxRecipients = 500     // recipients kept from one notice
 )
 
-// part is one leaf of a MIME tree, read into memory (at most maxPartBytes).
-type part struct {
+// dsnPart is one leaf of a MIME tree, read into memory (at most maxPartBytes).
+type dsnPart struct {
 	mediaType string
 	header    message.Header
 	body      []byte
@@ -30,18 +30,18 @@ type part struct {
 // leaves reads the leaf parts of e, depth first, in order. It never fails:
 // a broken part ends the walk of its multipart and what was read is kept.
 // It consumes e.
-func leaves(e *message.Entity) []part {
-	var out []part
+func leaves(e *message.Entity) []dsnPart {
+	var out []dsnPart
 	var walk func(e *message.Entity, depth int)
 	walk = func(e *message.Entity, depth int) {
-		if e == nil || len(out) >= maxParts {
+		if e == nil || len(out) >= dsnMaxParts {
 			return
 		}
 		if mr := e.MultipartReader(); mr != nil {
-			if depth >= maxDepth {
+			if depth >= dsnMaxDepth {
 				return
 			}
-			for len(out) < maxParts {
+			for len(out) < dsnMaxParts {
 				p, err := mr.NextPart()
 				if p == nil || (err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err)) {
 					return
@@ -55,16 +55,16 @@ func leaves(e *message.Entity) []part {
 			mt = "text/plain"
 		}
 		body, _ := io.ReadAll(io.LimitReader(e.Body, maxPartBytes))
-		out = append(out, part{mediaType: strings.ToLower(mt), header: e.Header, body: body})
+		out = append(out, dsnPart{mediaType: strings.ToLower(mt), header: e.Header, body: body})
 	}
 	walk(e, 0)
 	return out
 }
 
-// isReport reports whether h is a delivery status notification's top
+// isDeliveryReport reports whether h is a delivery status notification's top
 // header: multipart/report; report-type=delivery-status (RFC 6522 §3,
 // RFC 3464 §2; RFC 6533's global-delivery-status too).
-func isReport(h *message.Header) bool {
+func isDeliveryReport(h *message.Header) bool {
 	mt, params, err := h.ContentType()
 	if err != nil || !strings.EqualFold(mt, "multipart/report") {
 		return false
@@ -80,7 +80,7 @@ func isReport(h *message.Header) bool {
 // returns ok false when e is not such a report or reports no failed or
 // delayed recipient (a success notice). It consumes e.
 func parseReport(e *message.Entity) (Result, bool) {
-	if e == nil || !isReport(&e.Header) {
+	if e == nil || !isDeliveryReport(&e.Header) {
 		return Result{}, false
 	}
 	var (
