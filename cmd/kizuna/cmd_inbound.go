@@ -16,6 +16,7 @@ import (
 
 	"github.com/kizuna-alumni/kizuna/internal/config"
 	"github.com/kizuna-alumni/kizuna/internal/inbound"
+	"github.com/kizuna-alumni/kizuna/internal/mailer"
 	"github.com/kizuna-alumni/kizuna/internal/token"
 )
 
@@ -119,6 +120,19 @@ func (a *App) inboundParts(ctx context.Context) ([]func(context.Context) error, 
 		return nil, err
 	}
 	parts := []func(context.Context) error{p.Run}
+	// Human replies are forwarded to the campaign's reply_to through the
+	// relay, from a durable outbox (inbound_forwards).
+	relay, err := mailer.ParseRelay(a.cfg.SMTPURL)
+	if err != nil {
+		return nil, invalidInput(err)
+	}
+	db, err := a.DB(ctx)
+	if err != nil {
+		return nil, err
+	}
+	fw := &inbound.Forwarder{DB: db, Sender: mailer.NewSender(relay), EnvelopeFrom: a.cfg.InboundAddress,
+		Log: a.log.With("component", "forwarder")}
+	parts = append(parts, fw.Run)
 	if len(endpoints) > 0 {
 		l, err := p.NewListener(inbound.ListenerOptions{Endpoints: endpoints, Domain: a.cfg.InboundAddress})
 		if err != nil {
