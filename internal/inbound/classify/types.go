@@ -66,7 +66,8 @@ type Result struct {
 	// Automatic is true for any machine-sent message (bounce, delay,
 	// automatic reply, feedback report): Kizuna never answers or forwards it.
 	Automatic bool
-	// Addresses are the addresses in To, Cc and Delivered-To, lower-cased:
-	// a reply to reply+TOKEN@ names its delivery there.
+	// Addresses are the addresses in To, Cc, Delivered-To, X-Original-To
+	// and Envelope-To, lower-cased, each once: a reply to reply+TOKEN@ (or
+	// a bounce to reply+b.TOKEN@) names its delivery there.
 	Addresses []string
 }
