@@ -724,7 +724,7 @@ WHERE a.email = $1 AND d.state = 'sent'
 ORDER BY d.sent_at DESC, d.id DESC LIMIT 1`
 
 // qReplies: the latest human replies ('reply' events), newest first, with
-// the delivery's run and person; $1 a campaign id ('' for every campaign),
+// the delivery's run and person; $1 a campaign id (empty: every campaign),
 // $2 how many at most.
 const qReplies = `
 SELECT e.created_at AS at, d.id AS delivery_id, r.campaign_id, r.number AS run, r.kind AS run_kind,
