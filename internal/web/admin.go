@@ -365,7 +365,7 @@ func (s *Server) handleAdminReplies(w http.ResponseWriter, r *http.Request) {
 			from = m.EnvelopeFrom
 		}
 		v.Unattributed = append(v.Unattributed, adminInbound{At: adminTime(m.ReceivedAt), From: from,
-			Subject: m.Subject, Class: m.Class, Source: string(m.Source)})
+			Subject: m.Subject, Class: adminWord(v.T, "class_", m.Class), Source: string(m.Source)})
 	}
 	s.adminRender(w, http.StatusOK, adminRepliesTmpl, v)
 }

@@ -10,10 +10,10 @@ import (
 // Geometry of a funnel chart, in the SVG's own units (its viewBox; the
 // stylesheet scales it to the card's width).
 const (
-	chartWidth  = 680
-	chartLabelX = 142 // right edge of the labels
-	chartBarX   = 150 // where the bars start
-	chartBarMax = 400 // the longest bar
+	chartWidth  = 560
+	chartLabelX = 104 // right edge of the labels
+	chartBarX   = 112 // where the bars start
+	chartBarMax = 320 // the longest bar
 	chartRow    = 30  // one bar and its gap
 	chartBarH   = 18
 	chartTop    = 6

@@ -71,9 +71,8 @@ type Server struct {
 	// calendar downloads.
 	cals rsvpCalendars
 	// queues is the Asynq queue monitor of the dashboard (nil without
-	// an admin token or Redis) and queuesCSP the policy of its subtree.
-	queues    http.Handler
-	queuesCSP string
+	// an admin token or Redis).
+	queues *queueMonitor
 }
 
 // New builds a server; Run serves it.
@@ -90,7 +89,7 @@ func New(opt Options) (*Server, error) {
 	s := &Server{opt: opt, log: opt.Log, mux: http.NewServeMux()}
 	s.rec = newEventRecorder(opt.DB, opt.Log)
 	if opt.AdminToken != "" && opt.Redis != nil {
-		s.queues, s.queuesCSP = newQueueMonitor(opt.Redis)
+		s.queues = newQueueMonitor(opt.Redis)
 	}
 	s.routes()
 	return s, nil
