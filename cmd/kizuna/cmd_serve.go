@@ -15,11 +15,13 @@ import (
 func (a *App) serveCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "serve",
-		Short: "The web server: opens, clicks, one-click unsubscribe and preferences, RSVPs, health and metrics",
+		Short: "The web server: opens, clicks, one-click unsubscribe and preferences, RSVPs, health, metrics and the HR dashboard",
 		Long: `Serve Kizuna's public URLs on KIZUNA_LISTEN (or --listen): the open pixel
 /o/TOKEN, tracked links /c/TOKEN, the unsubscribe and preferences page
 /u/TOKEN (RFC 8058 one-click POST), the RSVP page of events /r/TOKEN,
-/healthz and /metrics. Put it behind the https address in KIZUNA_BASE_URL.
+/healthz and /metrics, and the HR dashboard /admin/ when KIZUNA_ADMIN_TOKEN
+is set (bearer token, or the password of the browser's sign-in prompt).
+Put it behind the https address in KIZUNA_BASE_URL.
 Any number of servers may run at once against one Postgres. SIGTERM or Ctrl-C stops accepting, finishes the
 requests in flight and records every event they queued, then exits.`,
 		Args: cobra.NoArgs,
@@ -57,7 +59,7 @@ func (a *App) newWebServer(ctx context.Context) (*web.Server, error) {
 	return web.New(web.Options{
 		DB: db, Redis: rdb, Signer: token.New(a.cfg.Secret()),
 		Log: a.log.With("component", "web"), Metrics: a.metricsHandler(),
-		Enqueue: enqueue,
+		Enqueue: enqueue, AdminToken: a.cfg.AdminToken(),
 	})
 }
 

@@ -722,3 +722,20 @@ SELECT d.id FROM deliveries d
 JOIN alumni a ON a.id = d.alumni_id
 WHERE a.email = $1 AND d.state = 'sent'
 ORDER BY d.sent_at DESC, d.id DESC LIMIT 1`
+
+// qReplies: the latest human replies ('reply' events), newest first, with
+// the delivery's run and person; $1 a campaign id (empty: every campaign),
+// $2 how many at most.
+const qReplies = `
+SELECT e.created_at AS at, d.id AS delivery_id, r.campaign_id, r.number AS run, r.kind AS run_kind,
+       a.family_name, a.given_name, coalesce(a.email, '') AS email,
+       coalesce(e.detail->>'from', '') AS from_address,
+       coalesce(e.detail->>'subject', '') AS subject,
+       coalesce(e.detail->>'text', '') AS excerpt
+FROM delivery_events e
+JOIN deliveries d ON d.id = e.delivery_id
+JOIN runs r ON r.id = d.run_id
+JOIN alumni a ON a.id = d.alumni_id
+WHERE e.kind = 'reply' AND ($1 = '' OR r.campaign_id = $1)
+ORDER BY e.created_at DESC, e.id DESC
+LIMIT $2`

@@ -33,7 +33,7 @@ var owners = map[string]string{
 // each for a reason; they never write it.
 var reads = map[string]map[string]string{
 	"internal/runs": {
-		"alumni":       "a claim reads its recipients and an expansion selects its audience in the same statement; the attendee list reads the names of those who answered",
+		"alumni":       "a claim reads its recipients and an expansion selects its audience in the same statement; the attendee list reads the names of those who answered, the dashboard's replies those who replied",
 		"suppressions": "the same: a suppressed address is never claimed or expanded",
 	},
 	"internal/scheduler": {

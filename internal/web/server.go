@@ -1,7 +1,8 @@
 // Package web is Kizuna's HTTP server (`kizuna serve`, also started by
 // `kizuna run`): the open pixel, tracked-link redirects, the RFC 8058
 // one-click unsubscribe and the unsubscribe/preferences pages, the RSVP
-// pages of events, health and Prometheus metrics. It owns no table: it
+// pages of events, health and Prometheus metrics, and the HR dashboard
+// (/admin/, behind KIZUNA_ADMIN_TOKEN). It owns no table: it
 // records through the owners' verbs (runs for delivery events and RSVPs,
 // roster for suppressions and preferences). Any number of servers may run
 // against one Postgres.
@@ -53,6 +54,11 @@ type Options struct {
 	// promotion notice) to the workers at once; nil leaves them to the
 	// workers' reconciler, which finds them within seconds.
 	Enqueue runs.Enqueue
+	// AdminToken is KIZUNA_ADMIN_TOKEN: the bearer token (or Basic
+	// password) of the dashboard at /admin/; "" leaves /admin/ unrouted
+	// (404). With Redis set, the dashboard also mounts the Asynq queue
+	// monitor at /admin/queues/ over that client.
+	AdminToken string
 }
 
 // Server serves Kizuna's public URLs (SPEC.md, Web server).
@@ -64,6 +70,9 @@ type Server struct {
 	// cals holds the prepared campaign versions of the RSVP page's
 	// calendar downloads.
 	cals rsvpCalendars
+	// queues is the Asynq queue monitor of the dashboard (nil without
+	// an admin token or Redis).
+	queues *queueMonitor
 }
 
 // New builds a server; Run serves it.
@@ -79,6 +88,9 @@ func New(opt Options) (*Server, error) {
 	}
 	s := &Server{opt: opt, log: opt.Log, mux: http.NewServeMux()}
 	s.rec = newEventRecorder(opt.DB, opt.Log)
+	if opt.AdminToken != "" && opt.Redis != nil {
+		s.queues = newQueueMonitor(opt.Redis)
+	}
 	s.routes()
 	return s, nil
 }
@@ -98,6 +110,7 @@ func (s *Server) routes() {
 	if s.opt.Metrics != nil {
 		s.mux.Handle("GET /metrics", s.opt.Metrics)
 	}
+	s.adminRoutes()
 	s.mux.HandleFunc("/", s.handleNotFound)
 }
 
