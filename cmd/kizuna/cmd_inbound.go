@@ -2,15 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -61,6 +60,7 @@ finishes what is in progress and exits.`,
 		a.inboundReprocessCommand(),
 		a.inboundListCommand(),
 		a.inboundClassifyCommand(),
+		a.inboundShowCommand(),
 	)
 	return cmd
 }
@@ -104,7 +104,7 @@ func (a *App) inboundParts(ctx context.Context) ([]func(context.Context) error, 
 		if endpoints, err = inbound.ParseListen(a.cfg.InboundListen); err != nil {
 			return nil, invalidInput(err)
 		}
-		if !strings.Contains(a.cfg.InboundAddress, "@") {
+		if a.cfg.InboundAddress == "" { // a set one is checked by config.Load
 			return nil, fmt.Errorf("%w: KIZUNA_INBOUND_ADDRESS is not set: the listener accepts mail for its domain only (e.g. reply@in.example.co.jp)", config.ErrMissing)
 		}
 	}
@@ -189,8 +189,14 @@ twice, the same answer to an event changes nothing.`,
 			if err != nil {
 				return err
 			}
-			n, err := p.Reprocess(cmd.Context(), from)
-			fmt.Fprintf(a.Stdout, "reprocessed %d message(s)\n", n)
+			rep, err := p.Reprocess(cmd.Context(), from)
+			fmt.Fprintf(a.Stdout, "reprocessed %d message(s)\n", rep.Reset)
+			if len(rep.Unreadable) > 0 {
+				fmt.Fprintf(a.Stdout, "%d message(s) cannot be read (kept, marked processed, listed by kizuna inbound list --unattributed):\n", len(rep.Unreadable))
+				for _, u := range rep.Unreadable {
+					fmt.Fprintf(a.Stdout, "  %d  %s\n", u.ID, printable(u.Err))
+				}
+			}
 			if err != nil {
 				return fmt.Errorf("some messages were not processed (kept, retried by kizuna inbound): %w", err)
 			}
@@ -240,38 +246,39 @@ was attributed to, and the last processing error of one not processed yet.
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if limit <= 0 {
-				return usageErr("--limit must be positive")
+				return a.failJSON(asJSON, usageErr("--limit must be positive"))
 			}
 			db, err := a.DB(cmd.Context())
 			if err != nil {
-				return err
+				return a.failJSON(asJSON, err)
 			}
 			rows, err := inbound.List(cmd.Context(), db, unattributed, limit)
 			if err != nil {
-				return err
+				return a.failJSON(asJSON, err)
 			}
 			if asJSON {
-				enc := json.NewEncoder(a.Stdout)
-				enc.SetIndent("", "  ")
 				if rows == nil {
 					rows = []inbound.Listed{}
 				}
-				return enc.Encode(map[string]any{"messages": rows})
+				return a.writeJSON(map[string]any{"messages": rows})
 			}
-			w := tabwriter.NewWriter(a.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "ID\tRECEIVED\tFROM\tSUBJECT\tCLASS\tDELIVERY\tERROR")
+			table := [][]string{{"ID", "RECEIVED", "FROM", "SUBJECT", "CLASS", "DELIVERY", "ERROR"}}
 			for _, r := range rows {
 				class, delivery := r.Class, "-"
-				if class == "" {
+				switch {
+				case r.ProcessedAt == nil:
 					class = "(pending)"
+				case class == "":
+					class = "(none)" // unreadable, or given up: the error says why
 				}
 				if r.DeliveryID != nil {
 					delivery = strconv.FormatInt(*r.DeliveryID, 10)
 				}
-				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.ReceivedAt.Local().Format("2006-01-02 15:04"),
-					cell(r.From, 40), cell(r.Subject, 50), class, delivery, cell(r.Error, 60))
+				table = append(table, []string{strconv.FormatInt(r.ID, 10), r.ReceivedAt.Local().Format("2006-01-02 15:04"),
+					cell(r.From, 40), cell(r.Subject, 50), class, delivery, cell(r.Error, 60)})
 			}
-			return w.Flush()
+			writeAligned(a.Stdout, table)
+			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&unattributed, "unattributed", false, "only the processed messages attributed to no delivery")
@@ -280,14 +287,76 @@ was attributed to, and the last processing error of one not processed yet.
 	return cmd
 }
 
-// cell makes s fit a table cell: no tabs or line breaks, at most n runes.
+// cell makes s fit a table cell: no tabs or line breaks, control
+// characters escaped (printable), at most n terminal columns
+// (displayWidth: a kanji takes two).
 func cell(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); len(r) > n {
-		return string(r[:n-1]) + "…"
-	}
+	s = printable(strings.Join(strings.Fields(s), " "))
 	if s == "" {
 		return "-"
 	}
-	return s
+	if displayWidth(s) <= n {
+		return s
+	}
+	var b strings.Builder
+	w := 0
+	for _, r := range s {
+		rw := displayWidth(string(r))
+		if w+rw > n-1 {
+			break
+		}
+		b.WriteRune(r)
+		w += rw
+	}
+	return b.String() + "…"
+}
+
+// printable escapes what a terminal would act on instead of showing: the
+// C0 controls (ESC starts a colour or a cursor move), DEL, the C1 controls
+// (U+0080–U+009F; CSI is U+009B) and the bidirectional overrides and
+// isolates (U+202A–U+202E, U+2066–U+2069), as \xHH or \uHHHH; bytes that are
+// not UTF-8 become U+FFFD. Text from senders (a decoded Subject, a From, an
+// error about their message) goes through it before it is printed.
+func printable(s string) string {
+	clean := true
+	for _, r := range s {
+		if needsEscape(r) || r == utf8.RuneError {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r < 0x100 && needsEscape(r):
+			fmt.Fprintf(&b, "\\x%02x", r)
+		case needsEscape(r):
+			fmt.Fprintf(&b, "\\u%04x", r)
+		default:
+			b.WriteRune(r) // utf8.RuneError for a bad byte: U+FFFD
+		}
+	}
+	return b.String()
+}
+
+// needsEscape: the controls printable escapes.
+func needsEscape(r rune) bool {
+	return r < 0x20 || (r >= 0x7f && r <= 0x9f) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069)
+}
+
+// printableLines is printable for a text of several lines: the line breaks
+// and tabs stay, every other control is escaped.
+func printableLines(s string) string {
+	lines := strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n")
+	for i, l := range lines {
+		parts := strings.Split(l, "\t")
+		for j, p := range parts {
+			parts[j] = printable(p)
+		}
+		lines[i] = strings.Join(parts, "\t")
+	}
+	return strings.Join(lines, "\n")
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -49,44 +48,32 @@ delivery. Nothing is stored and nothing is done.
 With KIZUNA_SECRET set, the delivery the message answers is shown (verified
 Message-ID in In-Reply-To, References or the returned message; with
 KIZUNA_INBOUND_ADDRESS also the reply+ addresses in To, Cc and
-Delivered-To). A file that cannot be read is exit status 2.`,
+Delivered-To). Every file is classified: one that cannot be read, or an
+empty message, is reported (on stderr; with --json as an element
+{"file": ..., "error": ...}) and makes the exit status 2 at the end.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, files []string) error {
 			var signer *token.Signer
 			if len(a.cfg.Secret()) > 0 {
 				if err := a.cfg.RequireSecret(); err != nil {
-					return invalidInput(err)
+					return a.failJSON(asJSON, invalidInput(err))
 				}
 				signer = token.New(a.cfg.Secret())
 			}
-			raws := make([][]byte, len(files))
-			for i, f := range files {
-				b, err := readLimited(f)
+			out := make([]any, 0, len(files))
+			var bad []string
+			for _, f := range files {
+				j, r, via, err := a.classifyFile(f, signer)
 				if err != nil {
-					return invalidInput(fmt.Errorf("%s: %w", f, err))
-				}
-				raws[i] = b
-			}
-			out := make([]classifiedJSON, 0, len(files))
-			for i, f := range files {
-				r, err := classify.Classify(raws[i])
-				if err != nil {
-					return invalidInput(fmt.Errorf("%s: %w", f, err))
-				}
-				j := classifiedJSON{File: f, Class: r.Class, Recipients: []classifiedRcptJSON{},
-					MessageID: r.MessageID, InReplyTo: r.InReplyTo}
-				for _, rc := range r.Recipients {
-					j.Recipients = append(j.Recipients, classifiedRcptJSON{rc.Address, rc.Action, rc.Status, rc.ReplyCode, rc.Reason, rc.Hard})
-				}
-				if r.OriginalMessageID != "" {
-					id := r.OriginalMessageID
-					j.OriginalMessageID = &id
-				}
-				var via string
-				if signer != nil {
-					if d, v := classify.Attribute(r, nil, a.cfg.InboundAddress, signer); d > 0 {
-						j.Delivery, via = &d, v
+					// Reported, and the other files are still read: exit 2 at the end.
+					bad = append(bad, f)
+					msg := a.cfg.Scrub(err.Error())
+					if asJSON {
+						out = append(out, classifyErrorJSON{File: f, Error: msg})
+					} else {
+						fmt.Fprintf(a.Stderr, "kizuna: %s\n", printable(msg))
 					}
+					continue
 				}
 				if asJSON {
 					out = append(out, j)
@@ -95,15 +82,59 @@ Delivered-To). A file that cannot be read is exit status 2.`,
 				fmt.Fprintln(a.Stdout, classifiedLine(j, r, via))
 			}
 			if asJSON {
-				enc := json.NewEncoder(a.Stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(out)
+				if err := a.writeJSON(out); err != nil {
+					return err
+				}
+			}
+			if len(bad) > 0 {
+				if asJSON {
+					// The errors are in the document; stderr says it once.
+					return invalidInput(fmt.Errorf("%d of %d file(s) could not be classified: %s", len(bad), len(files), strings.Join(bad, ", ")))
+				}
+				return silentExit(exitUsage)
 			}
 			return nil
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print a JSON array (SPEC.md)")
 	return c
+}
+
+// classifyErrorJSON is the element of `inbound classify --json` for a file
+// that could not be read or classified.
+type classifyErrorJSON struct {
+	File  string `json:"file"`
+	Error string `json:"error"`
+}
+
+// classifyFile reads and classifies one file: its JSON element, the
+// result and how the delivery was attributed. An unreadable file or a
+// message the classifier cannot read (empty) is an error naming the file.
+func (a *App) classifyFile(f string, signer *token.Signer) (classifiedJSON, classify.Result, string, error) {
+	raw, err := readLimited(f)
+	if err != nil {
+		return classifiedJSON{}, classify.Result{}, "", fmt.Errorf("%s: %w", f, err)
+	}
+	r, err := classify.Classify(raw)
+	if err != nil {
+		return classifiedJSON{}, classify.Result{}, "", fmt.Errorf("%s: %w", f, err)
+	}
+	j := classifiedJSON{File: f, Class: r.Class, Recipients: []classifiedRcptJSON{},
+		MessageID: r.MessageID, InReplyTo: r.InReplyTo}
+	for _, rc := range r.Recipients {
+		j.Recipients = append(j.Recipients, classifiedRcptJSON{rc.Address, rc.Action, rc.Status, rc.ReplyCode, rc.Reason, rc.Hard})
+	}
+	if r.OriginalMessageID != "" {
+		id := r.OriginalMessageID
+		j.OriginalMessageID = &id
+	}
+	var via string
+	if signer != nil {
+		if d, v := classify.Attribute(r, nil, a.cfg.InboundAddress, signer); d > 0 {
+			j.Delivery, via = &d, v
+		}
+	}
+	return j, r, via, nil
 }
 
 // readLimited reads a message file, at most classify.MaxSize bytes of it.
@@ -122,19 +153,21 @@ func readLimited(name string) ([]byte, error) {
 // classifiedLine is the one-line text form of a classification.
 func classifiedLine(j classifiedJSON, r classify.Result, via string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %s", j.File, j.Class)
+	fmt.Fprintf(&b, "%s: %s", printable(j.File), j.Class)
 	for _, rc := range r.Recipients {
 		hard := "soft"
 		if rc.Hard {
 			hard = "hard"
 		}
-		fmt.Fprintf(&b, " [%s %s %s %s %s %s]", rc.Address, rc.Action, orDash(rc.Status), orDash(rc.ReplyCode), orDash(rc.Reason), hard)
+		fmt.Fprintf(&b, " [%s %s %s %s %s %s]", printable(rc.Address), printable(rc.Action), orDash(printable(rc.Status)),
+			orDash(printable(rc.ReplyCode)), orDash(printable(rc.Reason)), hard)
 	}
 	if r.Calendar != nil {
-		fmt.Fprintf(&b, " %s %s (uid %s, sequence %d)", r.Calendar.Attendee, r.Calendar.PartStat, r.Calendar.UID, r.Calendar.Sequence)
+		fmt.Fprintf(&b, " %s %s (uid %s, sequence %d)", printable(r.Calendar.Attendee), printable(r.Calendar.PartStat),
+			printable(r.Calendar.UID), r.Calendar.Sequence)
 	}
 	if r.From != "" {
-		fmt.Fprintf(&b, " from %s", r.From)
+		fmt.Fprintf(&b, " from %s", printable(r.From))
 	}
 	if r.Subject != "" {
 		fmt.Fprintf(&b, " %q", r.Subject)
@@ -142,9 +175,9 @@ func classifiedLine(j classifiedJSON, r classify.Result, via string) string {
 	if j.Delivery != nil {
 		fmt.Fprintf(&b, " delivery %d (%s)", *j.Delivery, via)
 	} else if r.OriginalMessageID != "" {
-		fmt.Fprintf(&b, " original <%s>", r.OriginalMessageID)
+		fmt.Fprintf(&b, " original <%s>", printable(r.OriginalMessageID))
 	} else if r.InReplyTo != "" {
-		fmt.Fprintf(&b, " in reply to <%s>", r.InReplyTo)
+		fmt.Fprintf(&b, " in reply to <%s>", printable(r.InReplyTo))
 	}
 	return b.String()
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/mail"
 	"net/url"
 	"os"
 	"strconv"
@@ -124,6 +125,11 @@ func Load(getenv func(string) string, f Flags) (*Config, error) {
 		}
 		c.InboundMaxBytes = n
 	}
+	if c.InboundAddress != "" {
+		if err := CheckInboundAddress(c.InboundAddress); err != nil {
+			return nil, err
+		}
+	}
 	for name, raw := range map[string]string{
 		"KIZUNA_DATABASE_URL": c.DatabaseURL,
 		"KIZUNA_REDIS_URL":    c.RedisURL,
@@ -136,6 +142,44 @@ func Load(getenv func(string) string, f Flags) (*Config, error) {
 		}
 	}
 	return c, nil
+}
+
+// CheckInboundAddress reports whether v can be KIZUNA_INBOUND_ADDRESS: a
+// bare addr-spec local@domain (RFC 5322 §3.4.1, as net/mail reads it),
+// without a display name or angle brackets, whose local part has no '+'
+// (Kizuna writes reply+TOKEN@ itself: RFC 5233 subaddressing) and whose
+// domain has a dot (a name the Internet can deliver to). The error wraps
+// ErrInvalid and says what is wrong.
+func CheckInboundAddress(v string) error {
+	bad := func(why string) error {
+		return invalid(fmt.Sprintf("KIZUNA_INBOUND_ADDRESS=%q %s (e.g. reply@in.example.co.jp)", v, why))
+	}
+	at := strings.LastIndexByte(v, '@')
+	switch {
+	case at < 0:
+		return bad("is not an address: it has no @")
+	case strings.ContainsAny(v, "<>") || strings.Contains(strings.TrimSpace(v[:at]), " "):
+		return bad("must be a bare address local@domain, without a display name or angle brackets")
+	case at == 0:
+		return bad("has no local part before the @")
+	case at == len(v)-1:
+		return bad("has no domain after the @")
+	}
+	a, err := mail.ParseAddress(v)
+	if err != nil {
+		return bad("is not an address: " + err.Error())
+	}
+	if a.Name != "" || a.Address != v {
+		return bad("must be a bare address local@domain, without a display name or angle brackets")
+	}
+	local, domain := a.Address[:strings.LastIndexByte(a.Address, '@')], a.Address[strings.LastIndexByte(a.Address, '@')+1:]
+	if strings.Contains(local, "+") {
+		return bad("has a '+' in its local part: Kizuna adds +TOKEN itself (reply+TOKEN@…); give the plain address")
+	}
+	if !strings.Contains(strings.Trim(domain, "."), ".") || strings.HasPrefix(domain, ".") || strings.Contains(domain, "..") {
+		return bad("has no usable domain: " + strconv.Quote(domain) + " needs a dot, as in in.example.co.jp")
+	}
+	return nil
 }
 
 // parseBytes reads a positive size: a number of bytes, or a number with

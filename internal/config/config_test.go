@@ -200,3 +200,34 @@ func TestInboundMaxBytes(t *testing.T) {
 		}
 	}
 }
+
+// KIZUNA_INBOUND_ADDRESS is a bare local@domain without '+', whose domain
+// has a dot; each wrong form is refused (ErrInvalid: exit 2) with what is
+// wrong.
+func TestInboundAddressChecked(t *testing.T) {
+	for v, want := range map[string]string{
+		"reply@in.example.co.jp":         "",
+		"notanaddress":                   "has no @",
+		"reply@":                         "has no domain after the @",
+		"@in.example.co.jp":              "has no local part",
+		"Reply <reply@in.example.co.jp>": "without a display name",
+		"<reply@in.example.co.jp>":       "without a display name or angle brackets",
+		"reply+x@in.example.co.jp":       "has a '+' in its local part",
+		"reply@localhost":                "needs a dot",
+		"reply@in..example.jp":           "is not an address",
+		"re ply@in.example.co.jp":        "without a display name",
+	} {
+		_, err := Load(func(k string) string {
+			if k == "KIZUNA_INBOUND_ADDRESS" {
+				return v
+			}
+			return ""
+		}, Flags{})
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%q refused: %v", v, err)
+		case want != "" && (err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "not set")):
+			t.Errorf("%q: %v, want ErrInvalid saying %q", v, err, want)
+		}
+	}
+}

@@ -396,9 +396,9 @@ func TestFailureIsRetriedAndReprocess(t *testing.T) {
 	})
 
 	before := p.Processed()
-	n, err = p.Reprocess(ctx, time.Now().Add(-time.Hour))
-	if n != 2 || err != nil {
-		t.Fatalf("Reprocess: %d %v", n, err)
+	rep, err := p.Reprocess(ctx, time.Now().Add(-time.Hour))
+	if rep.Reset != 2 || len(rep.Unreadable) != 0 || err != nil {
+		t.Fatalf("Reprocess: %+v %v", rep, err)
 	}
 	if count(t, db, "processed_at IS NOT NULL AND class = 'human_reply'") != 2 {
 		t.Error("not every message reprocessed")
@@ -406,8 +406,8 @@ func TestFailureIsRetriedAndReprocess(t *testing.T) {
 	if got := p.Processed() - before; got != 2 {
 		t.Errorf("reprocessing processed %d, want 2 (each once, Run running meanwhile)", got)
 	}
-	if n, err := p.Reprocess(ctx, time.Now().Add(time.Hour)); n != 0 || err != nil {
-		t.Errorf("Reprocess of the future: %d %v", n, err)
+	if rep, err := p.Reprocess(ctx, time.Now().Add(time.Hour)); rep.Reset != 0 || err != nil {
+		t.Errorf("Reprocess of the future: %+v %v", rep, err)
 	}
 }
 

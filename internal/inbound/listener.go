@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -198,7 +199,8 @@ func (l *Listener) Run(ctx context.Context) error {
 			if e.LMTP {
 				src = SourceLMTP
 			}
-			return &session{l: l, source: src, remote: c.Conn().RemoteAddr().String()}, nil
+			lc, _ := c.Conn().(*limitConn)
+			return &session{l: l, source: src, remote: c.Conn().RemoteAddr().String(), conn: lc}, nil
 		}))
 		s.LMTP = e.LMTP
 		s.Domain = l.domain
@@ -252,6 +254,7 @@ type session struct {
 	l      *Listener
 	source Source
 	remote string
+	conn   *limitConn // the connection, to tell a BDAT chunk cut short by its end
 	from   string
 	to     []string
 }
@@ -275,21 +278,54 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	return nil
 }
 
-// Data stores the message before answering: 250 only once it is durable.
+// Data stores the message before answering: 250 only once it is durable,
+// and only for a message received whole. go-smtp ends a DATA transfer cut
+// short with io.ErrUnexpectedEOF, but a BDAT chunk (RFC 3030) cut short by
+// the connection's end reads as a normal end of the message: whole reads
+// that, when the connection saw its end, as io.ErrUnexpectedEOF, so nothing
+// is stored (no reply can reach the client anyway; it sends again). A
+// message without a header (empty, or only a blank line) is refused 554
+// 5.6.0 (RFC 5321 §4.2.3, RFC 3463 §3.7: a permanent content error), never
+// 451: it would fail the same way each time.
 func (s *session) Data(r io.Reader) error {
 	ctx, cancel := context.WithTimeout(s.l.baseCtx, time.Minute)
 	defer cancel()
-	id, dup, err := s.l.p.StoreReader(ctx, s.source, s.from, s.to, r)
-	if errors.Is(err, smtp.ErrDataTooLarge) {
+	id, dup, err := s.l.p.StoreReader(ctx, s.source, s.from, s.to, whole{r: r, conn: s.conn})
+	switch {
+	case errors.Is(err, smtp.ErrDataTooLarge):
 		return smtp.ErrDataTooLarge
-	}
-	if err != nil {
+	case errors.Is(err, ErrNoHeader):
+		s.l.log.Info("inbound: a message without a header refused (554)", "source", s.source, "remote", s.remote)
+		return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "A message needs a header (RFC 5322): nothing stored"}
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, smtp.ErrDataReset):
+		s.l.log.Info("inbound: the message transfer ended before the message did; nothing stored", "source", s.source, "remote", s.remote, "err", err)
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "The message was not received whole: nothing stored"}
+	case err != nil:
 		s.l.log.Warn("inbound: a message could not be stored; answered 451 (the sender retries)", "source", s.source, "remote", s.remote, "err", err)
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary local problem storing the message, try again later"}
 	}
 	s.l.log.Debug("inbound message stored", "inbound_id", id, "duplicate", dup, "source", s.source, "remote", s.remote)
 	s.l.p.Wake()
 	return nil
+}
+
+// whole reads a message's data and turns its end into io.ErrUnexpectedEOF
+// when the connection had already ended: go-smtp copies a BDAT chunk with
+// an io.LimitReader, which takes the connection's end for the chunk's, and
+// then closes the message as if it were complete. A chunk read whole never
+// reads the connection's end (the limit stops first), so a message whose
+// data ends after the connection did was cut short.
+type whole struct {
+	r    io.Reader
+	conn *limitConn
+}
+
+func (w whole) Read(b []byte) (int, error) {
+	n, err := w.r.Read(b)
+	if err == io.EOF && w.conn != nil && w.conn.ended.Load() {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
 }
 
 // limitListener serves at most cap(sem) connections at once: one more is
@@ -323,6 +359,16 @@ type limitConn struct {
 	net.Conn
 	once    sync.Once
 	release func()
+	ended   atomic.Bool // a read returned an error: the connection's end (EOF), a reset or a timeout
+}
+
+// Read reads from the connection and remembers when it has ended.
+func (c *limitConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if err != nil {
+		c.ended.Store(true)
+	}
+	return n, err
 }
 
 func (c *limitConn) Close() error {

@@ -23,7 +23,8 @@ const DefaultProcessedFolder = "Kizuna/Processed"
 const DefaultPollInterval = 30 * time.Second
 
 // IMAPTarget is a mailbox named by KIZUNA_IMAP_URL. Its String never shows
-// the password.
+// the password, and writes the user escaped as in the URL (u%40x@host for
+// the user u@x).
 type IMAPTarget struct {
 	TLS      bool // imaps: TLS from the first byte (port 993 by default)
 	Plain    bool // imap:// to a loopback host, or ?tls=none: no STARTTLS
@@ -38,7 +39,7 @@ func (t IMAPTarget) String() string {
 	if t.TLS {
 		scheme = "imaps"
 	}
-	return scheme + "://" + t.User + "@" + t.Addr + "/" + t.Mailbox
+	return scheme + "://" + url.User(t.User).String() + "@" + t.Addr + "/" + t.Mailbox
 }
 
 // ParseIMAPURL reads KIZUNA_IMAP_URL:

@@ -107,7 +107,17 @@ type Options struct {
 	// processing failed is tried again (doubling from RetryMin); 0: 1 s
 	// and 30 min.
 	RetryMin, RetryMax time.Duration
+	// MaxAttempts is how many failed processings a message gets before it
+	// is given up: marked processed with its error, listed as unattributed
+	// (0: DefaultMaxAttempts). The count is kept in the database, so it
+	// survives restarts.
+	MaxAttempts int
 }
+
+// DefaultMaxAttempts is how many times a message whose processing fails is
+// tried before it is given up (with the default waits, 1 s doubling to 30
+// min: about 6 hours).
+const DefaultMaxAttempts = 20
 
 // Processor stores inbound messages and processes them. It is safe for
 // concurrent use; any number of Processors (in any number of processes)
@@ -121,6 +131,7 @@ type Processor struct {
 	enqueue            runs.Enqueue
 	pollEvery          time.Duration
 	retryMin, retryMax time.Duration
+	maxAttempts        int
 
 	wake      chan struct{}
 	processed atomic.Int64
@@ -141,7 +152,7 @@ func New(o Options) (*Processor, error) {
 	}
 	p := &Processor{
 		db: o.DB, log: o.Log, maxBytes: o.MaxBytes, address: o.Address, signer: o.Signer, enqueue: o.Enqueue,
-		pollEvery: o.PollEvery, retryMin: o.RetryMin, retryMax: o.RetryMax,
+		pollEvery: o.PollEvery, retryMin: o.RetryMin, retryMax: o.RetryMax, maxAttempts: o.MaxAttempts,
 		wake: make(chan struct{}, 1), retry: map[int64]retryState{},
 	}
 	if p.log == nil {
@@ -158,6 +169,9 @@ func New(o Options) (*Processor, error) {
 	}
 	if p.retryMax <= 0 {
 		p.retryMax = 30 * time.Minute
+	}
+	if p.maxAttempts <= 0 {
+		p.maxAttempts = DefaultMaxAttempts
 	}
 	return p, nil
 }
@@ -190,7 +204,10 @@ func (p *Processor) Store(ctx context.Context, source Source, envFrom string, en
 // empty envelope is taken from the headers the mailbox server wrote
 // (Return-Path; Delivered-To, X-Original-To, Envelope-To). The error of
 // reading r is returned as is (the SMTP listener answers 552 on its size
-// error).
+// error). A message with no header field (empty, blank lines, text that is
+// not a header) is not stored from the SMTP or LMTP listener: ErrNoHeader
+// (the listener refuses it 554); from a mailbox it is stored, and its
+// processing records it as unreadable.
 func (p *Processor) StoreReader(ctx context.Context, source Source, envFrom string, envTo []string, r io.Reader) (id int64, dup bool, err error) {
 	h := sha256.New()
 	kept := &headWriter{limit: p.maxBytes}
@@ -200,6 +217,13 @@ func (p *Processor) StoreReader(ctx context.Context, source Source, envFrom stri
 	}
 	sum := h.Sum(nil)
 	hdr := readHeader(kept.buf.Bytes())
+	if hdr.Len() == 0 && source != SourceIMAP {
+		return 0, false, ErrNoHeader
+	}
+	raw := kept.buf.Bytes()
+	if raw == nil {
+		raw = []byte{} // raw is NOT NULL: an empty message is stored empty
+	}
 	if source == SourceIMAP && envFrom == "" && len(envTo) == 0 {
 		envFrom, envTo = headerEnvelope(hdr)
 	}
@@ -211,7 +235,7 @@ func (p *Processor) StoreReader(ctx context.Context, source Source, envFrom stri
 		size = math.MaxInt32
 	}
 	err = p.db.GetContext(ctx, &id, qStoreMessage, string(source), envFrom, pq.StringArray(envTo),
-		kept.buf.Bytes(), size, n > p.maxBytes, sum, messageID(hdr))
+		raw, size, n > p.maxBytes, sum, messageID(hdr))
 	if errors.Is(err, sql.ErrNoRows) {
 		if err = p.db.GetContext(ctx, &id, qMessageBySHA256, sum); err != nil {
 			return 0, false, fmt.Errorf("inbound: find the stored copy of a duplicate message: %w", err)
@@ -223,6 +247,12 @@ func (p *Processor) StoreReader(ctx context.Context, source Source, envFrom stri
 	}
 	return id, false, nil
 }
+
+// ErrNoHeader is StoreReader's refusal of a message that has no header
+// field (RFC 5322 §3.5: a message is header fields, then an optional
+// body): empty, only blank lines, or text that does not start with a
+// field. It could never be classified or attributed.
+var ErrNoHeader = errors.New("inbound: the message has no header")
 
 // headWriter keeps the first limit bytes written to it and counts the rest
 // away.
@@ -278,24 +308,34 @@ func headerEnvelope(h mail.Header) (from string, to []string) {
 // Process classifies stored message id and acts on it, in one transaction
 // that holds the message's row lock: the class, the attributed delivery, the
 // result and processed_at are written with the effects. A message processed
-// already is left alone (nil). On an error nothing of the attempt remains
-// but the error text in the message's error column; the message stays
-// unprocessed and Run tries it again later.
+// already is left alone (nil). A message the classifier cannot read (empty,
+// no header: it would never read it) is marked processed with the reason in
+// its error column, and Process returns nil. On any other error nothing of
+// the attempt remains but the error text in the message's error column; the
+// message stays unprocessed and Run tries it again later (at most
+// MaxAttempts times).
 func (p *Processor) Process(ctx context.Context, id int64) error {
+	_, err := p.process(ctx, id)
+	return err
+}
+
+// process is Process; unreadable is the classifier's error when the
+// message was marked processed as unreadable.
+func (p *Processor) process(ctx context.Context, id int64) (unreadable error, err error) {
 	tx, err := p.db.BeginTxx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("inbound: process message %d: %w", id, err)
+		return nil, fmt.Errorf("inbound: process message %d: %w", id, err)
 	}
 	defer tx.Rollback()
 	var m Stored
 	if err := tx.GetContext(ctx, &m, qLockMessage, id); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("inbound: no stored message %d", id)
+			return nil, fmt.Errorf("inbound: no stored message %d", id)
 		}
-		return fmt.Errorf("inbound: process message %d: %w", id, err)
+		return nil, fmt.Errorf("inbound: process message %d: %w", id, err)
 	}
 	if m.ProcessedAt.Valid {
-		return nil
+		return nil, nil
 	}
 	return p.handle(ctx, tx, m)
 }
@@ -316,48 +356,72 @@ func (p *Processor) processNext(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("inbound: take the next message: %w", err)
 	}
-	return true, p.handle(ctx, tx, m)
+	_, err = p.handle(ctx, tx, m)
+	return true, err
 }
 
 // handle classifies and acts on m in tx (which holds m's lock) and commits;
-// on an error it rolls tx back and records the error.
-func (p *Processor) handle(ctx context.Context, tx *sqlx.Tx, m Stored) error {
-	err := p.apply(ctx, tx, m)
+// on an error it rolls tx back and records the error. unreadable is the
+// classifier's error when m was recorded as unreadable (processed).
+func (p *Processor) handle(ctx context.Context, tx *sqlx.Tx, m Stored) (unreadable error, err error) {
+	unreadable, err = p.apply(ctx, tx, m)
 	if err == nil {
 		err = tx.Commit()
 	}
 	if err != nil {
 		tx.Rollback()
 		p.failed(ctx, m.ID, err)
-		return fmt.Errorf("inbound: process message %d: %w", m.ID, err)
+		return nil, fmt.Errorf("inbound: process message %d: %w", m.ID, err)
 	}
 	p.mu.Lock()
 	delete(p.retry, m.ID)
 	p.mu.Unlock()
 	p.processed.Add(1)
-	return nil
+	return unreadable, nil
 }
 
-func (p *Processor) apply(ctx context.Context, tx *sqlx.Tx, m Stored) error {
+// DidForwardExists replaces DidForwardQueued in a message's result when
+// its forward was queued before (a reprocessed reply): nothing is queued
+// again.
+const DidForwardExists = "forward_exists"
+
+func (p *Processor) apply(ctx context.Context, tx *sqlx.Tx, m Stored) (unreadable error, err error) {
 	r, err := safeClassify(m.Raw)
 	if err != nil {
-		return fmt.Errorf("classify: %w", err)
+		// The classifier is pure: the same bytes fail the same way on
+		// every try. The message is kept, processed, with the reason.
+		if _, xerr := tx.ExecContext(ctx, qRecordUnreadable, m.ID, err.Error()); xerr != nil {
+			return nil, fmt.Errorf("record an unreadable message: %w", xerr)
+		}
+		p.log.Warn("inbound message unreadable; kept, not acted on", "inbound_id", m.ID, "err", err)
+		return err, nil
+	}
+	var forwarded bool
+	if err := tx.GetContext(ctx, &forwarded, qForwardExists, m.ID); err != nil {
+		return nil, fmt.Errorf("look for a queued forward: %w", err)
 	}
 	out, err := p.act(ctx, tx, m, r)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	if forwarded {
+		for i, d := range out.Did {
+			if d == DidForwardQueued {
+				out.Did[i] = DidForwardExists
+			}
+		}
 	}
 	res, err := json.Marshal(record{Result: r, Did: out.Did})
 	if err != nil {
-		return fmt.Errorf("encode the result: %w", err)
+		return nil, fmt.Errorf("encode the result: %w", err)
 	}
 	delivery := sql.NullInt64{Int64: out.DeliveryID, Valid: out.DeliveryID != 0}
 	if _, err := tx.ExecContext(ctx, qRecordProcessed, m.ID, string(r.Class), delivery, res); err != nil {
-		return fmt.Errorf("record the result: %w", err)
+		return nil, fmt.Errorf("record the result: %w", err)
 	}
 	p.log.Info("inbound message processed", "inbound_id", m.ID, "class", r.Class,
 		"delivery_id", out.DeliveryID, "did", strings.Join(out.Did, "; "))
-	return nil
+	return nil, nil
 }
 
 // safeClassify runs the classifier, turning a panic into an error: the
@@ -372,27 +436,46 @@ func safeClassify(raw []byte) (r classify.Result, err error) {
 }
 
 // failed records a failed processing of message id and schedules its retry
-// with a doubling wait.
+// with a doubling wait; after MaxAttempts failures (counted in the
+// database) the message is given up: processed, with its error. A
+// processing cut short by the end of ctx (a shutdown) is not counted.
 func (p *Processor) failed(ctx context.Context, id int64, cause error) {
+	msg := cause.Error()
+	if len(msg) > 2000 {
+		msg = msg[:2000]
+	}
+	counted := 1
+	if ctx.Err() != nil {
+		counted = 0
+	}
+	// A context already ended (shutdown) still gets the error written.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	var rec struct {
+		Attempts int  `db:"attempts"`
+		GivenUp  bool `db:"given_up"`
+	}
+	if err := p.db.GetContext(wctx, &rec, qRecordError, id, msg, counted, p.maxAttempts); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		p.log.Warn("inbound: could not record a processing error", "inbound_id", id, "err", err)
+	}
 	p.mu.Lock()
 	st := p.retry[id]
-	st.failures++
+	st.failures = max(st.failures+1, rec.Attempts)
 	wait := p.retryMin << min(st.failures-1, 30)
 	if wait <= 0 || wait > p.retryMax {
 		wait = p.retryMax
 	}
 	st.next = time.Now().Add(wait)
-	p.retry[id] = st
-	p.mu.Unlock()
-	msg := cause.Error()
-	if len(msg) > 2000 {
-		msg = msg[:2000]
+	if rec.GivenUp {
+		delete(p.retry, id)
+	} else {
+		p.retry[id] = st
 	}
-	// A context already ended (shutdown) still gets the error written.
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if _, err := p.db.ExecContext(wctx, qRecordError, id, msg); err != nil {
-		p.log.Warn("inbound: could not record a processing error", "inbound_id", id, "err", err)
+	p.mu.Unlock()
+	if rec.GivenUp {
+		p.log.Error("inbound message given up after repeated failures; kept, listed as unattributed", "inbound_id", id,
+			"attempts", rec.Attempts, "err", cause)
+		return
 	}
 	p.log.Warn("inbound message not processed; will retry", "inbound_id", id, "failures", st.failures,
 		"retry_in", wait.Round(time.Millisecond).String(), "err", cause)
@@ -455,28 +538,51 @@ func (p *Processor) Run(ctx context.Context) error {
 	}
 }
 
+// Reprocessed is what Reprocess did.
+type Reprocessed struct {
+	// Reset is how many messages were made unprocessed and taken again.
+	Reset int
+	// Unreadable are the messages the classifier cannot read (empty, no
+	// header): recorded processed with the reason, not a failure.
+	Unreadable []UnreadableMessage
+}
+
+// UnreadableMessage is a stored message the classifier cannot read, and
+// why.
+type UnreadableMessage struct {
+	ID  int64
+	Err string
+}
+
 // Reprocess classifies again every message received at or after since
 // (the zero time: all of them) and applies what changed: it makes them
-// unprocessed, then processes each. The effects are idempotent (a
-// suppression twice is one; the same answer twice changes nothing), so
-// only what the new classification finds differently has an effect. A
-// message another processor takes meanwhile is processed once, by it. It
-// returns how many messages were reset and the errors of those that failed
-// (they stay unprocessed, for Run to retry).
-func (p *Processor) Reprocess(ctx context.Context, since time.Time) (int, error) {
+// unprocessed (their failed attempts back to 0), then processes each. The
+// effects are idempotent (a suppression twice is one; the same answer
+// twice changes nothing; a forward is queued once), so only what the new
+// classification finds differently has an effect. A message another
+// processor takes meanwhile is processed once, by it. It returns how many
+// messages were reset, those found unreadable (processed, reported, not an
+// error), and the errors of those that failed (they stay unprocessed, for
+// Run to retry).
+func (p *Processor) Reprocess(ctx context.Context, since time.Time) (Reprocessed, error) {
 	var ids []int64
 	if err := p.db.SelectContext(ctx, &ids, qResetSince, since); err != nil {
-		return 0, fmt.Errorf("inbound: reprocess: %w", err)
+		return Reprocessed{}, fmt.Errorf("inbound: reprocess: %w", err)
 	}
 	slices.Sort(ids)
+	out := Reprocessed{Reset: len(ids)}
 	var errs []error
 	for _, id := range ids {
 		if err := ctx.Err(); err != nil {
-			return len(ids), err
+			return out, err
 		}
-		if err := p.Process(ctx, id); err != nil {
+		unreadable, err := p.process(ctx, id)
+		if err != nil {
 			errs = append(errs, err)
 		}
+		if unreadable != nil {
+			out.Unreadable = append(out.Unreadable, UnreadableMessage{ID: id, Err: unreadable.Error()})
+		}
 	}
-	return len(ids), errors.Join(errs...)
+	return out, errors.Join(errs...)
 }

@@ -41,13 +41,22 @@ UPDATE inbound_messages SET class = $2, delivery_id = $3, result = $4, processed
 WHERE id = $1`
 
 // qRecordError keeps the error of a failed processing of message $1 ($2 the
-// text); the message stays unprocessed and is tried again.
-const qRecordError = `UPDATE inbound_messages SET error = $2 WHERE id = $1 AND processed_at IS NULL`
+// text) and adds $3 to its failed attempts; the message stays unprocessed
+// and is tried again, unless the attempts reach $4: then it is given up,
+// marked processed with its error. Returns the attempts and whether it was
+// given up.
+const qRecordError = `
+UPDATE inbound_messages SET attempts = attempts + $3::int,
+	error = CASE WHEN attempts + $3::int >= $4::int
+		THEN 'given up after ' || (attempts + $3::int) || ' failed attempts: ' || $2::text ELSE $2::text END,
+	processed_at = CASE WHEN attempts + $3::int >= $4::int THEN now() END
+WHERE id = $1 AND processed_at IS NULL
+RETURNING attempts, processed_at IS NOT NULL AS given_up`
 
 // qResetSince makes the messages received at or after $1 unprocessed again,
 // for a new classification: returns their ids.
 const qResetSince = `
-UPDATE inbound_messages SET class = NULL, processed_at = NULL, error = ''
+UPDATE inbound_messages SET class = NULL, processed_at = NULL, error = '', attempts = 0
 WHERE received_at >= $1
 RETURNING id`
 
@@ -115,3 +124,23 @@ WHERE id = $1 AND state = 'sending' AND attempts = $3`
 // was already found down in the same pass): $1 id.
 const qForwardGiveBack = `
 UPDATE inbound_forwards SET attempts = greatest(attempts - 1, 0) WHERE id = $1 AND state = 'pending'`
+
+// qRecordUnreadable marks message $1 processed without a class: the
+// classifier cannot read it ($2 why: an empty message, no header). The
+// classifier is pure, so trying again would fail the same way; the message
+// stays stored and listed (unattributed), and reprocess reads it again.
+const qRecordUnreadable = `
+UPDATE inbound_messages SET class = NULL, delivery_id = NULL, result = NULL, processed_at = now(), error = $2
+WHERE id = $1`
+
+// qForwardExists says whether the forward of inbound message $1 is queued
+// already (a reprocessed reply keeps its first forward).
+const qForwardExists = `SELECT EXISTS (SELECT 1 FROM inbound_forwards WHERE inbound_id = $1)`
+
+// qShowMessage reads one stored message for `kizuna inbound show`: $1 id.
+const qShowMessage = `
+SELECT m.id, m.received_at, m.source, m.envelope_from, m.envelope_to, m.raw, m.size, m.truncated, m.message_id,
+       coalesce(m.class, '') AS class, m.delivery_id, m.result, m.processed_at, m.error, m.attempts,
+       f.to_address AS forward_to, f.state AS forward_state
+FROM inbound_messages m LEFT JOIN inbound_forwards f ON f.inbound_id = m.id
+WHERE m.id = $1`
