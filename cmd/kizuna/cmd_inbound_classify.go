@@ -96,7 +96,7 @@ empty message, is reported (on stderr; with --json as an element
 			return nil
 		},
 	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print a JSON array (SPEC.md)")
+	c.Flags().BoolVar(&asJSON, "json", false, "print a JSON array: class, recipients, message_id, in_reply_to, original_message_id, delivery")
 	return c
 }
 
