@@ -102,7 +102,10 @@ func (p *Processor) act(ctx context.Context, tx *sqlx.Tx, m Stored, r classify.R
 	case r.Class == classify.UnsubscribeRequest || unsubAddr:
 		err = p.unsubscribe(ctx, tx, rc, runs.UnsubscribeMail, &o)
 	case r.Class == classify.AutoReply:
-		if _, err = runs.RecordInboundEvent(ctx, tx, id, runs.EventAutoReply, m.ID, nil); err == nil {
+		// Who and the subject ("自動応答: …", "Out of Office: back on …"):
+		// what HR sees in `alumni show`.
+		detail := map[string]any{"from": r.From, "subject": r.Subject}
+		if _, err = runs.RecordInboundEvent(ctx, tx, id, runs.EventAutoReply, m.ID, detail); err == nil {
 			o.Did = append(o.Did, DidAutoReply)
 		}
 	case r.Class == classify.HumanReply:
