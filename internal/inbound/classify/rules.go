@@ -245,6 +245,9 @@ func stopNegated(s string, start, end int) bool {
 	words := strings.Fields(s[from:start])
 	for k := len(words) - 1; k >= 0 && k >= len(words)-1-negWindow; k-- {
 		w := strings.Trim(words[k], "\"'*_")
+		if w == "never" && k+1 < len(words) && strings.HasPrefix(words[k+1], "mind") {
+			continue // "never mind, …": not a negation
+		}
 		if negBefore[w] && !(w == "not" && k > 0 && negBeforeExcept[words[k-1]]) {
 			return true
 		}

@@ -21,6 +21,8 @@ func TestUnsubscribeSubjectNegation(t *testing.T) {
 		{"Don't want these anymore. Unsubscribe", true},
 		{"I don't read these - please unsubscribe me", true},
 		{"Please remove me from this list", true},
+		{"Never mind the survey, unsubscribe me", true},
+		{"Never mind unsubscribe me", true},
 		{"Re: アルムナイ通信【配信停止希望】", true},
 		{"配信停止をお願いします", true},
 		{"配信停止できません", true},
