@@ -381,7 +381,7 @@ func (a *App) printAlumnus(doc alumnusJSON) {
 		if h.Run != nil {
 			what += fmt.Sprintf(" run %d", *h.Run)
 		}
-		detail := strings.TrimSpace(strings.Join([]string{h.State, h.Classification, h.Target, h.Answer}, " "))
+		detail := strings.TrimSpace(strings.Join([]string{h.State, h.Classification, h.Reason, h.Target, h.Answer}, " "))
 		if h.Waitlisted != nil && *h.Waitlisted {
 			detail += " (waiting list)"
 		}

@@ -45,6 +45,13 @@ const (
 	DidForwardQueued  = "forward_queued"
 	DidNoForward      = "no_forward" // automatic, a loop, or no address to forward to
 	DidUnsubscribed   = "unsubscribed"
+	// DidByAddress follows DidUnsubscribed when the request named no
+	// delivery and the person was found by address (the From of a request
+	// to stop, the Original-Rcpt-To of a complaint), then ":" and how it
+	// came (runs.UnsubscribeMail, runs.UnsubscribeComplaint):
+	// "by_address:mail". No delivery event is recorded: there is no
+	// delivery.
+	DidByAddress      = "by_address"
 	DidRSVP           = "rsvp" // followed by ":yes", ":no", ":maybe"
 	DidWaitlisted     = "waitlisted"
 	DidRSVPUnchanged  = "rsvp_unchanged"
@@ -61,19 +68,19 @@ const replyExcerpt = 500
 // what its class means, in tx (the transaction that marks m processed),
 // except a calendar answer, which runs.RecordRSVP records in a transaction
 // of its own under the campaign's lock (the same answer again changes
-// nothing). An unattributed message changes nothing. The returned error
-// is a database failure: the message is processed again later.
+// nothing). An unattributed message changes nothing, except a request to
+// stop or a complaint about an alumnus in the roster (unattributed). The
+// returned error is a database failure: the message is processed again
+// later.
 func (p *Processor) act(ctx context.Context, tx *sqlx.Tx, m Stored, r classify.Result) (Outcome, error) {
 	var o Outcome
 	id, unsubAddr := p.attribute(ctx, tx, m, r)
 	if id == 0 {
-		o.Did = append(o.Did, DidUnattributed)
-		return o, nil
+		return o, p.unattributed(ctx, tx, r, &o)
 	}
 	rc, err := runs.DeliveryRecipient(ctx, tx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		o.Did = append(o.Did, DidUnattributed)
-		return o, nil
+		return o, p.unattributed(ctx, tx, r, &o)
 	}
 	if err != nil {
 		return o, err
@@ -95,7 +102,10 @@ func (p *Processor) act(ctx context.Context, tx *sqlx.Tx, m Stored, r classify.R
 	case r.Class == classify.UnsubscribeRequest || unsubAddr:
 		err = p.unsubscribe(ctx, tx, rc, runs.UnsubscribeMail, &o)
 	case r.Class == classify.AutoReply:
-		if _, err = runs.RecordInboundEvent(ctx, tx, id, runs.EventAutoReply, m.ID, nil); err == nil {
+		// Who and the subject ("自動応答: …", "Out of Office: back on …"):
+		// what HR sees in `alumni show`.
+		detail := map[string]any{"from": r.From, "subject": r.Subject}
+		if _, err = runs.RecordInboundEvent(ctx, tx, id, runs.EventAutoReply, m.ID, detail); err == nil {
 			o.Did = append(o.Did, DidAutoReply)
 		}
 	case r.Class == classify.HumanReply:
@@ -283,6 +293,40 @@ func (p *Processor) unsubscribe(ctx context.Context, tx *sqlx.Tx, rc *runs.Recip
 		return err
 	}
 	o.Did = append(o.Did, DidUnsubscribed)
+	return nil
+}
+
+// unattributed handles a message that names no delivery (no signed
+// address, none of our Message-IDs: a request to stop written to the bare
+// inbound address). A request to stop, or a complaint, about an alumnus
+// in the roster — the From of the request, the only Original-Rcpt-To of
+// the complaint (RFC 5965 §3.2) — unsubscribes that person with
+// roster.UnsubscribeAlumnus: the Act on Regulation of the Transmission of
+// Specified Electronic Mail (特定電子メール法) §3(3) forbids mailing someone
+// who has said no, however they said it. No delivery event is recorded
+// (there is no delivery); the message's result says DidUnsubscribed and
+// DidByAddress. Anything else, and an address not in the roster, changes
+// nothing (DidUnattributed).
+func (p *Processor) unattributed(ctx context.Context, tx *sqlx.Tx, r classify.Result, o *Outcome) error {
+	var addr, via string
+	switch {
+	case r.Class == classify.UnsubscribeRequest && !r.Automatic:
+		addr, via = r.From, runs.UnsubscribeMail
+	case r.Class == classify.FeedbackReport && len(r.OriginalTo) == 1:
+		addr, via = r.OriginalTo[0], runs.UnsubscribeComplaint
+	}
+	if addr == "" || p.ours(addr) {
+		o.Did = append(o.Did, DidUnattributed)
+		return nil
+	}
+	if _, err := roster.UnsubscribeAlumnus(ctx, tx, addr); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			o.Did = append(o.Did, DidUnattributed)
+			return nil
+		}
+		return err
+	}
+	o.Did = append(o.Did, DidUnsubscribed, DidByAddress+":"+via)
 	return nil
 }
 

@@ -424,3 +424,69 @@ func TestUnsubscribeByMailAndComplaint(t *testing.T) {
 		t.Errorf("status unsubscribed %d, want 3", st[0].Unsubscribed)
 	}
 }
+
+// A request to stop that names no delivery (written to the bare inbound
+// address: no token, no In-Reply-To) from an alumna's own roster address
+// unsubscribes her, by address, with no delivery event (there is no
+// delivery); so does a complaint whose only Original-Rcpt-To is an alumnus
+// with no delivery. The same message again changes nothing more. A
+// request from an address not in the roster, a complaint about one, and a
+// human reply from an alumnus change nothing (kept unattributed).
+func TestUnattributedStopRequestFromTheRoster(t *testing.T) {
+	t.Parallel()
+	f := newActFix(t)
+	raw := "From: =?UTF-8?B?5bGx55Sw6Iqx5a2Q?= <Hanako@Example.JP>\r\nTo: " + testInbound + "\r\n" +
+		"Subject: =?UTF-8?B?6YWN5L+h5YGc5q2i?=\r\nMessage-ID: <stop-1@example.jp>\r\n" +
+		"Date: Thu, 03 Dec 2026 09:00:00 +0900\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" +
+		"今後のメールは不要です。\r\n"
+	r, err := classify.Classify([]byte(raw))
+	if err != nil || r.Class != classify.UnsubscribeRequest {
+		t.Fatalf("classified %s (%v)", r.Class, err)
+	}
+	m := f.store(t, raw, testInbound)
+	for range 2 {
+		o := f.process(t, m, r)
+		if o.DeliveryID != 0 || !did(o, DidUnsubscribed) || !did(o, DidByAddress+":"+runs.UnsubscribeMail) || did(o, DidUnattributed) {
+			t.Fatalf("request from the roster: outcome %+v", o)
+		}
+	}
+	if s := f.status(t, f.alumni[0]); s != "unsubscribed" {
+		t.Errorf("status %s, want unsubscribed", s)
+	}
+	if s := f.suppressed(t, "hanako@example.jp"); s != "unsubscribed" {
+		t.Errorf("suppression %q, want unsubscribed", s)
+	}
+
+	arf := classify.Result{Class: classify.FeedbackReport, Automatic: true, OriginalTo: []string{"john@example.com"}}
+	if o := f.process(t, f.store(t, "", testInbound), arf); o.DeliveryID != 0 || !did(o, DidByAddress+":"+runs.UnsubscribeComplaint) {
+		t.Fatalf("complaint about an alumnus: outcome %+v", o)
+	}
+	if s := f.status(t, f.alumni[1]); s != "unsubscribed" {
+		t.Errorf("complaint: status %s, want unsubscribed", s)
+	}
+
+	for i, r := range []classify.Result{
+		{Class: classify.UnsubscribeRequest, From: "stranger@example.org", Subject: "配信停止"},
+		{Class: classify.FeedbackReport, Automatic: true, OriginalTo: []string{"someone@example.net"}},
+		{Class: classify.HumanReply, From: "taro@example.jp", Subject: "配信停止しないでください"},
+		{Class: classify.UnsubscribeRequest, From: "reply@in.example.co.jp", Subject: "配信停止"},
+	} {
+		if o := f.process(t, f.store(t, "", testInbound), r); o.DeliveryID != 0 || !did(o, DidUnattributed) || did(o, DidUnsubscribed) {
+			t.Errorf("case %d: outcome %+v", i, o)
+		}
+	}
+	if s := f.status(t, f.alumni[2]); s != "active" {
+		t.Errorf("a human reply changed taro's status to %s", s)
+	}
+	for _, a := range []string{"stranger@example.org", "someone@example.net", "taro@example.jp", "reply@in.example.co.jp"} {
+		if s := f.suppressed(t, a); s != "" {
+			t.Errorf("%s suppressed as %s", a, s)
+		}
+	}
+	if n := f.count(t, `SELECT count(*) FROM delivery_events`) + f.count(t, `SELECT count(*) FROM inbound_forwards`); n != 0 {
+		t.Errorf("%d events or forwards written", n)
+	}
+	if n := f.count(t, `SELECT count(*) FROM suppressions`); n != 2 {
+		t.Errorf("%d suppressions, want 2", n)
+	}
+}

@@ -217,8 +217,9 @@ func (f *Forwarder) log() *slog.Logger {
 // build makes the forward of row's inbound message: From the campaign's
 // From, To the reply_to, Reply-To the alumnus, the subject kept,
 // In-Reply-To and References continuing the alumnus's thread, the note and
-// the original text, and the original message attached whole
-// (message/rfc822, RFC 2046 §5.2.1) when it was stored whole, so nothing
+// the original text, and the original message attached whole when it was
+// stored whole (message/rfc822 in 7bit or 8bit, RFC 2046 §5.2.1, or
+// original.eml when it is not legal mail text: originalHeader), so nothing
 // the alumnus sent (attachments, HTML) is lost. Auto-Submitted:
 // auto-forwarded (RFC 3834 §5) keeps the reply_to's own automatic replies
 // from answering it. The Message-ID is derived from the forward, so a
@@ -317,13 +318,10 @@ func (f *Forwarder) build(ctx context.Context, row forwardRow) (mailer.Envelope,
 	if err := w.Close(); err != nil {
 		return mailer.Envelope{}, err
 	}
+	eightBit := false
 	if !src.Truncated {
-		var ah gomail.AttachmentHeader
-		ah.SetContentType("message/rfc822", nil)
-		ah.SetFilename("original.eml")
-		if !isSevenBit(src.Raw) {
-			ah.Set("Content-Transfer-Encoding", "8bit")
-		}
+		ah, bit8 := originalHeader(src.Raw)
+		eightBit = bit8
 		aw, err := mw.CreateAttachment(ah)
 		if err != nil {
 			return mailer.Envelope{}, err
@@ -338,20 +336,93 @@ func (f *Forwarder) build(ctx context.Context, row forwardRow) (mailer.Envelope,
 	if err := mw.Close(); err != nil {
 		return mailer.Envelope{}, err
 	}
+	data := buf.Bytes()
+	if eightBit {
+		// A multipart that holds an 8bit part is itself 8bit (RFC 2045
+		// §6.4); go-message drops the field from multipart headers, so it
+		// is added to the finished header block.
+		if i := bytes.Index(data, []byte("\r\n\r\n")); i >= 0 {
+			data = slices.Concat(data[:i+2], []byte("Content-Transfer-Encoding: 8bit\r\n"), data[i+2:])
+		}
+	}
 	envFrom := f.EnvelopeFrom
 	if envFrom == "" {
 		envFrom = from.Address
 	}
-	return mailer.Envelope{From: envFrom, To: row.To, Data: buf.Bytes()}, nil
+	return mailer.Envelope{From: envFrom, To: row.To, Data: data}, nil
 }
 
 func containsID(ids []string, id string) bool { return slices.Contains(ids, id) }
 
-func isSevenBit(b []byte) bool {
-	for _, c := range b {
-		if c >= 0x80 || c == 0 {
-			return false
+// maxLine is the longest line RFC 5322 §2.1.1 allows, in octets without
+// its CRLF.
+const maxLine = 998
+
+// originalHeader is how the original message is attached to its forward
+// and whether the attachment is 8bit.
+//
+// A message/rfc822 part may only be 7bit, 8bit or binary (RFC 2046
+// §5.2.1): base64 or quoted-printable make it unreadable as a message to
+// parsers that follow the RFC (Python's email package, and mail clients
+// that show it inline). So an original that is legal mail text — every
+// line at most 998 octets (RFC 5322 §2.1.1), no NUL, no CR outside a CRLF
+// (RFC 2045 §2.7, §2.8) — goes as message/rfc822, 7bit when it is all
+// ASCII, else 8bit. internal/mailer does not tell its callers whether the
+// relay offers 8BITMIME (RFC 6152); it asks for BODY=8BITMIME when the
+// relay does and sends the 8-bit body as it is otherwise, which the relays
+// Kizuna is used with (Postfix, Microsoft 365, Google Workspace, Amazon
+// SES) accept: the original arrives byte for byte, which is what HR needs.
+//
+// An original that is not legal mail text (a line longer than 998 octets,
+// a NUL, a bare CR) cannot be message/rfc822 without re-encoding its
+// parts, which would change it. It goes whole as application/octet-stream
+// "original.eml" in base64: every client that HR uses (Outlook, Gmail,
+// Apple Mail, Thunderbird) opens an .eml attachment as a message by its
+// name, and nothing the alumnus sent is lost, where text/rfc822-headers
+// would keep only the header and drop the body and its attachments.
+func originalHeader(raw []byte) (h gomail.AttachmentHeader, eightBit bool) {
+	h.SetFilename("original.eml")
+	legal, ascii := mailText(raw)
+	switch {
+	case legal && ascii:
+		h.SetContentType("message/rfc822", nil)
+		h.Set("Content-Transfer-Encoding", "7bit")
+	case legal:
+		h.SetContentType("message/rfc822", nil)
+		h.Set("Content-Transfer-Encoding", "8bit")
+		eightBit = true
+	default:
+		h.SetContentType("application/octet-stream", map[string]string{"name": "original.eml"})
+		h.Set("Content-Transfer-Encoding", "base64")
+	}
+	return h, eightBit
+}
+
+// mailText reports whether b can be sent as 7bit or 8bit text (legal: no
+// line longer than maxLine octets, no NUL, every CR followed by LF; LF
+// alone ends a line too, the mailer writes it as CRLF) and whether it is
+// all ASCII.
+func mailText(b []byte) (legal, ascii bool) {
+	ascii = true
+	line := 0
+	for i, c := range b {
+		switch {
+		case c == '\n':
+			line = 0
+			continue
+		case c == '\r':
+			if i+1 >= len(b) || b[i+1] != '\n' {
+				return false, ascii
+			}
+			continue
+		case c == 0:
+			return false, ascii
+		case c >= 0x80:
+			ascii = false
+		}
+		if line++; line > maxLine {
+			return false, ascii
 		}
 	}
-	return true
+	return true, ascii
 }

@@ -152,6 +152,37 @@ func (s *Store) Forget(ctx context.Context, email string) (Outcome, error) {
 	return out, nil
 }
 
+// UnsubscribeAlumnus stops all mail to the alumnus whose address is email,
+// in tx (the caller's transaction, which records what asked for it): as
+// Unsubscribe, but only for a person in the roster. It is for a request to
+// stop that names no delivery (mail sent from the alumnus's own address):
+// an address that is not in the roster changes nothing, since anyone can
+// write any From, and gives outcome "" and an error wrapping
+// store.ErrNotFound. Someone who bounced keeps that status (NotMailed);
+// someone already unsubscribed gives AlreadyDone.
+func UnsubscribeAlumnus(ctx context.Context, tx *sqlx.Tx, email string) (Outcome, error) {
+	addr := normalize(email)
+	status, err := lockStatus(ctx, tx, addr)
+	if err != nil {
+		return "", fmt.Errorf("unsubscribe %s: %w", email, err)
+	}
+	var out Outcome
+	switch status {
+	case "":
+		return "", fmt.Errorf("unsubscribe %s: no alumnus with that address: %w", email, store.ErrNotFound)
+	case StatusActive:
+		out = Changed
+	case StatusUnsubscribed:
+		out = AlreadyDone
+	default:
+		out = NotMailed
+	}
+	if err := Suppress(ctx, tx, SuppressUnsubscribed, []string{addr}); err != nil {
+		return "", fmt.Errorf("unsubscribe %s: %w", email, err)
+	}
+	return out, nil
+}
+
 // lockStatus returns the status of the alumnus with addr, locking the row,
 // or "" when there is none.
 func lockStatus(ctx context.Context, tx *sqlx.Tx, addr string) (string, error) {

@@ -26,12 +26,18 @@ type HistoryEntry struct {
 	// reply or the returned message's status and diagnostic; absent when
 	// there is none.
 	Reply string `json:"reply,omitempty"`
-	// Subject is a reply's subject (replies by mail only).
+	// Subject is the subject of a reply or an automatic reply (mail
+	// only).
 	Subject string `json:"subject,omitempty"`
+	// Reason is why a bounce failed, as the returned message says
+	// (user_unknown, mailbox_full, filtered, …:
+	// internal/inbound/classify); absent for a bounce at the relay.
+	Reason string `json:"reason,omitempty"`
 }
 
 // History lists what happened with an alumnus (by alumni id), oldest
-// first: `alumni show`. A delivery's
+// first: `alumni show`. Bounces (hard and soft, with their reason) and
+// automatic replies (with their subject) are there for HR to see. A delivery's
 // time is when it was sent, or when it ended otherwise (failed,
 // suppressed, cancelled); one still pending or being sent has no date and
 // sorts last.
@@ -46,7 +52,7 @@ func History(ctx context.Context, db sqlx.QueryerContext, alumniID int64) ([]His
 		var e HistoryEntry
 		var run sql.NullInt64
 		var waitlisted sql.NullBool
-		if err := rows.Scan(&e.Type, &e.At, &e.CampaignID, &run, &e.State, &e.Classification, &e.Target, &e.Answer, &waitlisted, &e.Reply, &e.Subject); err != nil {
+		if err := rows.Scan(&e.Type, &e.At, &e.CampaignID, &run, &e.State, &e.Classification, &e.Target, &e.Answer, &waitlisted, &e.Reply, &e.Subject, &e.Reason); err != nil {
 			return nil, fmt.Errorf("alumnus history: %w", err)
 		}
 		if run.Valid {

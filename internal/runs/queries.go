@@ -424,15 +424,18 @@ SELECT c.id, c.kind,
 FROM campaigns c ORDER BY c.id`
 
 // qHistory: what happened with an alumnus ($1 alumni id): deliveries, their
-// events and RSVPs, oldest first.
+// events and RSVPs, oldest first. A bounce gives its type (hard | soft),
+// its reason (user_unknown, mailbox_full, …: internal/inbound/classify)
+// and the relay's reply or the returned message's status and diagnostic;
+// a reply and an automatic reply their subject.
 const qHistory = `
-SELECT type, at, campaign_id, run, state, classification, target, answer, waitlisted, reply, subject FROM (
+SELECT type, at, campaign_id, run, state, classification, target, answer, waitlisted, reply, subject, reason FROM (
     SELECT 'delivery' AS type,
            CASE WHEN d.state = 'sent' THEN d.sent_at
                 WHEN d.state IN ('failed', 'suppressed', 'cancelled') THEN d.updated_at END AS at,
            r.campaign_id, r.number AS run, d.state,
            '' AS classification, '' AS target, '' AS answer, NULL::boolean AS waitlisted, d.smtp_reply AS reply,
-           '' AS subject, d.id AS ord
+           '' AS subject, '' AS reason, d.id AS ord
     FROM deliveries d JOIN runs r ON r.id = d.run_id
     WHERE d.alumni_id = $1
     UNION ALL
@@ -443,11 +446,12 @@ SELECT type, at, campaign_id, run, state, classification, target, answer, waitli
            CASE WHEN e.kind = 'bounce' THEN coalesce(e.detail->>'smtp_reply',
                     trim(coalesce(e.detail->>'status', '') || ' ' || coalesce(e.detail->>'diagnostic', '')))
                 ELSE '' END,
-           CASE WHEN e.kind = 'reply' THEN coalesce(e.detail->>'subject', '') ELSE '' END, e.id
+           CASE WHEN e.kind IN ('reply', 'auto_reply') THEN coalesce(e.detail->>'subject', '') ELSE '' END,
+           CASE WHEN e.kind = 'bounce' THEN coalesce(e.detail->>'reason', '') ELSE '' END, e.id
     FROM delivery_events e JOIN deliveries d ON d.id = e.delivery_id JOIN runs r ON r.id = d.run_id
     WHERE d.alumni_id = $1
     UNION ALL
-    SELECT 'rsvp', v.answered_at, v.campaign_id, NULL, '', '', '', v.answer, v.waitlisted, '', '', 0
+    SELECT 'rsvp', v.answered_at, v.campaign_id, NULL, '', '', '', v.answer, v.waitlisted, '', '', '', 0
     FROM rsvps v WHERE v.alumni_id = $1
 ) h
 ORDER BY at NULLS LAST, ord`

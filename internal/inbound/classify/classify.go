@@ -29,8 +29,10 @@ var ErrEmpty = errors.New("classify: empty message")
 //  2. a bounce or delay notice: an RFC 3464 delivery-status report, or a
 //     known non-standard shape (parseReport, parseBounce);
 //  3. a calendar reply (iMIP, RFC 6047: text/calendar with METHOD:REPLY);
-//  4. a request to stop, by its subject (配信停止, unsubscribe, …) — mail
-//     to the List-Unsubscribe mailto address is decided by the caller, see
+//  4. a request to stop, by its subject (配信停止, unsubscribe, …), unless
+//     the subject negates it ("Please do NOT unsubscribe me",
+//     配信停止しないでください: unsubscribeSubject) — mail to the
+//     List-Unsubscribe mailto address is decided by the caller, see
 //     ForUnsubscribeAddress;
 //  5. an automatic reply (RFC 3834 Auto-Submitted other than "no",
 //     X-Autoreply, X-Autorespond, Precedence: auto_reply or junk,

@@ -142,20 +142,119 @@ var unsubscribeStrong = []string{
 // typed: "退会" alone asks to leave, "Re: 退会者交流会のご案内" does not.
 var unsubscribeWeak = []string{"退会", "停止", "解除", "stop", "remove"}
 
-// unsubscribeSubject recognises a request to stop by its subject.
+// unsubscribeSubject recognises a request to stop by its subject: a word
+// of unsubscribeStrong that is not negated (stopNegated), or a word of
+// unsubscribeWeak that is the whole subject its writer typed. "How do I
+// unsubscribe?" asks to stop; "Re: Please do NOT unsubscribe me" and
+// 「配信停止しないでください」 do not.
 func unsubscribeSubject(subject string) bool {
 	s := foldSubject(subject)
 	if s == "" {
 		return false
 	}
+	// Typographic apostrophes (don’t) are not folded by NFKC.
+	s = strings.NewReplacer("’", "'", "‘", "'", "ʼ", "'", "＇", "'").Replace(s)
 	for _, w := range unsubscribeStrong {
-		if strings.Contains(s, w) {
-			return true
+		for i := 0; ; {
+			j := strings.Index(s[i:], w)
+			if j < 0 {
+				break
+			}
+			j += i
+			if !stopNegated(s, j, j+len(w)) {
+				return true
+			}
+			i = j + len(w)
 		}
 	}
 	own := strings.Trim(ownPart(s), " .。!！:：[]【】「」")
 	for _, w := range unsubscribeWeak {
 		if own == w {
+			return true
+		}
+	}
+	return false
+}
+
+// clauseEnds split a subject into clauses: a negation counts only within
+// the clause of the request it negates ("Don't want these anymore.
+// Unsubscribe" asks to stop).
+const clauseEnds = ".,;!?:|/()[]<>\"{}。、，！？：；【】「」『』（）・"
+
+// negBefore are English words that negate a request to stop that follows
+// them within negWindow words in its clause ("do not unsubscribe me",
+// "never asked to unsubscribe", "please don't remove me", "not sure I want
+// to opt out", "undo my unsubscribe"). "can't" and "cannot" are not among
+// them: "Can't unsubscribe" is a person who tried to stop and failed.
+var negBefore = map[string]bool{
+	"not": true, "never": true, "don't": true, "dont": true, "doesn't": true, "didn't": true,
+	"won't": true, "wouldn't": true, "shouldn't": true, "undo": true, "cancel": true, "reverse": true,
+}
+
+// negBeforeExcept are the words that make a following "not" a failure,
+// not a negation ("can not unsubscribe", "could not opt out").
+var negBeforeExcept = map[string]bool{"can": true, "could": true, "unable": true}
+
+// negWindow is how many words may stand between a negation and the request
+// it negates ("i do not want to unsubscribe": two).
+const negWindow = 3
+
+// negClause are phrases that make a request to stop anywhere in its
+// clause something else: a mistake to be undone ("unsubscribed by
+// mistake"), or "no need to".
+var negClause = []string{"by mistake", "accidentally", "mistakenly", "in error", "no need to"}
+
+// negAfter are Japanese endings that negate the request to stop they
+// follow (Japanese puts the verb and its negation last): 配信停止しないで
+// (ください), 配信停止しません, 配信停止は不要, 配信停止は希望しません,
+// 配信停止の取り消し. 「できません」 is not among them: 「配信停止できません」
+// is a failed attempt to stop.
+var negAfter = []string{
+	"しないで", "しません", "しない", "しなくて", "せずに", "せず", "はしない", "は不要", "不要", "いらない", "要らない",
+	"は結構です", "希望しません", "は希望しない", "望みません", "ではありません", "ではない", "じゃない",
+	"の取り消", "の取消", "取り消", "取消", "を撤回", "撤回", "をキャンセル", "キャンセル",
+}
+
+// negAfterWindow is how far after a Japanese request its negation may
+// start, in bytes (a particle or two: 「配信停止は」「配信停止を」).
+const negAfterWindow = 9
+
+// stopNegated reports whether the request to stop at s[start:end] is
+// negated within its clause (negBefore, negClause, negAfter).
+func stopNegated(s string, start, end int) bool {
+	from := strings.LastIndexAny(s[:start], clauseEnds) + 1
+	to := len(s)
+	if i := strings.IndexAny(s[end:], clauseEnds); i >= 0 {
+		to = end + i
+	}
+	// " - " and " – " end a clause too ("don't want these - unsubscribe").
+	for _, d := range []string{" - ", " – ", " — "} {
+		if i := strings.LastIndex(s[from:start], d); i >= 0 {
+			from += i + len(d)
+		}
+		if i := strings.Index(s[end:to], d); i >= 0 {
+			to = end + i
+		}
+	}
+	clause := s[from:to]
+	for _, p := range negClause {
+		if strings.Contains(clause, p) {
+			return true
+		}
+	}
+	words := strings.Fields(s[from:start])
+	for k := len(words) - 1; k >= 0 && k >= len(words)-1-negWindow; k-- {
+		w := strings.Trim(words[k], "\"'*_")
+		if w == "never" && k+1 < len(words) && strings.HasPrefix(words[k+1], "mind") {
+			continue // "never mind, …": not a negation
+		}
+		if negBefore[w] && !(w == "not" && k > 0 && negBeforeExcept[words[k-1]]) {
+			return true
+		}
+	}
+	after := s[end:to]
+	for _, n := range negAfter {
+		if i := strings.Index(after, n); i >= 0 && i <= negAfterWindow {
 			return true
 		}
 	}
