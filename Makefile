@@ -24,6 +24,8 @@ demo: ## import the example roster into a demo database and send an example camp
 fuzz: ## fuzz each parser of untrusted input for 30 s
 	$(GO) test -run '^$$' -fuzz FuzzReadRoster -fuzztime 30s ./internal/roster
 	$(GO) test -run '^$$' -fuzz FuzzLoadCampaign -fuzztime 30s ./campaigns
+	$(GO) test -run '^$$' -fuzz FuzzClassify -fuzztime 30s ./internal/inbound/classify
+	$(GO) test -run '^$$' -fuzz FuzzParseBounce -fuzztime 30s ./internal/inbound/classify
 
 lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
