@@ -2,6 +2,7 @@ package inbound
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -105,7 +106,11 @@ type ListenerOptions struct {
 	// defaults) end idle or stuck clients.
 	MaxConnections            int
 	ReadTimeout, WriteTimeout time.Duration
-	Log                       *slog.Logger
+	// TLS, when set, makes every TCP endpoint (SMTP, and LMTP over TCP)
+	// offer STARTTLS (RFC 3207) with this configuration, usually
+	// CertFiles.TLSConfig. A Unix socket never offers it. nil: no STARTTLS.
+	TLS *tls.Config
+	Log *slog.Logger
 }
 
 // Listener is the SMTP and LMTP intake. Each message is stored (Store)
@@ -199,8 +204,7 @@ func (l *Listener) Run(ctx context.Context) error {
 			if e.LMTP {
 				src = SourceLMTP
 			}
-			lc, _ := c.Conn().(*limitConn)
-			return &session{l: l, source: src, remote: c.Conn().RemoteAddr().String(), conn: lc}, nil
+			return &session{l: l, source: src, remote: c.Conn().RemoteAddr().String(), conn: underLimit(c.Conn())}, nil
 		}))
 		s.LMTP = e.LMTP
 		s.Domain = l.domain
@@ -209,8 +213,12 @@ func (l *Listener) Run(ctx context.Context) error {
 		s.ReadTimeout = l.o.ReadTimeout
 		s.WriteTimeout = l.o.WriteTimeout
 		s.ErrorLog = smtpLog{l.log}
+		if e.Network == "tcp" {
+			s.TLSConfig = l.o.TLS
+		}
 		l.servers = append(l.servers, s)
-		l.log.Info("inbound listener ready", "endpoint", e.String(), "addr", ln.Addr().String(), "domain", l.domain)
+		l.log.Info("inbound listener ready", "endpoint", e.String(), "addr", ln.Addr().String(), "domain", l.domain,
+			"starttls", s.TLSConfig != nil)
 		go func() { errs <- s.Serve(ln) }()
 	}
 	var err error
@@ -353,6 +361,16 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			}()
 		}
 	}
+}
+
+// underLimit finds the limitConn under c, also after STARTTLS, when go-smtp
+// serves the session over a *tls.Conn wrapping it.
+func underLimit(c net.Conn) *limitConn {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	lc, _ := c.(*limitConn)
+	return lc
 }
 
 type limitConn struct {
