@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os/signal"
@@ -35,6 +36,10 @@ Mail comes in two ways, either or both:
                          lmtp://127.0.0.1:2424 or lmtp:///run/kizuna/lmtp.sock
                          (a local MTA hands mail over); a bare HOST:PORT is
                          SMTP. Only the inbound address's domain is accepted.
+  KIZUNA_INBOUND_TLS_CERT, KIZUNA_INBOUND_TLS_KEY
+                         a PEM certificate and its key (both or neither):
+                         the TCP listeners offer STARTTLS (TLS 1.2+), and
+                         read the files again when they change (renewals).
   KIZUNA_IMAP_URL        a mailbox to read, imaps://USER:PASS@HOST/INBOX;
                          each stored message is moved to Kizuna/Processed.
 
@@ -108,6 +113,16 @@ func (a *App) inboundParts(ctx context.Context) ([]func(context.Context) error, 
 			return nil, fmt.Errorf("%w: KIZUNA_INBOUND_ADDRESS is not set: the listener accepts mail for its domain only (e.g. reply@in.example.co.jp)", config.ErrMissing)
 		}
 	}
+	// STARTTLS on the listener: the files are read now, so a missing or
+	// invalid one stops the start (exit 2) with its path.
+	var tlsConfig *tls.Config
+	if len(endpoints) > 0 && a.cfg.InboundTLSCert != "" {
+		cf, err := inbound.LoadCertFiles(a.cfg.InboundTLSCert, a.cfg.InboundTLSKey, a.log.With("component", "inbound"))
+		if err != nil {
+			return nil, invalidInput(fmt.Errorf("inbound listener STARTTLS (KIZUNA_INBOUND_TLS_CERT, KIZUNA_INBOUND_TLS_KEY): %w", err))
+		}
+		tlsConfig = cf.TLSConfig()
+	}
 	var target inbound.IMAPTarget
 	if a.cfg.IMAPURL != "" {
 		var err error
@@ -134,7 +149,7 @@ func (a *App) inboundParts(ctx context.Context) ([]func(context.Context) error, 
 		Log: a.log.With("component", "forwarder")}
 	parts = append(parts, fw.Run)
 	if len(endpoints) > 0 {
-		l, err := p.NewListener(inbound.ListenerOptions{Endpoints: endpoints, Domain: a.cfg.InboundAddress})
+		l, err := p.NewListener(inbound.ListenerOptions{Endpoints: endpoints, Domain: a.cfg.InboundAddress, TLS: tlsConfig})
 		if err != nil {
 			return nil, err
 		}

@@ -53,7 +53,14 @@ type Config struct {
 	// 10 MiB). The SMTP listener refuses a larger message (552); the
 	// IMAP poller stores its first InboundMaxBytes bytes.
 	InboundMaxBytes int64
-	Campaigns       string
+	// InboundTLSCert and InboundTLSKey name the PEM certificate (chain)
+	// and private key the inbound SMTP listener offers with STARTTLS
+	// (KIZUNA_INBOUND_TLS_CERT, KIZUNA_INBOUND_TLS_KEY): both or neither
+	// (Load refuses one alone). Empty: no STARTTLS. The files are read
+	// by the listener, not here.
+	InboundTLSCert string
+	InboundTLSKey  string
+	Campaigns      string
 	// DKIMKeyFile names a PEM private key that signs every message; empty:
 	// no DKIM signature. DKIMSelector is its selector, DKIMDomain the d=
 	// domain (empty: each campaign's From domain).
@@ -104,6 +111,8 @@ func Load(getenv func(string) string, f Flags) (*Config, error) {
 		InboundAddress: pick("", "KIZUNA_INBOUND_ADDRESS", ""),
 		InboundListen:  pick("", "KIZUNA_INBOUND_LISTEN", ""),
 		IMAPURL:        pick("", "KIZUNA_IMAP_URL", ""),
+		InboundTLSCert: pick("", "KIZUNA_INBOUND_TLS_CERT", ""),
+		InboundTLSKey:  pick("", "KIZUNA_INBOUND_TLS_KEY", ""),
 		Campaigns:      pick(f.Campaigns, "KIZUNA_CAMPAIGNS", ""),
 		DKIMKeyFile:    pick("", "KIZUNA_DKIM_KEY_FILE", ""),
 		DKIMSelector:   pick("", "KIZUNA_DKIM_SELECTOR", "kizuna"),
@@ -124,6 +133,14 @@ func Load(getenv func(string) string, f Flags) (*Config, error) {
 			return nil, fmt.Errorf("KIZUNA_INBOUND_MAX_BYTES=%q is not a size in bytes such as 10485760 or 10MiB", v)
 		}
 		c.InboundMaxBytes = n
+	}
+	if (c.InboundTLSCert == "") != (c.InboundTLSKey == "") {
+		set, unset := "KIZUNA_INBOUND_TLS_CERT", "KIZUNA_INBOUND_TLS_KEY"
+		if c.InboundTLSCert == "" {
+			set, unset = unset, set
+		}
+		return nil, invalid(fmt.Sprintf("%s is set but %s is not: the inbound listener's STARTTLS needs both, "+
+			"the certificate and its private key (PEM files, e.g. /etc/letsencrypt/live/in.example.co.jp/fullchain.pem and privkey.pem)", set, unset))
 	}
 	if c.InboundAddress != "" {
 		if err := CheckInboundAddress(c.InboundAddress); err != nil {

@@ -231,3 +231,23 @@ func TestInboundAddressChecked(t *testing.T) {
 		}
 	}
 }
+
+// KIZUNA_INBOUND_TLS_CERT and KIZUNA_INBOUND_TLS_KEY go together: one
+// alone is refused (ErrInvalid: exit 2) naming the one missing; both are
+// kept as given (the files are read by the listener).
+func TestInboundTLSBothOrNeither(t *testing.T) {
+	c, err := Load(env(map[string]string{"KIZUNA_INBOUND_TLS_CERT": "/etc/kizuna/cert.pem", "KIZUNA_INBOUND_TLS_KEY": "/etc/kizuna/key.pem"}), Flags{})
+	if err != nil || c.InboundTLSCert != "/etc/kizuna/cert.pem" || c.InboundTLSKey != "/etc/kizuna/key.pem" {
+		t.Fatalf("both: %v %+v", err, c)
+	}
+	c, err = Load(env(nil), Flags{})
+	if err != nil || c.InboundTLSCert != "" || c.InboundTLSKey != "" {
+		t.Fatalf("neither: %v", err)
+	}
+	for set, missing := range map[string]string{"KIZUNA_INBOUND_TLS_CERT": "KIZUNA_INBOUND_TLS_KEY", "KIZUNA_INBOUND_TLS_KEY": "KIZUNA_INBOUND_TLS_CERT"} {
+		_, err := Load(env(map[string]string{set: "/etc/kizuna/file.pem"}), Flags{})
+		if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), set+" is set but "+missing+" is not") {
+			t.Errorf("only %s: %v, want ErrInvalid naming %s", set, err, missing)
+		}
+	}
+}
