@@ -1,10 +1,10 @@
 package worker
 
 import (
-	"regexp"
-	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/kizuna-alumni/kizuna/internal/mailer"
 )
 
 // Defaults of the sender circuit breaker (README "Guarantees").
@@ -69,7 +69,7 @@ func (b *senderBreaker) failed(run int64, domain, reply string) (trip []string) 
 	if b.failures <= 0 {
 		return nil
 	}
-	p := replyPattern(reply)
+	p := mailer.ReplyPattern(reply)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s := b.streaks[run]
@@ -93,21 +93,4 @@ func (b *senderBreaker) failed(run int64, domain, reply string) (trip []string) 
 		out = append(out, r)
 	}
 	return out
-}
-
-var (
-	replyHeadRe = regexp.MustCompile(`^(smtp [A-Z]+: )?([245][0-9][0-9])( [245]\.[0-9]{1,3}\.[0-9]{1,3})?`)
-	addressRe   = regexp.MustCompile(`<?[^\s<>@]+@[^\s<>@]+>?`)
-	numberRe    = regexp.MustCompile(`[0-9A-Za-z]*[0-9][0-9A-Za-z]*`)
-)
-
-// replyPattern is a recorded reply ("smtp DATA: 554 5.7.1 text (permanent)")
-// with what varies per recipient removed from its text: addresses, queue
-// ids and other numbers. The stage, the SMTP code and the enhanced code are
-// kept as they are, so that "550 5.1.1" and "550 5.7.1" stay different.
-func replyPattern(reply string) string {
-	head := replyHeadRe.FindString(reply)
-	rest := addressRe.ReplaceAllString(reply[len(head):], "<addr>")
-	rest = numberRe.ReplaceAllString(rest, "#")
-	return head + strings.ToLower(rest)
 }

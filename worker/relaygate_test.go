@@ -98,28 +98,6 @@ func TestSenderBreaker(t *testing.T) {
 	}
 }
 
-func TestReplyPattern(t *testing.T) {
-	t.Parallel()
-	same := [][2]string{
-		{"smtp DATA: 554 5.7.1 <a@x.jp>: rejected, queue 4F1C2A (permanent)", "smtp DATA: 554 5.7.1 <b@y.com>: rejected, queue 99AB01 (permanent)"},
-	}
-	for _, p := range same {
-		if replyPattern(p[0]) != replyPattern(p[1]) {
-			t.Errorf("%q and %q differ: %q %q", p[0], p[1], replyPattern(p[0]), replyPattern(p[1]))
-		}
-	}
-	differ := [][2]string{
-		{"smtp RCPT: 550 5.1.1 no such user (permanent)", "smtp RCPT: 550 5.7.1 no such user (permanent)"},
-		{"smtp RCPT: 550 5.7.1 policy (permanent)", "smtp DATA: 550 5.7.1 policy (permanent)"},
-		{"smtp DATA: 554 rejected (permanent)", "smtp DATA: 552 rejected (permanent)"},
-	}
-	for _, p := range differ {
-		if replyPattern(p[0]) == replyPattern(p[1]) {
-			t.Errorf("%q and %q share a pattern", p[0], p[1])
-		}
-	}
-}
-
 func TestLogBudget(t *testing.T) {
 	t.Parallel()
 	b := newLogBudget(3, time.Minute)

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/kizuna-alumni/kizuna/internal/inbound/classify"
+	"github.com/kizuna-alumni/kizuna/internal/mailer"
 	"github.com/kizuna-alumni/kizuna/internal/roster"
 	"github.com/kizuna-alumni/kizuna/internal/runs"
 	"github.com/kizuna-alumni/kizuna/internal/store"
@@ -37,6 +39,7 @@ const (
 	DidSuppressed     = "suppressed"      // the address is suppressed as bounced
 	DidSoftLimit      = "soft_limit"      // … because of soft bounces in soft_limit runs
 	DidSenderSide     = "sender_side"     // the failure was about the sender: no suppression
+	DidSenderPaused   = "sender_paused"   // … and it brought the run to the pause: see senderBounce
 	DidAlreadyBounced = "already_bounced" // the worker recorded the bounce at the relay
 	DidNoRecipient    = "no_recipient"    // no failed recipient matches the delivery
 	DidDelayed        = "delayed"         // only delayed: nothing changes
@@ -63,6 +66,19 @@ const (
 
 // replyExcerpt is how much of a reply's text its event keeps (runes).
 const replyExcerpt = 500
+
+// The rule that pauses a run over sender-side bounces: the worker's sender
+// circuit breaker (worker.DefaultBreakerFailures and DefaultBreakerDomains)
+// for rejections that come back after the relay accepted the message.
+const (
+	// SenderBounceDeliveries is how many of a run's deliveries must come
+	// back rejecting the sender with the same reply (mailer.ReplyPattern).
+	SenderBounceDeliveries = 10
+	// SenderBounceDomains is how many recipient domains those deliveries
+	// must span: one domain refusing is that domain's policy, several
+	// refusing alike is the sender's authentication or reputation.
+	SenderBounceDomains = 3
+)
 
 // act attributes message m (classified as r) to a delivery and applies
 // what its class means, in tx (the transaction that marks m processed),
@@ -209,7 +225,7 @@ func cutAddress(a string) (local, domain string, ok bool) {
 // suppresses once the person has soft bounces in the campaign's
 // bounces.soft_limit distinct runs. A failure about the sender
 // (authentication, RFC 3463 X.7.x security or policy, 5.1.7/5.1.8 bad
-// sender) is never the recipient's: nothing is recorded on the delivery.
+// sender) is never the recipient's: see senderBounce.
 func (p *Processor) bounce(ctx context.Context, tx *sqlx.Tx, m Stored, r classify.Result, rc *runs.Recipient, o *Outcome) error {
 	var failed []classify.Recipient
 	for _, x := range r.Recipients {
@@ -232,8 +248,7 @@ func (p *Processor) bounce(ctx context.Context, tx *sqlx.Tx, m Stored, r classif
 		return nil
 	}
 	if senderSide(*rec) {
-		o.Did = append(o.Did, DidSenderSide)
-		return nil
+		return p.senderBounce(ctx, tx, m, *rec, rc, o)
 	}
 	if done, err := runs.HasSMTPBounce(ctx, tx, rc.DeliveryID); err != nil || done {
 		if done {
@@ -281,6 +296,77 @@ func senderSide(x classify.Recipient) bool {
 	s := x.Status
 	return strings.HasPrefix(s, "5.7.") || strings.HasPrefix(s, "4.7.") || s == "5.1.7" || s == "5.1.8"
 }
+
+// senderBounce records a bounce that rejects the sender (senderSide) on
+// its delivery as a bounce event of type runs.BounceSender, which never
+// suppresses and is not the run's bounce in its status, and applies the
+// worker's circuit-breaker rule to what is stored: when this delivery is
+// the one that brings the run's deliveries with a sender-side bounce of
+// the same reply (mailer.ReplyPattern: addresses and numbers ignored) to
+// SenderBounceDeliveries across SenderBounceDomains recipient domains, the
+// run is paused (runs.PauseForSenderTx, in tx) with the reply as its
+// reason, and an ALERT is logged once tx commits. This happens once per
+// run and reply; a run paused, done or cancelled already is not paused
+// (the ALERT still says what came back). Nothing is put back to be sent
+// again: those deliveries were accepted by the relay (state sent), and
+// whether to send them again once SPF/DKIM/DMARC is fixed is HR's call.
+func (p *Processor) senderBounce(ctx context.Context, tx *sqlx.Tx, m Stored, rec classify.Recipient, rc *runs.Recipient, o *Outcome) error {
+	o.Did = append(o.Did, DidSenderSide)
+	reply := bounceReply(rec)
+	pattern := mailer.ReplyPattern(reply)
+	_, domain, _ := cutAddress(rc.Email.String)
+	domain = strings.ToLower(domain)
+	detail := map[string]any{
+		"type": runs.BounceSender, "sender_side": true, "status": rec.Status, "reply_code": rec.ReplyCode,
+		"reason": rec.Reason, "diagnostic": rec.Diagnostic, "pattern": pattern, "domain": domain,
+	}
+	added, err := runs.RecordInboundEvent(ctx, tx, rc.DeliveryID, runs.EventBounce, m.ID, detail)
+	if err != nil || !added {
+		return err
+	}
+	c, err := runs.SenderBounces(ctx, tx, rc.RunID, rc.DeliveryID, m.ID, pattern)
+	if err != nil {
+		return err
+	}
+	if !c.Crossed(SenderBounceDeliveries, SenderBounceDomains) {
+		return nil
+	}
+	reason := fmt.Sprintf("the recipients' servers reject the sender: %s (%d messages to %d domains came back alike; "+
+		"check SPF/DKIM/DMARC of the From domain, then kizuna campaign resume %s)", reply, c.Deliveries, c.Domains, rc.CampaignID)
+	paused := true
+	if err := runs.PauseForSenderTx(ctx, tx, rc.RunID, reason, nil); errors.Is(err, runs.ErrState) {
+		paused = false
+	} else if err != nil {
+		return err
+	}
+	o.Did = append(o.Did, DidSenderPaused)
+	what := "pausing run"
+	if !paused {
+		what = "run " + c.State + ", not paused"
+	}
+	o.alerts = append(o.alerts, alert{
+		msg: "ALERT: " + what + ": the recipients' servers reject the sender; check SPF/DKIM/DMARC",
+		args: []any{"campaign", rc.CampaignID, "run", rc.RunNumber, "run_id", rc.RunID,
+			"deliveries", c.Deliveries, "domains", c.Domains, "reply", reply},
+	})
+	return nil
+}
+
+// bounceReply is a returned message's failure as a server's reply: the
+// SMTP code and enhanced status, then the remote server's words without
+// the codes that start each of their lines (RFC 5321 §4.2.1: "550-5.7.26
+// …", "550 5.7.26 …"): "550 5.7.26 Unauthenticated email from …".
+func bounceReply(rec classify.Recipient) string {
+	diag := replyCodesRe.ReplaceAllString(rec.Diagnostic, " ")
+	if t, ok := strings.CutPrefix(strings.TrimSpace(diag), rec.ReplyCode+" "); ok && rec.ReplyCode != "" {
+		diag = t
+	}
+	return strings.Join(strings.Fields(rec.ReplyCode+" "+rec.Status+" "+diag), " ")
+}
+
+// replyCodesRe is a reply code with its enhanced status code, as each line
+// of a multiline reply starts.
+var replyCodesRe = regexp.MustCompile(`(^|\s)[245][0-9][0-9][ -][245]\.[0-9]{1,3}\.[0-9]{1,3}(\s|$)`)
 
 // unsubscribe stops mail to the delivery's recipient exactly as the
 // unsubscribe page does (internal/web): the address is suppressed and an

@@ -76,6 +76,13 @@ type Stored struct {
 type Outcome struct {
 	DeliveryID int64
 	Did        []string
+	alerts     []alert // logged once the message's transaction commits
+}
+
+// alert is an ALERT line for HR (slog Error): a message and its attributes.
+type alert struct {
+	msg  string
+	args []any
 }
 
 // record is what inbound_messages.result holds.
@@ -364,7 +371,8 @@ func (p *Processor) processNext(ctx context.Context) (bool, error) {
 // on an error it rolls tx back and records the error. unreadable is the
 // classifier's error when m was recorded as unreadable (processed).
 func (p *Processor) handle(ctx context.Context, tx *sqlx.Tx, m Stored) (unreadable error, err error) {
-	unreadable, err = p.apply(ctx, tx, m)
+	var alerts []alert
+	unreadable, alerts, err = p.apply(ctx, tx, m)
 	if err == nil {
 		err = tx.Commit()
 	}
@@ -377,6 +385,9 @@ func (p *Processor) handle(ctx context.Context, tx *sqlx.Tx, m Stored) (unreadab
 	delete(p.retry, m.ID)
 	p.mu.Unlock()
 	p.processed.Add(1)
+	for _, a := range alerts {
+		p.log.Error(a.msg, append(a.args, "inbound_id", m.ID)...)
+	}
 	return unreadable, nil
 }
 
@@ -385,24 +396,24 @@ func (p *Processor) handle(ctx context.Context, tx *sqlx.Tx, m Stored) (unreadab
 // again.
 const DidForwardExists = "forward_exists"
 
-func (p *Processor) apply(ctx context.Context, tx *sqlx.Tx, m Stored) (unreadable error, err error) {
+func (p *Processor) apply(ctx context.Context, tx *sqlx.Tx, m Stored) (unreadable error, alerts []alert, err error) {
 	r, err := safeClassify(m.Raw)
 	if err != nil {
 		// The classifier is pure: the same bytes fail the same way on
 		// every try. The message is kept, processed, with the reason.
 		if _, xerr := tx.ExecContext(ctx, qRecordUnreadable, m.ID, err.Error()); xerr != nil {
-			return nil, fmt.Errorf("record an unreadable message: %w", xerr)
+			return nil, nil, fmt.Errorf("record an unreadable message: %w", xerr)
 		}
 		p.log.Warn("inbound message unreadable; kept, not acted on", "inbound_id", m.ID, "err", err)
-		return err, nil
+		return err, nil, nil
 	}
 	var forwarded bool
 	if err := tx.GetContext(ctx, &forwarded, qForwardExists, m.ID); err != nil {
-		return nil, fmt.Errorf("look for a queued forward: %w", err)
+		return nil, nil, fmt.Errorf("look for a queued forward: %w", err)
 	}
 	out, err := p.act(ctx, tx, m, r)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if forwarded {
 		for i, d := range out.Did {
@@ -413,15 +424,15 @@ func (p *Processor) apply(ctx context.Context, tx *sqlx.Tx, m Stored) (unreadabl
 	}
 	res, err := json.Marshal(record{Result: r, Did: out.Did})
 	if err != nil {
-		return nil, fmt.Errorf("encode the result: %w", err)
+		return nil, nil, fmt.Errorf("encode the result: %w", err)
 	}
 	delivery := sql.NullInt64{Int64: out.DeliveryID, Valid: out.DeliveryID != 0}
 	if _, err := tx.ExecContext(ctx, qRecordProcessed, m.ID, string(r.Class), delivery, res); err != nil {
-		return nil, fmt.Errorf("record the result: %w", err)
+		return nil, nil, fmt.Errorf("record the result: %w", err)
 	}
 	p.log.Info("inbound message processed", "inbound_id", m.ID, "class", r.Class,
 		"delivery_id", out.DeliveryID, "did", strings.Join(out.Did, "; "))
-	return nil, nil
+	return nil, out.alerts, nil
 }
 
 // safeClassify runs the classifier, turning a panic into an error: the

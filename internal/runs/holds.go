@@ -69,9 +69,19 @@ func ClearHolds(ctx context.Context, db sqlx.ExecerContext, reason string) error
 // back. Returns ErrState when the run is no longer active.
 func PauseForSender(ctx context.Context, db *sqlx.DB, runID int64, reason string, replies []string) error {
 	return store.InTx(ctx, db, func(tx *sqlx.Tx) error {
+		return PauseForSenderTx(ctx, tx, runID, reason, replies)
+	})
+}
+
+// PauseForSenderTx is PauseForSender in tx, for a caller whose pause must
+// commit with what it recorded (the inbound intake's sender-side bounces,
+// which pass no replies: their deliveries were sent, nothing is put
+// back). After ErrState tx is still usable.
+func PauseForSenderTx(ctx context.Context, tx *sqlx.Tx, runID int64, reason string, replies []string) error {
+	if len(replies) > 0 {
 		if _, err := tx.ExecContext(ctx, qAddRequeueReplies, runID, pq.StringArray(replies)); err != nil {
 			return fmt.Errorf("pause run %d: %w", runID, err)
 		}
-		return changeState(ctx, tx, runID, "pause", qPause, []any{reason}, qRequeueFailed)
-	})
+	}
+	return changeState(ctx, tx, runID, "pause", qPause, []any{reason}, qRequeueFailed)
 }

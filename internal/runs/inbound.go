@@ -26,10 +26,15 @@ const (
 )
 
 // Bounce types in a bounce event's detail ("type"): a hard bounce
-// suppressed the address; a soft one only counts (SoftBounceRuns).
+// suppressed the address; a soft one only counts (SoftBounceRuns); a
+// sender one is a returned message that rejects the sender, not the
+// recipient (authentication, X.7.x policy, 5.1.7/5.1.8: RFC 3463): it
+// never suppresses, is not counted as the run's bounce in its status, and
+// counts towards pausing the run (SenderBounces).
 const (
-	BounceHard = "hard"
-	BounceSoft = "soft"
+	BounceHard   = "hard"
+	BounceSoft   = "soft"
+	BounceSender = "sender"
 )
 
 // RecordInboundEvent records an event of kind (EventReply, EventAutoReply
@@ -131,4 +136,53 @@ func LatestDeliveryTo(ctx context.Context, db sqlx.QueryerContext, email string)
 		return 0, fmt.Errorf("delivery to %s: %w", email, err)
 	}
 	return id, nil
+}
+
+// SenderBounceCount is what SenderBounces counted: a run's deliveries with
+// a sender-side bounce of one reply pattern and their recipients' domains,
+// with the event just recorded (Deliveries, Domains) and without it
+// (DeliveriesBefore, DomainsBefore).
+type SenderBounceCount struct {
+	State            string `db:"-"` // the run's state when counted
+	Deliveries       int    `db:"deliveries"`
+	Domains          int    `db:"domains"`
+	DeliveriesBefore int    `db:"deliveries_before"`
+	DomainsBefore    int    `db:"domains_before"`
+}
+
+// Crossed reports whether the event just recorded is the one that brought
+// the count to at least deliveries across at least domains: true once per
+// run and pattern, whichever order the bounces are processed in (a second
+// bounce of a delivery counted already adds nothing).
+func (c SenderBounceCount) Crossed(deliveries, domains int) bool {
+	now := c.Deliveries >= deliveries && c.Domains >= domains
+	before := c.DeliveriesBefore >= deliveries && c.DomainsBefore >= domains
+	return now && !before
+}
+
+// SenderBounces counts, in tx, the deliveries of run runID with a
+// sender-side bounce (a bounce event of type BounceSender whose detail
+// holds "pattern", the reply as mailer.ReplyPattern gives it, and
+// "domain", the recipient's domain) of pattern, with and without the
+// event of delivery deliveryID that inbound message inboundID reported
+// (the one tx just recorded with RecordInboundEvent). It counts what is
+// stored, so a message reprocessed, or processed by another intake, counts
+// once. It first locks the run's row (FOR NO KEY UPDATE, as a pause does),
+// so that two intakes counting the same run take turns and the second sees
+// the first's event: one of them sees the crossing. A run that does not
+// exist gives an error wrapping store.ErrNotFound. The cost is the run's
+// sender-side bounces of that pattern (a partial index, migrations/0016).
+func SenderBounces(ctx context.Context, tx *sqlx.Tx, runID, deliveryID, inboundID int64, pattern string) (SenderBounceCount, error) {
+	var c SenderBounceCount
+	err := tx.GetContext(ctx, &c.State, qLockRunForSenderBounces, runID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, fmt.Errorf("sender bounces of run %d: %w", runID, store.ErrNotFound)
+	}
+	if err != nil {
+		return c, fmt.Errorf("sender bounces of run %d: %w", runID, err)
+	}
+	if err := tx.GetContext(ctx, &c, qSenderBounces, runID, pattern, deliveryID, fmt.Sprint(inboundID)); err != nil {
+		return c, fmt.Errorf("sender bounces of run %d: %w", runID, err)
+	}
+	return c, nil
 }

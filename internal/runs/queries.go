@@ -301,7 +301,8 @@ const runColumns = `id, campaign_id, version_id, number, kind, occurrence, state
 // and scanner clicks are counted apart (recipients with at least one).
 // Replied counts recipients with a reply event (a human reply by mail);
 // bounced those with a hard bounce (at the relay or returned later: a soft
-// bounce only counts towards the soft limit).
+// bounce only counts towards the soft limit, and a returned message that
+// rejects the sender, type sender, is not the recipient's bounce at all).
 // The RSVP counts are the current answers of the run's recipients, whichever
 // mail carried the answer (the invitation, a reminder, a confirmation): yes
 // counts the guests only, waitlisted the "yes" beyond capacity.
@@ -337,7 +338,7 @@ LEFT JOIN LATERAL (
 	       count(DISTINCT dd.alumni_id) FILTER (WHERE ev.kind = 'click' AND ev.classification = 'scanner') AS scanner_clicks,
 	       count(DISTINCT dd.alumni_id) FILTER (WHERE ev.kind = 'unsubscribe') AS unsubscribed,
 	       count(DISTINCT dd.alumni_id) FILTER (WHERE ev.kind = 'reply') AS replied,
-	       count(DISTINCT dd.alumni_id) FILTER (WHERE ev.kind = 'bounce' AND coalesce(ev.detail->>'type', 'hard') <> 'soft') AS bounced
+	       count(DISTINCT dd.alumni_id) FILTER (WHERE ev.kind = 'bounce' AND coalesce(ev.detail->>'type', 'hard') = 'hard') AS bounced
 	FROM delivery_events ev JOIN deliveries dd ON dd.id = ev.delivery_id
 	WHERE dd.run_id = r.id
 ) e ON true
@@ -355,9 +356,9 @@ ORDER BY r.number`
 
 // hardBounceCond is true for a delivery (alias d) that bounced hard: the
 // worker records a 'bounce' event of type hard (worker/recorder.go); an
-// event without a type is taken as hard, one typed soft is not.
+// event without a type is taken as hard, one typed soft or sender is not.
 const hardBounceCond = `EXISTS (SELECT 1 FROM delivery_events e WHERE e.delivery_id = d.id AND e.kind = 'bounce'
-	AND coalesce(e.detail->>'type', 'hard') <> 'soft')`
+	AND coalesce(e.detail->>'type', 'hard') = 'hard')`
 
 // qOccurrenceExists: $1 campaign id, $2 occurrence.
 const qOccurrenceExists = `SELECT EXISTS (SELECT 1 FROM runs WHERE campaign_id = $1 AND occurrence = $2)`
@@ -458,11 +459,14 @@ ORDER BY at NULLS LAST, ord`
 
 // qEraseEvents and qEraseDeliveries remove what identifies a person from
 // their deliveries' records ($1 alumni id, $2 now): events lose the IP, user
-// agent, reply text and clicked URL with its query; deliveries lose the
-// relay's reply, which often quotes the address.
+// agent, reply text and clicked URL with its query (a bounce keeps only
+// its type, so that a soft or sender-side one is not counted as hard
+// afterwards); deliveries lose the relay's reply, which often quotes the
+// address.
 const (
 	qEraseEvents = `
-UPDATE delivery_events SET ip = NULL, user_agent = '', detail = '{}', target = ''
+UPDATE delivery_events SET ip = NULL, user_agent = '', target = '',
+	detail = CASE WHEN kind = 'bounce' AND detail ? 'type' THEN jsonb_build_object('type', detail->'type') ELSE '{}' END
 WHERE delivery_id IN (SELECT id FROM deliveries WHERE alumni_id = $1)`
 	qEraseDeliveries = `UPDATE deliveries SET smtp_reply = '', updated_at = $2 WHERE alumni_id = $1`
 )
@@ -470,7 +474,7 @@ WHERE delivery_id IN (SELECT id FROM deliveries WHERE alumni_id = $1)`
 // qDeliveryRecipient reads who a delivery went to and what it was, for the
 // unsubscribe page: $1 delivery id.
 const qDeliveryRecipient = `
-SELECT d.id AS delivery_id, d.alumni_id, a.email, a.locale, a.status, a.mail_kinds,
+SELECT d.id AS delivery_id, d.run_id, d.alumni_id, a.email, a.locale, a.status, a.mail_kinds,
 	r.campaign_id, r.number AS run_number, r.version_id, c.kind AS campaign_kind,
 	EXISTS (SELECT 1 FROM delivery_events e WHERE e.delivery_id = d.id AND e.kind = 'unsubscribe') AS unsubscribed
 FROM deliveries d
@@ -743,3 +747,20 @@ JOIN alumni a ON a.id = d.alumni_id
 WHERE e.kind = 'reply' AND ($1 = '' OR r.campaign_id = $1)
 ORDER BY e.created_at DESC, e.id DESC
 LIMIT $2`
+
+// qLockRunForSenderBounces locks a run's row against other intakes
+// counting its sender-side bounces (and against a pause), and reads its
+// state: $1 run id.
+const qLockRunForSenderBounces = `SELECT state FROM runs WHERE id = $1 FOR NO KEY UPDATE`
+
+// qSenderBounces counts a run's deliveries with a sender-side bounce
+// (bounce events of type sender) whose reply has pattern $2, and their
+// recipients' domains, with and without the event of delivery $3 that
+// inbound message $4 (its id as text) reported: $1 run id.
+const qSenderBounces = `
+SELECT count(DISTINCT e.delivery_id) AS deliveries,
+       count(DISTINCT e.detail->>'domain') AS domains,
+       count(DISTINCT e.delivery_id) FILTER (WHERE NOT (e.delivery_id = $3 AND e.detail->>'inbound' = $4)) AS deliveries_before,
+       count(DISTINCT e.detail->>'domain') FILTER (WHERE NOT (e.delivery_id = $3 AND e.detail->>'inbound' = $4)) AS domains_before
+FROM delivery_events e JOIN deliveries d ON d.id = e.delivery_id
+WHERE e.kind = 'bounce' AND e.detail->>'type' = 'sender' AND e.detail->>'pattern' = $2 AND d.run_id = $1`

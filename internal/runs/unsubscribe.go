@@ -17,6 +17,7 @@ import (
 // unsubscribe and preferences pages need (SPEC.md, Web server).
 type Recipient struct {
 	DeliveryID int64          `db:"delivery_id"`
+	RunID      int64          `db:"run_id"`
 	AlumniID   int64          `db:"alumni_id"`
 	Email      sql.NullString `db:"email"`  // NULL once the person was forgotten
 	Locale     string         `db:"locale"` // ja | en
