@@ -2,7 +2,6 @@ package mailer
 
 import (
 	"context"
-	"fmt"
 	"testing"
 
 	"github.com/kizuna-alumni/kizuna/internal/smtptest"
@@ -10,18 +9,14 @@ import (
 
 // Legacy docomo and au addresses are stored as written ("taro..yamada",
 // "hanako."): the envelope quotes their local part (RFC 5321 §4.1.2), on
-// the pipelined and the plain path; a dot-atom stays as it is.
+// every write path; a dot-atom stays as it is.
 func TestEnvelopeQuotesLegacyLocalParts(t *testing.T) {
 	t.Parallel()
-	for _, pipelined := range []bool{true, false} {
-		t.Run(fmt.Sprintf("pipelined=%v", pipelined), func(t *testing.T) {
+	for _, path := range writePaths {
+		t.Run(path.name, func(t *testing.T) {
 			t.Parallel()
 			srv := smtptest.Start(t)
-			var opts []Option
-			if !pipelined {
-				opts = append(opts, func(o *options) { o.noPipelining = true })
-			}
-			s := newSender(t, srv.URL(), opts...)
+			s := newSender(t, srv.URL(), path.opts...)
 			for _, e := range []Envelope{
 				{From: "bounce@example.co.jp", To: "taro..yamada@docomo.ne.jp"},
 				{From: "hr.@example.co.jp", To: "hanako.@ezweb.ne.jp"},

@@ -61,6 +61,9 @@ type options struct {
 	// noPipelining sends MAIL, RCPT and DATA one at a time even when the
 	// relay offers PIPELINING (tests of the plain path).
 	noPipelining bool
+	// noChunking sends the message with DATA even when the relay offers
+	// CHUNKING (tests and benchmarks of the DATA path).
+	noChunking bool
 	// hostname names this machine for EHLO (os.Hostname; tests replace it).
 	hostname func() (string, error)
 }

@@ -37,6 +37,20 @@ func newSender(t *testing.T, rawURL string, opts ...Option) Sender {
 	return s
 }
 
+// writePaths are the three ways a message goes out, by the relay's
+// extensions: BDAT in one write (PIPELINING and CHUNKING), pipelined
+// MAIL/RCPT/DATA (PIPELINING only), one command at a time (neither). The
+// test server offers both extensions; the options turn them down.
+var writePaths = []struct {
+	name string
+	opts []Option
+	verb string // the command that carries the message
+}{
+	{"bdat", nil, "BDAT"},
+	{"pipelined-data", []Option{func(o *options) { o.noChunking = true }}, "DATA"},
+	{"plain", []Option{func(o *options) { o.noPipelining = true }}, "DATA"},
+}
+
 func sendAll(t *testing.T, s Sender, n int) {
 	t.Helper()
 	for i := range n {
@@ -306,16 +320,12 @@ func TestConnectionRefusedMeansTheRelayIsUnavailable(t *testing.T) {
 // the cap (it quits before the relay has to say it again).
 func TestReconnectsAfter421ClosesTheSession(t *testing.T) {
 	t.Parallel()
-	for _, pipelined := range []bool{true, false} {
-		t.Run(fmt.Sprintf("pipelining=%v", pipelined), func(t *testing.T) {
+	for _, path := range writePaths {
+		t.Run(path.name, func(t *testing.T) {
 			t.Parallel()
 			srv := smtptest.Start(t)
 			srv.SetSessionLimit(3)
-			var opts []Option
-			if !pipelined {
-				opts = append(opts, func(o *options) { o.noPipelining = true })
-			}
-			s := newSender(t, srv.URL(), opts...)
+			s := newSender(t, srv.URL(), path.opts...)
 			sendAll(t, s, 20) // fails the test on any error
 			if srv.Accepted() != 20 {
 				t.Fatalf("accepted %d of 20", srv.Accepted())
@@ -456,7 +466,9 @@ func TestReadableMessageOnServer(t *testing.T) {
 }
 
 // TestDataIsTransparent sends bodies with leading dots, bare LF and no final
-// line end over both write paths and compares what the server stored.
+// line end over every write path and compares what the server stored: a
+// message with clean CRLF line ends goes as one BDAT chunk where the relay
+// offers CHUNKING, one with bare LFs through DATA, which fixes them.
 func TestDataIsTransparent(t *testing.T) {
 	t.Parallel()
 	cases := []struct{ in, want string }{
@@ -464,29 +476,40 @@ func TestDataIsTransparent(t *testing.T) {
 		{".Subject: a\r\n\r\nno final newline", ".Subject: a\r\n\r\nno final newline\r\n"},
 		{"Subject: b\n\n.bare lf\nbody\n", "Subject: b\r\n\r\n.bare lf\r\nbody\r\n"},
 	}
-	for _, pipelined := range []bool{true, false} {
+	for _, path := range writePaths {
 		srv := smtptest.Start(t)
-		var opts []Option
-		if !pipelined {
-			opts = append(opts, func(o *options) { o.noPipelining = true })
-		}
-		s := newSender(t, srv.URL(), opts...)
+		s := newSender(t, srv.URL(), path.opts...)
 		for i, c := range cases {
 			if err := s.Send(context.Background(), Envelope{From: "b@example.co.jp", To: "x@example.jp", Data: []byte(c.in)}); err != nil {
-				t.Fatalf("case %d: %v", i, err)
+				t.Fatalf("%s case %d: %v", path.name, i, err)
 			}
 		}
 		for i, m := range srv.Messages() {
 			if string(m.Data) != cases[i].want {
-				t.Errorf("pipelined=%v case %d: server got %q, want %q", pipelined, i, m.Data, cases[i].want)
+				t.Errorf("%s case %d: server got %q, want %q", path.name, i, m.Data, cases[i].want)
 			}
+		}
+		want := []string{path.verb, path.verb, "DATA"} // the bare-LF message always takes DATA
+		if got := srv.DataCommands(); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: the messages went with %v, want %v", path.name, got, want)
 		}
 	}
 }
 
-// TestPlainPathReplies repeats the reply checks without PIPELINING.
-func TestPlainPathReplies(t *testing.T) {
+// TestRepliesOnEveryWritePath: a refused RCPT and a refused message give
+// the same outcomes whichever way the message goes out, and the session
+// carries on.
+func TestRepliesOnEveryWritePath(t *testing.T) {
 	t.Parallel()
+	for _, path := range writePaths {
+		t.Run(path.name, func(t *testing.T) {
+			t.Parallel()
+			testReplies(t, path.opts...)
+		})
+	}
+}
+
+func testReplies(t *testing.T, opts ...Option) {
 	srv := smtptest.Start(t)
 	srv.SetFault(func(stage smtptest.Stage, _ string, to []string) error {
 		switch {
@@ -497,7 +520,7 @@ func TestPlainPathReplies(t *testing.T) {
 		}
 		return nil
 	})
-	s := newSender(t, srv.URL(), func(o *options) { o.noPipelining = true })
+	s := newSender(t, srv.URL(), opts...)
 	for i, want := range []Outcome{OK, HardBounce, Temporary, OK} {
 		if got := Classify(s.Send(context.Background(), env(i))); got != want {
 			t.Errorf("message %d: %v, want %v", i, got, want)

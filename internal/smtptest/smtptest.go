@@ -82,10 +82,13 @@ type Server struct {
 	greeting    error // SetGreetingFault
 	helos       []string
 	commands    []string // MAIL and RCPT lines as the client wrote them
-	tlsConfig   *tls.Config
-	srv         *smtp.Server
-	ln          net.Listener
-	notify      chan struct{}
+	// dataCommands is "DATA" or "BDAT" for each message a client began
+	// to transfer, in order.
+	dataCommands []string
+	tlsConfig    *tls.Config
+	srv          *smtp.Server
+	ln           net.Listener
+	notify       chan struct{}
 }
 
 // Start runs a server on 127.0.0.1 with a free port, closed when t ends.
@@ -193,6 +196,11 @@ func (c *recordingConn) scan(b []byte) {
 			c.s.commands = append(c.s.commands, l)
 			c.s.mu.Unlock()
 		}
+		if !c.long && (strings.EqualFold(l, "DATA") || hasPrefixFold(l, "BDAT ")) {
+			c.s.mu.Lock()
+			c.s.dataCommands = append(c.s.dataCommands, strings.ToUpper(l[:4]))
+			c.s.mu.Unlock()
+		}
 		c.line, c.long = c.line[:0], false
 		b = b[i+1:]
 	}
@@ -200,6 +208,15 @@ func (c *recordingConn) scan(b []byte) {
 
 func hasPrefixFold(s, prefix string) bool {
 	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// DataCommands returns, for each message clients began to transfer in a
+// plaintext session, the command they used: "DATA" or "BDAT" (RFC 3030
+// CHUNKING, which this server offers). Nothing is kept in Discard mode.
+func (s *Server) DataCommands() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.dataCommands...)
 }
 
 // Commands returns the MAIL FROM and RCPT TO command lines clients sent, as
@@ -444,7 +461,11 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 
 func (s *session) Data(r io.Reader) error {
 	var buf bytes.Buffer
-	if _, err := io.Copy(&buf, r); err != nil {
+	var w io.Writer = &buf
+	if s.srv.Discard {
+		w = io.Discard // a benchmark's sink: read, count, keep nothing
+	}
+	if _, err := io.Copy(w, r); err != nil {
 		return err
 	}
 	if err := s.srv.check(s.conn, StageData, s.from, s.to); err != nil {
