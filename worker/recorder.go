@@ -67,16 +67,16 @@ func released(d runs.Claimed, at time.Time) result {
 // means a duplicate later.
 type recorder = groupcommit.Committer[result]
 
-func newRecorder(db *sqlx.DB, log *slog.Logger) *recorder {
+func newRecorder(db *sqlx.DB, st *runs.SendStatements, log *slog.Logger) *recorder {
 	return groupcommit.New(groupcommit.Config[result]{
-		Flush: func(ctx context.Context, batch []result) error { return flushResults(ctx, db, batch) },
+		Flush: func(ctx context.Context, batch []result) error { return flushResults(ctx, db, st, batch) },
 		Log:   log, What: "recording deliveries",
 	})
 }
 
 // flush records batch: one statement in the common case, one transaction
 // with the suppressions and bounce events when the batch has hard bounces.
-func flushResults(ctx context.Context, db *sqlx.DB, batch []result) error {
+func flushResults(ctx context.Context, db *sqlx.DB, st *runs.SendStatements, batch []result) error {
 	results := make([]runs.Result, len(batch))
 	var emails, replies []string
 	var ids []int64
@@ -89,14 +89,14 @@ func flushResults(ctx context.Context, db *sqlx.DB, batch []result) error {
 		}
 	}
 	if len(ids) == 0 {
-		return runs.Record(ctx, db, results)
+		return st.Record(ctx, nil, results)
 	}
 	tx, err := db.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("record deliveries: %w", err)
 	}
 	defer tx.Rollback()
-	if err := runs.Record(ctx, tx, results); err != nil {
+	if err := st.Record(ctx, tx, results); err != nil {
 		return err
 	}
 	// 5.1.1-type rejections: the address does not exist. Never mail it

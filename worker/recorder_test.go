@@ -49,8 +49,9 @@ func newFixture(t *testing.T, n int) *fixture {
 // record tests.
 func bareWorker(f *fixture) *Worker {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	return &Worker{opt: Options{Lease: time.Minute, MaxAttempts: 3}, log: log, db: f.db.DB,
-		rec: newRecorder(f.db.DB, log), stopping: make(chan struct{})}
+	st := runs.NewSendStatements(f.db.DB)
+	return &Worker{opt: Options{Lease: time.Minute, MaxAttempts: 3}, log: log, db: f.db.DB, stmts: st,
+		rec: newRecorder(f.db.DB, st, log), stopping: make(chan struct{})}
 }
 
 func TestRecordSentWinsButOtherResultsNeedTheClaim(t *testing.T) {

@@ -33,7 +33,7 @@ func (w *Worker) handleSend(ctx context.Context, t *asynq.Task) error {
 		// Leave the chunk to another worker.
 		return runs.Unqueue(context.WithoutCancel(ctx), w.db, p.IDs)
 	}
-	cl, err := runs.Claim(ctx, w.db, p.Run, p.IDs, w.opt.Lease)
+	cl, err := w.stmts.Claim(ctx, p.Run, p.IDs, w.opt.Lease)
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/kizuna-alumni/kizuna/internal/mailer"
 	"github.com/kizuna-alumni/kizuna/internal/metrics"
 	"github.com/kizuna-alumni/kizuna/internal/redisconn"
+	"github.com/kizuna-alumni/kizuna/internal/runs"
 	"github.com/kizuna-alumni/kizuna/internal/tasks"
 )
 
@@ -83,6 +84,7 @@ type Worker struct {
 	rdb     redis.UniversalClient
 	enq     *tasks.Enqueuer
 	rec     *recorder
+	stmts   *runs.SendStatements // the claim and record statements, prepared
 	senders chan mailer.Sender
 	cache   *prepCache
 	gate    *relayGate
@@ -134,7 +136,8 @@ func New(opt Options) (*Worker, error) {
 		holdLog:  newOnceEvery(time.Minute),
 		stopping: make(chan struct{}),
 	}
-	w.rec = newRecorder(opt.DB, opt.Log)
+	w.stmts = runs.NewSendStatements(opt.DB)
+	w.rec = newRecorder(opt.DB, w.stmts, opt.Log)
 	return w, nil
 }
 
@@ -202,6 +205,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			drained = true
 		}
 	}
+	w.stmts.Close()
 	w.log.Info("worker stopped")
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -83,11 +84,18 @@ func (c Claimed) Run() Run {
 // Deliveries that were not claimable are not returned. The claim is
 // retried on a deadlock with another claimer.
 func Claim(ctx context.Context, db sqlx.QueryerContext, runID int64, ids []int64, lease time.Duration) ([]Claimed, error) {
+	return claim(func(out *[]Claimed) error {
+		return sqlx.SelectContext(ctx, db, out, qClaim, pq.Int64Array(ids), lease.Seconds(), runID)
+	})
+}
+
+// claim runs one claim statement through sel, retrying on a deadlock.
+func claim(sel func(out *[]Claimed) error) ([]Claimed, error) {
 	var out []Claimed
 	var err error
 	for try := 0; try < 3; try++ {
 		out = out[:0]
-		err = sqlx.SelectContext(ctx, db, &out, qClaim, pq.Int64Array(ids), lease.Seconds(), runID)
+		err = sel(&out)
 		if !isDeadlock(err) {
 			break
 		}
@@ -136,6 +144,14 @@ type Result struct {
 // the message: that is the truth); the others only while the delivery is
 // still claimed. A zero NotBefore leaves not_before as it is.
 func Record(ctx context.Context, db sqlx.ExecerContext, results []Result) error {
+	if _, err := db.ExecContext(ctx, qRecord, recordArgs(results)...); err != nil {
+		return fmt.Errorf("record deliveries: %w", err)
+	}
+	return nil
+}
+
+// recordArgs sorts results by id and returns qRecord's parameters.
+func recordArgs(results []Result) []any {
 	sort.Slice(results, func(i, j int) bool { return results[i].ID < results[j].ID })
 	n := len(results)
 	ids := make([]int64, n)
@@ -153,8 +169,87 @@ func Record(ctx context.Context, db sqlx.ExecerContext, results []Result) error 
 			nbs[i] = r.NotBefore.UTC().Format(time.RFC3339Nano)
 		}
 	}
-	if _, err := db.ExecContext(ctx, qRecord, pq.Int64Array(ids), pq.StringArray(states), pq.StringArray(mids),
-		pq.StringArray(replies), pq.StringArray(nbs), pq.Int64Array(atts)); err != nil {
+	return []any{pq.Int64Array(ids), pq.StringArray(states), pq.StringArray(mids),
+		pq.StringArray(replies), pq.StringArray(nbs), pq.Int64Array(atts)}
+}
+
+// SendStatements are Claim and Record as statements prepared once per
+// process (a worker's): Postgres parses and plans them once instead of at
+// every chunk and every group commit, which at thousands of messages a
+// second is a large part of its work per message. They are prepared at
+// first use; while Postgres cannot prepare them, the plain statements
+// serve and preparing is tried again at the next use. Safe for concurrent
+// use: database/sql prepares each on every pooled connection it runs on.
+type SendStatements struct {
+	db            *sqlx.DB
+	mu            sync.Mutex
+	claim, record *sqlx.Stmt
+}
+
+// NewSendStatements returns the send statements of db; nothing is
+// prepared yet.
+func NewSendStatements(db *sqlx.DB) *SendStatements { return &SendStatements{db: db} }
+
+// prepared returns the prepared statements, or nils when they cannot be
+// prepared now.
+func (s *SendStatements) prepared(ctx context.Context) (claim, record *sqlx.Stmt) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.claim == nil {
+		st, err := s.db.PreparexContext(ctx, qClaim)
+		if err != nil {
+			return nil, nil
+		}
+		s.claim = st
+	}
+	if s.record == nil {
+		st, err := s.db.PreparexContext(ctx, qRecord)
+		if err != nil {
+			return nil, nil
+		}
+		s.record = st
+	}
+	return s.claim, s.record
+}
+
+// Close releases the prepared statements.
+func (s *SendStatements) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for _, st := range []*sqlx.Stmt{s.claim, s.record} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	s.claim, s.record = nil, nil
+	return errors.Join(errs...)
+}
+
+// Claim is runs.Claim with the prepared statement.
+func (s *SendStatements) Claim(ctx context.Context, runID int64, ids []int64, lease time.Duration) ([]Claimed, error) {
+	st, _ := s.prepared(ctx)
+	if st == nil {
+		return Claim(ctx, s.db, runID, ids, lease)
+	}
+	return claim(func(out *[]Claimed) error {
+		return st.SelectContext(ctx, out, pq.Int64Array(ids), lease.Seconds(), runID)
+	})
+}
+
+// Record is runs.Record with the prepared statement, inside tx when tx is
+// not nil.
+func (s *SendStatements) Record(ctx context.Context, tx *sqlx.Tx, results []Result) error {
+	_, st := s.prepared(ctx)
+	switch {
+	case st == nil && tx != nil:
+		return Record(ctx, tx, results)
+	case st == nil:
+		return Record(ctx, s.db, results)
+	case tx != nil:
+		st = tx.StmtxContext(ctx, st)
+	}
+	if _, err := st.ExecContext(ctx, recordArgs(results)...); err != nil {
 		return fmt.Errorf("record deliveries: %w", err)
 	}
 	return nil
