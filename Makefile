@@ -16,7 +16,8 @@ test: ## run every test with the race detector (local Postgres, private redis-se
 	$(GO) test -race -count=1 -timeout 10m ./...
 
 bench: ## run the benchmarks (roster import, rendering, sending) and print their tables
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./...
+	$(GO) test -run '^$$' -bench . -skip CampaignStartToLastMessage -benchtime 1x -timeout 30m ./...
+	$(GO) test -run '^$$' -bench CampaignStartToLastMessage -benchtime 1x -count 3 -timeout 30m ./worker
 
 demo: ## import the example roster into a demo database and send an example campaign
 	bash scripts/demo.sh
