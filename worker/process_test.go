@@ -40,9 +40,12 @@ func slowRelay(srv *smtptest.Server, d time.Duration) {
 	})
 }
 
+// inFlight counts the run's deliveries being sent: pending in a chunk
+// whose lease is live (a claim leaves its deliveries pending).
 func inFlight(t *testing.T, db *testdb.DB, run int64) int {
 	var n int
-	if err := db.Get(&n, `SELECT count(*) FROM deliveries WHERE run_id = $1 AND state = 'sending'`, run); err != nil {
+	if err := db.Get(&n, `SELECT count(*) FROM deliveries d JOIN send_leases l ON l.chunk_id = d.chunk_id
+		WHERE d.run_id = $1 AND d.state = 'pending' AND l.lease_until > now()`, run); err != nil {
 		t.Fatal(err)
 	}
 	return n

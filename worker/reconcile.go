@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"time"
 
@@ -50,8 +49,9 @@ func (w *Worker) reconcileLoop(ctx context.Context) {
 
 // Reconcile makes Redis carry every delivery that is due: it finishes
 // interrupted expansions, re-enqueues deliveries no task carries (retries
-// whose time came, released ones, those of a lost Redis) and those whose
-// worker died holding them, and marks finished runs done. Any number of
+// whose time came, released ones, those of a lost Redis, and with stale
+// those whose task vanished or whose worker died holding their chunk), and
+// marks finished runs done. Any number of
 // workers may call it; one acts at a time. stale also sweeps deliveries
 // whose task vanished while Redis kept its data.
 func (w *Worker) Reconcile(ctx context.Context, stale bool) error {
@@ -68,7 +68,7 @@ func (w *Worker) Reconcile(ctx context.Context, stale bool) error {
 	steps := []func(context.Context, *sqlx.Conn) error{
 		func(ctx context.Context, conn *sqlx.Conn) error { return w.resetLostTasks(ctx, conn, stale) },
 		w.finishExpansions,
-		w.expireLeases,
+		w.endExpiredLeases,
 		w.enqueueDue,
 		w.markWaiting,
 		w.finishRuns,
@@ -129,36 +129,45 @@ func (w *Worker) finishExpansions(ctx context.Context, conn *sqlx.Conn) error {
 	return nil
 }
 
-// expireLeases gives deliveries whose worker died holding them back.
-func (w *Worker) expireLeases(ctx context.Context, conn *sqlx.Conn) error {
-	return runs.ExpireLeases(ctx, conn)
+// endExpiredLeases hands out again the deliveries of chunks whose worker
+// died holding them.
+func (w *Worker) endExpiredLeases(ctx context.Context, conn *sqlx.Conn) error {
+	return runs.EndExpiredLeases(ctx, conn)
 }
 
 // reconcileBatch bounds how many deliveries one query hands out.
 const reconcileBatch = 20000
 
-// enqueueDue enqueues every due delivery that no task carries, in send
-// tasks per run.
+// enqueueDue enqueues every due delivery that no task carries, one send
+// task per chunk PickDue made.
 func (w *Worker) enqueueDue(ctx context.Context, conn *sqlx.Conn) error {
 	for {
 		due, err := runs.PickDue(ctx, conn, reconcileBatch, runs.QueueSlack)
 		if err != nil || len(due) == 0 {
 			return err
 		}
-		byRun := map[int64][]int64{}
-		urgent := map[int64]bool{}
-		for _, d := range due {
-			byRun[d.Run] = append(byRun[d.Run], d.ID)
-			urgent[d.Run] = runs.IsTransactional(d.RunKind)
-		}
-		gen := "r" + strconv.FormatInt(time.Now().UnixNano(), 36)
-		for run, ids := range byRun {
-			sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-			if err := w.enq.Deliveries(ctx, run, ids, gen, time.Time{}, urgent[run]); err != nil {
-				// They were marked queued: hand them back.
-				runs.Unqueue(context.WithoutCancel(ctx), conn, ids)
+		// due is sorted by run, chunk and id: one task per chunk.
+		for start := 0; start < len(due); {
+			end := start + 1
+			for end < len(due) && due[end].Chunk == due[start].Chunk {
+				end++
+			}
+			d := due[start]
+			ids := make([]int64, end-start)
+			for i := range ids {
+				ids[i] = due[start+i].ID
+			}
+			if err := w.enq.Chunk(ctx, d.Run, d.Chunk, ids, runs.IsTransactional(d.RunKind)); err != nil {
+				// They were marked queued: hand back this chunk and the
+				// ones after it.
+				rest := make([]int64, 0, len(due)-start)
+				for _, r := range due[start:] {
+					rest = append(rest, r.ID)
+				}
+				runs.Unqueue(context.WithoutCancel(ctx), conn, rest)
 				return fmt.Errorf("reconcile: %w", err)
 			}
+			start = end
 		}
 		w.log.Debug("enqueued due deliveries", "count", len(due))
 		if len(due) < reconcileBatch {

@@ -24,12 +24,12 @@ type result struct {
 
 // sent: the relay accepted the message.
 func sent(d runs.Claimed, messageID, reply string) result {
-	return result{Result: runs.Result{ID: d.ID, State: runs.DeliverySent, MessageID: messageID, Reply: reply}}
+	return result{Result: runs.Result{ID: d.ID, Chunk: d.Chunk, State: runs.DeliverySent, MessageID: messageID, Reply: reply}}
 }
 
 // failed: the relay refused the message for good, or its attempts ran out.
 func failed(d runs.Claimed, reply string) result {
-	return result{Result: runs.Result{ID: d.ID, State: runs.DeliveryFailed, Reply: reply}}
+	return result{Result: runs.Result{ID: d.ID, Chunk: d.Chunk, State: runs.DeliveryFailed, Reply: reply}}
 }
 
 // bounced: the address does not exist; the delivery fails and the
@@ -43,19 +43,19 @@ func bounced(d runs.Claimed, reply string) result {
 // suppressed: the person cannot be mailed (unsubscribed, bounced,
 // forgotten, on the suppression list); no attempt is counted.
 func suppressed(d runs.Claimed, why string) result {
-	return result{Result: runs.Result{ID: d.ID, State: runs.DeliverySuppressed, Reply: why, Uncharged: true}}
+	return result{Result: runs.Result{ID: d.ID, Chunk: d.Chunk, State: runs.DeliverySuppressed, Reply: why, Uncharged: true}}
 }
 
 // retryLater: a temporary failure; the attempt counts and the delivery is
 // due again at at.
 func retryLater(d runs.Claimed, reply string, at time.Time) result {
-	return result{Result: runs.Result{ID: d.ID, State: runs.DeliveryPending, Reply: reply, NotBefore: at}}
+	return result{Result: runs.Result{ID: d.ID, Chunk: d.Chunk, State: runs.DeliveryPending, Reply: reply, NotBefore: at}}
 }
 
 // released: given back untried, without using an attempt, due again at at
 // (zero: when it was due).
 func released(d runs.Claimed, at time.Time) result {
-	return result{Result: runs.Result{ID: d.ID, State: runs.DeliveryPending, NotBefore: at, Uncharged: true}}
+	return result{Result: runs.Result{ID: d.ID, Chunk: d.Chunk, State: runs.DeliveryPending, NotBefore: at, Uncharged: true}}
 }
 
 // recorder writes results to Postgres in group commits (internal/groupcommit):
@@ -114,5 +114,6 @@ func flushResults(ctx context.Context, db *sqlx.DB, st *runs.SendStatements, bat
 }
 
 // errRecord is what a handler returns when its results could not be
-// recorded: Asynq retries the task, and the claim finds what is left.
+// recorded: Asynq retries the task, whose claim finds what is left once
+// the chunk's lease (kept, not ended) has expired.
 var errRecord = errors.New("results not recorded")

@@ -62,15 +62,18 @@ func TestRecordSentWinsButOtherResultsNeedTheClaim(t *testing.T) {
 	done := make(chan struct{})
 	go func() { w.rec.Loop(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
-	// Delivery 0 was taken back by the reconciler (pending) before its
-	// worker recorded "sent": the relay has it, so sent is recorded.
-	// Delivery 1 is no longer claimed: a late failure must not touch it.
-	f.db.MustExec(`UPDATE deliveries SET state = 'sending', lease_until = now() + interval '1 minute', attempts = 1 WHERE id = $1`, f.ids[2])
+	var chunk int64
+	f.db.Get(&chunk, `SELECT chunk_id FROM deliveries WHERE id = $1`, f.ids[0])
+	// Deliveries 0 and 1 were handed out again in another chunk after
+	// their worker's lease ran out. Delivery 0's worker records "sent" all
+	// the same: the relay has it. Delivery 1's late failure must not touch
+	// it: it is the new chunk's now. Delivery 2 is still this chunk's.
+	f.db.MustExec(`UPDATE deliveries SET chunk_id = nextval('delivery_chunks_seq') WHERE id = ANY($1)`, f.ids[:2])
 	acks := make(chan error, 3)
 	submit := func(r result) { w.rec.Submit(r, acks) }
-	submit(sent(runs.Claimed{ID: f.ids[0]}, "m0@example.jp", "250 ok"))
-	submit(failed(runs.Claimed{ID: f.ids[1]}, "550 no"))
-	submit(released(runs.Claimed{ID: f.ids[2]}, time.Now().Add(time.Hour)))
+	submit(sent(runs.Claimed{ID: f.ids[0], Chunk: chunk}, "m0@example.jp", "250 ok"))
+	submit(failed(runs.Claimed{ID: f.ids[1], Chunk: chunk}, "550 no"))
+	submit(released(runs.Claimed{ID: f.ids[2], Chunk: chunk}, time.Now().Add(time.Hour)))
 	for i := 0; i < 3; i++ {
 		if err := <-acks; err != nil {
 			t.Fatal(err)
@@ -83,7 +86,9 @@ func TestRecordSentWinsButOtherResultsNeedTheClaim(t *testing.T) {
 	}
 	var rows []row
 	f.db.Select(&rows, `SELECT state, attempts, not_before > now() + interval '30 minutes' AS later FROM deliveries WHERE run_id = $1 ORDER BY id`, f.run.ID)
-	want := []row{{"sent", 0, false}, {"pending", 0, false}, {"pending", 0, true}}
+	// The sent message's attempt counts (the claim no longer counts it);
+	// the released one was not tried.
+	want := []row{{"sent", 1, false}, {"pending", 0, false}, {"pending", 0, true}}
 	if fmt.Sprint(rows) != fmt.Sprint(want) {
 		t.Fatalf("deliveries = %+v, want %+v", rows, want)
 	}

@@ -20,31 +20,36 @@ import (
 	"github.com/kizuna-alumni/kizuna/internal/tz"
 )
 
-// handleSend processes one send task: claim, then per delivery check,
-// render, send and record.
+// handleSend processes one send task: lease its chunk and claim its
+// deliveries, then per delivery check, render, send and record, and end the
+// lease once every result is recorded.
 func (w *Worker) handleSend(ctx context.Context, t *asynq.Task) error {
 	p, err := tasks.ParseSend(t.Payload())
 	if err != nil {
 		w.log.Error("dropping a malformed send task", "err", err)
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
-	log := w.log.With("run_id", p.Run)
+	log := w.log.With("run_id", p.Run, "chunk", p.Chunk)
 	if w.isStopping() {
-		// Leave the chunk to another worker.
+		// Leave the chunk to another worker (unless one is sending it).
 		return runs.Unqueue(context.WithoutCancel(ctx), w.db, p.IDs)
 	}
-	cl, err := w.stmts.Claim(ctx, p.Run, p.IDs, w.opt.Lease)
+	c, err := w.stmts.Claim(ctx, p.Run, p.Chunk, p.IDs, w.opt.Lease)
 	if err != nil {
 		return err
 	}
-	if rest := unclaimed(p.IDs, cl); len(rest) > 0 {
-		if err := runs.Unqueue(ctx, w.db, rest); err != nil {
-			log.Warn("could not release unclaimed deliveries; the reconciler will", "err", err)
-		}
-	}
-	if len(cl) == 0 {
+	if !c.Held {
+		// Another execution holds the chunk (a duplicate of this task):
+		// its deliveries are being sent; touch nothing.
+		log.Debug("chunk leased by another execution; skipping the task")
 		return nil
 	}
+	lease := &chunkLease{Lease: c.Lease}
+	rest := unclaimed(p.IDs, c.Deliveries)
+	if len(c.Deliveries) == 0 {
+		return w.endChunk(ctx, log, lease, rest)
+	}
+	cl := c.Deliveries
 	run := cl[0].Run()
 	log = log.With("campaign_id", run.CampaignID, "run", run.Number)
 	// A chunk of a notice run may carry several messages (confirmations,
@@ -61,22 +66,43 @@ func (w *Worker) handleSend(ctx context.Context, t *asynq.Task) error {
 			if perr := runs.Pause(context.WithoutCancel(ctx), w.db, run.ID, reason); perr != nil && !errors.Is(perr, runs.ErrState) {
 				log.Error("could not pause run", "err", perr)
 			}
-			return w.finish(ctx, log, run, w.releaseGroups(log, run, groups[i:]), final)
+			return w.finish(ctx, log, run, lease, rest, w.releaseGroups(log, run, lease, groups[i:]), final)
 		}
-		s := w.newChunk(log, run, prep.c, prep.r, len(g))
+		s := w.newChunk(log, run, lease, prep.c, prep.r, len(g))
 		done := s.process(ctx, g)
 		err = s.wait()
 		if err == nil {
 			s.afterRecord(ctx)
-		} else if rerr := w.releaseGroups(log, run, groups[i+1:]); rerr != nil {
-			log.Warn("could not release the rest of the chunk; its leases expire", "err", rerr)
+		} else if rerr := w.releaseGroups(log, run, lease, groups[i+1:]); rerr != nil {
+			log.Warn("could not release the rest of the chunk; its lease expires", "err", rerr)
 		}
 		final = final || done
 		if err != nil {
-			return w.finish(ctx, log, run, err, final)
+			return w.finish(ctx, log, run, lease, rest, err, final)
 		}
 	}
-	return w.finish(ctx, log, run, nil, final)
+	return w.finish(ctx, log, run, lease, rest, nil, final)
+}
+
+// chunkLease is the lease of the chunk a task is sending, extended as it
+// goes (its groups are sent one after the other).
+type chunkLease struct {
+	runs.Lease
+	lost bool // the lease expired and is no longer this execution's
+	at   time.Time
+}
+
+// endChunk ends the chunk's lease, every result being recorded, and hands
+// rest (the deliveries the claim did not get) back to the reconciler.
+func (w *Worker) endChunk(ctx context.Context, log *slog.Logger, lease *chunkLease, rest []int64) error {
+	if lease.lost {
+		return nil
+	}
+	if err := runs.EndChunk(context.WithoutCancel(ctx), w.db, lease.Lease, rest); err != nil {
+		// The lease expires and the reconciler hands out what is left.
+		log.Warn("could not end the chunk's lease; it expires", "err", err)
+	}
+	return nil
 }
 
 // byMessage splits claimed deliveries by the message they carry
@@ -99,7 +125,7 @@ func byMessage(cl []runs.Claimed) [][]runs.Claimed {
 
 // releaseGroups gives claimed deliveries back unsent, without using an
 // attempt, and returns the recording's error.
-func (w *Worker) releaseGroups(log *slog.Logger, run runs.Run, groups [][]runs.Claimed) error {
+func (w *Worker) releaseGroups(log *slog.Logger, run runs.Run, lease *chunkLease, groups [][]runs.Claimed) error {
 	var rest []runs.Claimed
 	for _, g := range groups {
 		rest = append(rest, g...)
@@ -107,7 +133,7 @@ func (w *Worker) releaseGroups(log *slog.Logger, run runs.Run, groups [][]runs.C
 	if len(rest) == 0 {
 		return nil
 	}
-	s := w.newChunk(log, run, nil, nil, len(rest))
+	s := w.newChunk(log, run, lease, nil, nil, len(rest))
 	s.release(rest, time.Time{})
 	return s.wait()
 }
@@ -142,12 +168,15 @@ func unclaimed(ids []int64, cl []runs.Claimed) []int64 {
 	return rest
 }
 
-// finish returns the outcome err of recording, and marks the run done when
-// its last delivery was just recorded.
-func (w *Worker) finish(ctx context.Context, log *slog.Logger, run runs.Run, err error, final bool) error {
+// finish returns the outcome err of recording, ends the chunk's lease
+// when every result is recorded (a failed recording keeps it: the
+// deliveries wait for it to expire), and marks the run done when its last
+// delivery was just recorded.
+func (w *Worker) finish(ctx context.Context, log *slog.Logger, run runs.Run, lease *chunkLease, rest []int64, err error, final bool) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", errRecord, err)
 	}
+	w.endChunk(ctx, log, lease, rest)
 	if final {
 		if done, err := runs.FinishIfDone(context.WithoutCancel(ctx), w.db, run.ID); err != nil {
 			log.Warn("could not check whether the run is done", "err", err)
@@ -169,14 +198,15 @@ func (w *Worker) isStopping() bool {
 
 // chunk is one task's deliveries being sent by one goroutine.
 type chunk struct {
-	w    *Worker
-	log  *slog.Logger
-	run  runs.Run
-	c    *campaigns.Campaign
-	r    *render.Prepared
-	snd  mailer.Sender // taken from the pool at the first send
-	acks chan error
-	n    int // results submitted
+	w     *Worker
+	log   *slog.Logger
+	run   runs.Run
+	lease *chunkLease
+	c     *campaigns.Campaign
+	r     *render.Prepared
+	snd   mailer.Sender // taken from the pool at the first send
+	acks  chan error
+	n     int // results submitted
 
 	// window is the earliest moment the send window opens again for a
 	// delivery this chunk held back, and that delivery's time zone.
@@ -193,8 +223,8 @@ type chunk struct {
 	took time.Duration
 }
 
-func (w *Worker) newChunk(log *slog.Logger, run runs.Run, c *campaigns.Campaign, r *render.Prepared, n int) *chunk {
-	return &chunk{w: w, log: log, run: run, c: c, r: r, acks: make(chan error, n)}
+func (w *Worker) newChunk(log *slog.Logger, run runs.Run, lease *chunkLease, c *campaigns.Campaign, r *render.Prepared, n int) *chunk {
+	return &chunk{w: w, log: log, run: run, lease: lease, c: c, r: r, acks: make(chan error, n)}
 }
 
 func (s *chunk) submit(r result) {
@@ -255,16 +285,19 @@ func (s *chunk) process(ctx context.Context, cl []runs.Claimed) (final bool) {
 			w.putSender(s.snd)
 		}
 	}()
-	leaseAt := time.Now()
+	if s.lease.at.IsZero() {
+		s.lease.at = time.Now()
+	}
 	domainHeld := 0 // deliveries of this chunk held back by their domain
 	for i, d := range cl {
-		if w.isStopping() || ctx.Err() != nil {
+		if w.isStopping() || ctx.Err() != nil || s.lease.lost {
 			s.release(cl[i:], time.Time{})
 			return final
 		}
-		if time.Since(leaseAt) > w.opt.Lease/3 {
-			s.extendLease(ctx, cl[i:])
-			leaseAt = time.Now()
+		if time.Since(s.lease.at) > w.opt.Lease/3 && !s.extendLease(ctx) {
+			// Another execution may be sending the rest now.
+			s.release(cl[i:], time.Time{})
+			return final
 		}
 		// Suppression is checked again at send time: the person may have
 		// unsubscribed or bounced since the run was expanded.
@@ -555,15 +588,23 @@ func (s *chunk) throttle(ctx context.Context, d runs.Claimed) (Wait, bool) {
 	}
 }
 
-// extendLease keeps the rest of a slow chunk this worker's.
-func (s *chunk) extendLease(ctx context.Context, cl []runs.Claimed) {
-	ids := make([]int64, len(cl))
-	for i, d := range cl {
-		ids[i] = d.ID
+// extendLease keeps a slow chunk this execution's for another lease; it
+// reports false when the lease was lost (it expired, and the reconciler
+// or another execution took the chunk over).
+func (s *chunk) extendLease(ctx context.Context) bool {
+	l := s.lease
+	next, held, err := runs.ExtendLease(ctx, s.w.db, l.Lease, s.w.opt.Lease)
+	if err != nil {
+		s.log.Warn("could not extend the chunk's lease", "err", err)
+		return true
 	}
-	if err := runs.ExtendLease(ctx, s.w.db, ids, s.w.opt.Lease); err != nil {
-		s.log.Warn("could not extend the lease", "err", err)
+	if !held {
+		s.log.Warn("the chunk's lease expired before it was extended; giving the rest back")
+		l.lost = true
+		return false
 	}
+	l.Lease, l.at = next, time.Now()
+	return true
 }
 
 func errText(err error) string {

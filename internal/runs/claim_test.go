@@ -46,91 +46,292 @@ func newFixture(t *testing.T, n int) *fixture {
 	return f
 }
 
-func TestConcurrentClaimersNeverShareADelivery(t *testing.T) {
+// chunkOf returns the chunk delivery id was handed out in.
+func (f *fixture) chunkOf(t *testing.T, id int64) int64 {
+	t.Helper()
+	var c int64
+	if err := f.db.Get(&c, `SELECT chunk_id FROM deliveries WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// chunks returns the fixture's deliveries by chunk, in id order.
+func (f *fixture) chunks(t *testing.T) (order []int64, ids map[int64][]int64) {
+	t.Helper()
+	var rows []struct {
+		ID    int64 `db:"id"`
+		Chunk int64 `db:"chunk_id"`
+	}
+	if err := f.db.Select(&rows, `SELECT id, chunk_id FROM deliveries WHERE run_id = $1 ORDER BY id`, f.run.ID); err != nil {
+		t.Fatal(err)
+	}
+	ids = map[int64][]int64{}
+	for _, r := range rows {
+		if _, ok := ids[r.Chunk]; !ok {
+			order = append(order, r.Chunk)
+		}
+		ids[r.Chunk] = append(ids[r.Chunk], r.ID)
+	}
+	return order, ids
+}
+
+func claimedIDs(c ChunkClaim) []int64 {
+	var got []int64
+	for _, d := range c.Deliveries {
+		got = append(got, d.ID)
+	}
+	return got
+}
+
+func TestExpansionHandsOutChunksOfAtMostChunkSize(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 450)
+	order, ids := f.chunks(t)
+	var sizes []int
+	for _, c := range order {
+		sizes = append(sizes, len(ids[c]))
+	}
+	if fmt.Sprint(sizes) != "[200 200 50]" {
+		t.Fatalf("chunk sizes %v, want [200 200 50]", sizes)
+	}
+}
+
+func TestConcurrentClaimersOfAChunkOneGetsIt(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, 400)
 	ctx := context.Background()
-	var mu sync.Mutex
-	owner := map[int64]int{}
-	var wg sync.WaitGroup
-	// Eight claimers fight over the same overlapping windows of IDs.
-	for g := 0; g < 8; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for start := 0; start < len(f.ids); start += 50 {
-				end := min(start+100, len(f.ids))
-				cl, err := Claim(ctx, f.db, f.run.ID, f.ids[start:end], time.Minute)
+	order, ids := f.chunks(t)
+	for _, chunk := range order {
+		var mu sync.Mutex
+		var holders int
+		var got []int64
+		var wg sync.WaitGroup
+		for g := 0; g < 8; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c, err := Claim(ctx, f.db, f.run.ID, chunk, ids[chunk], time.Minute)
 				if err != nil {
 					t.Error(err)
 					return
 				}
 				mu.Lock()
-				for _, c := range cl {
-					if prev, dup := owner[c.ID]; dup {
-						t.Errorf("delivery %d claimed by claimers %d and %d", c.ID, prev, g)
+				defer mu.Unlock()
+				if c.Held {
+					holders++
+					got = claimedIDs(c)
+					for _, d := range c.Deliveries {
+						if d.Attempts != 1 || d.Chunk != chunk {
+							t.Errorf("claimed %+v: want attempts 1 (this one) in chunk %d", d, chunk)
+						}
 					}
-					owner[c.ID] = g
+				} else if len(c.Deliveries) != 0 {
+					t.Errorf("a claimer without the lease got %d deliveries", len(c.Deliveries))
 				}
-				mu.Unlock()
-			}
-		}()
+			}()
+		}
+		wg.Wait()
+		if holders != 1 || fmt.Sprint(got) != fmt.Sprint(ids[chunk]) {
+			t.Fatalf("chunk %d: %d claimers hold it, claiming %d of its %d deliveries; want one with all", chunk, holders, len(got), len(ids[chunk]))
+		}
 	}
-	wg.Wait()
-	if len(owner) != len(f.ids) {
-		t.Fatalf("claimed %d of %d deliveries", len(owner), len(f.ids))
+	// The claim wrote nothing to the deliveries: one row per chunk.
+	var states []string
+	f.db.Select(&states, `SELECT DISTINCT state || '/' || attempts FROM deliveries WHERE run_id = $1`, f.run.ID)
+	if fmt.Sprint(states) != "[pending/0]" {
+		t.Fatalf("deliveries after claims = %v, want all pending/0", states)
 	}
-	var attempts []int
-	f.db.Select(&attempts, `SELECT DISTINCT attempts FROM deliveries WHERE run_id = $1`, f.run.ID)
-	if fmt.Sprint(attempts) != "[1]" {
-		t.Fatalf("attempt counts after one claim each = %v, want [1]", attempts)
+	var leases int
+	f.db.Get(&leases, `SELECT count(*) FROM send_leases WHERE lease_until > now()`)
+	if leases != len(order) {
+		t.Fatalf("%d live leases, want one per chunk (%d)", leases, len(order))
 	}
 }
 
-func TestClaimSkipsLeasedPausedAndNotYetDue(t *testing.T) {
+func TestClaimSkipsPausedNotYetDueAndHandedOutAgain(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, 6)
 	ctx := context.Background()
+	chunk := f.chunkOf(t, f.ids[0])
+	f.db.MustExec(`UPDATE deliveries SET queued_until = now() + interval '1 minute' WHERE run_id = $1`, f.run.ID)
 	f.db.MustExec(`UPDATE deliveries SET not_before = now() + interval '1 hour' WHERE id = $1`, f.ids[0])
-	f.db.MustExec(`UPDATE deliveries SET state = 'sending', lease_until = now() + interval '1 minute' WHERE id = $1`, f.ids[1])
-	f.db.MustExec(`UPDATE deliveries SET state = 'sending', lease_until = now() - interval '1 second' WHERE id = $1`, f.ids[2])
+	// Handed out again in another chunk: no longer this chunk's.
+	f.db.MustExec(`UPDATE deliveries SET chunk_id = nextval('delivery_chunks_seq') WHERE id = $1`, f.ids[1])
 	f.db.MustExec(`UPDATE deliveries SET state = 'sent' WHERE id = $1`, f.ids[3])
-	cl, err := Claim(ctx, f.db, f.run.ID, f.ids, time.Minute)
+	c, err := Claim(ctx, f.db, f.run.ID, chunk, f.ids, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []int64
-	for _, c := range cl {
-		got = append(got, c.ID)
-	}
 	want := []int64{f.ids[2], f.ids[4], f.ids[5]}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("claimed %v, want %v (expired lease and the two pending ones)", got, want)
+	if !c.Held || fmt.Sprint(claimedIDs(c)) != fmt.Sprint(want) {
+		t.Fatalf("claimed %v (held %v), want %v (the pending, due ones still in the chunk)", claimedIDs(c), c.Held, want)
+	}
+	// Ending the chunk hands back what the claim did not get, and frees it.
+	if err := EndChunk(ctx, f.db, c.Lease, []int64{f.ids[0], f.ids[1], f.ids[3]}); err != nil {
+		t.Fatal(err)
+	}
+	var unqueued []int64
+	f.db.Select(&unqueued, `SELECT id FROM deliveries WHERE run_id = $1 AND queued_until IS NULL ORDER BY id`, f.run.ID)
+	if fmt.Sprint(unqueued) != fmt.Sprint([]int64{f.ids[0]}) {
+		t.Fatalf("handed back %v, want only %d (the not-yet-due one of this chunk)", unqueued, f.ids[0])
 	}
 	// A paused run gives nothing out.
-	f.db.MustExec(`UPDATE deliveries SET state = 'pending', lease_until = NULL WHERE run_id = $1 AND state = 'sending'`, f.run.ID)
 	if err := Pause(ctx, f.db.DB, f.run.ID, "test"); err != nil {
 		t.Fatal(err)
 	}
-	if cl, _ := Claim(ctx, f.db, f.run.ID, f.ids, time.Minute); len(cl) != 0 {
-		t.Fatalf("claimed %d deliveries of a paused run", len(cl))
+	if c, _ := Claim(ctx, f.db, f.run.ID, chunk, f.ids, time.Minute); !c.Held || len(c.Deliveries) != 0 {
+		t.Fatalf("claim of a paused run: held %v, %d deliveries; want the lease and nothing", c.Held, len(c.Deliveries))
 	}
 }
 
 func TestClaimTakesOnlyTheTasksRun(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, 5)
-	cl, err := Claim(context.Background(), f.db, f.run.ID+1000, f.ids, time.Minute)
+	c, err := Claim(context.Background(), f.db, f.run.ID+1000, f.chunkOf(t, f.ids[0]), f.ids, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cl) != 0 {
-		t.Fatalf("a task of another run claimed %d deliveries of run %d", len(cl), f.run.ID)
+	if len(c.Deliveries) != 0 {
+		t.Fatalf("a task of another run claimed %d deliveries of run %d", len(c.Deliveries), f.run.ID)
 	}
-	var sending int
-	f.db.Get(&sending, `SELECT count(*) FROM deliveries WHERE run_id = $1 AND state <> 'pending'`, f.run.ID)
-	if sending != 0 {
-		t.Fatalf("%d deliveries left pending state after a claim by another run's task", sending)
+}
+
+func TestExpiredLeaseIsTakenOverAndTheOldHolderLosesIt(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 3)
+	ctx := context.Background()
+	chunk := f.chunkOf(t, f.ids[0])
+	first, err := Claim(ctx, f.db, f.run.ID, chunk, f.ids, time.Minute)
+	if err != nil || !first.Held {
+		t.Fatalf("first claim: %+v, %v", first, err)
+	}
+	if c, err := Claim(ctx, f.db, f.run.ID, chunk, f.ids, time.Minute); err != nil || c.Held || len(c.Deliveries) != 0 {
+		t.Fatalf("claim of a live-leased chunk: held %v, %d deliveries, %v; want nothing", c.Held, len(c.Deliveries), err)
+	}
+	// The first holder extends its lease while it is live.
+	ext, held, err := ExtendLease(ctx, f.db, first.Lease, time.Minute)
+	if err != nil || !held || ext.Until.Before(first.Until) {
+		t.Fatalf("extend a live lease: %+v, %v, %v", ext, held, err)
+	}
+	// Its worker stalls past the lease: another execution takes it over.
+	f.db.MustExec(`UPDATE send_leases SET lease_until = now() - interval '1 second' WHERE chunk_id = $1`, chunk)
+	second, err := Claim(ctx, f.db, f.run.ID, chunk, f.ids, time.Minute)
+	if err != nil || !second.Held || len(second.Deliveries) != 3 {
+		t.Fatalf("claim of an expired lease: held %v, %d deliveries, %v; want all 3", second.Held, len(second.Deliveries), err)
+	}
+	if _, held, err := ExtendLease(ctx, f.db, ext, time.Minute); err != nil || held {
+		t.Fatalf("the old holder extended a lease taken over (held %v, %v)", held, err)
+	}
+	if err := EndChunk(ctx, f.db, ext, nil); err != nil {
+		t.Fatal(err)
+	}
+	var live int
+	f.db.Get(&live, `SELECT count(*) FROM send_leases WHERE chunk_id = $1 AND lease_until > now()`, chunk)
+	if live != 1 {
+		t.Fatal("the old holder ended the new holder's lease")
+	}
+	if err := EndChunk(ctx, f.db, second.Lease, nil); err != nil {
+		t.Fatal(err)
+	}
+	f.db.Get(&live, `SELECT count(*) FROM send_leases WHERE chunk_id = $1`, chunk)
+	if live != 0 {
+		t.Fatal("the holder's EndChunk left its lease")
+	}
+}
+
+// While a chunk is leased, nothing hands its deliveries out again: not
+// the sweep after a Redis loss, not the stale sweep, not Unqueue, not
+// PickDue; once the lease is over they go out in a new chunk, and the old
+// chunk's task finds nothing.
+func TestLiveLeasedChunkIsNeverHandedOutAgain(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 4)
+	ctx := context.Background()
+	chunk := f.chunkOf(t, f.ids[0])
+	f.db.MustExec(`UPDATE deliveries SET queued_until = now() - interval '1 second' WHERE run_id = $1`, f.run.ID)
+	c, err := Claim(ctx, f.db, f.run.ID, chunk, f.ids, time.Minute)
+	if err != nil || len(c.Deliveries) != 4 {
+		t.Fatalf("claim: %+v, %v", c, err)
+	}
+	for _, all := range []bool{true, false} {
+		if n, err := ForgetTasks(ctx, f.db, all); err != nil || n != 0 {
+			t.Fatalf("ForgetTasks(all=%v) marked %d deliveries of a live-leased chunk (%v)", all, n, err)
+		}
+	}
+	if err := Unqueue(ctx, f.db, f.ids); err != nil {
+		t.Fatal(err)
+	}
+	var unqueued int
+	f.db.Get(&unqueued, `SELECT count(*) FROM deliveries WHERE run_id = $1 AND queued_until IS NULL`, f.run.ID)
+	if unqueued != 0 {
+		t.Fatalf("Unqueue handed back %d deliveries of a live-leased chunk", unqueued)
+	}
+	// Even marked as carried by no task (as a sweep that raced the claim
+	// would), PickDue leaves them in their chunk.
+	f.db.MustExec(`UPDATE deliveries SET queued_until = NULL WHERE run_id = $1`, f.run.ID)
+	if due, err := PickDue(ctx, f.db, 100, time.Minute); err != nil || len(due) != 0 {
+		t.Fatalf("PickDue handed out %d deliveries of a live-leased chunk (%v)", len(due), err)
+	}
+	if err := EndExpiredLeases(ctx, f.db); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.chunkOf(t, f.ids[0]); n != chunk {
+		t.Fatalf("delivery moved to chunk %d while chunk %d is leased", n, chunk)
+	}
+
+	// The worker dies: its lease expires, and the deliveries go out again.
+	f.db.MustExec(`UPDATE send_leases SET lease_until = now() - interval '1 second' WHERE chunk_id = $1`, chunk)
+	f.db.MustExec(`UPDATE deliveries SET queued_until = now() + interval '1 minute' WHERE run_id = $1`, f.run.ID)
+	if err := EndExpiredLeases(ctx, f.db); err != nil {
+		t.Fatal(err)
+	}
+	due, err := PickDue(ctx, f.db, 100, time.Minute)
+	if err != nil || len(due) != 4 {
+		t.Fatalf("PickDue after the lease expired: %d deliveries, %v; want 4", len(due), err)
+	}
+	if due[0].Chunk == chunk || due[0].Chunk != due[3].Chunk {
+		t.Fatalf("handed out in chunks %+v, want one new chunk", due)
+	}
+	if old, err := Claim(ctx, f.db, f.run.ID, chunk, f.ids, time.Minute); err != nil || len(old.Deliveries) != 0 {
+		t.Fatalf("the old chunk's task claimed %d deliveries handed out again (%v)", len(old.Deliveries), err)
+	}
+	if c, err := Claim(ctx, f.db, f.run.ID, due[0].Chunk, f.ids, time.Minute); err != nil || len(c.Deliveries) != 4 {
+		t.Fatalf("the new chunk's task claimed %d deliveries, want 4 (%v)", len(c.Deliveries), err)
+	}
+}
+
+// A claim and a re-hand-out of the same chunk racing: never may both the
+// claim get a delivery and PickDue move it.
+func TestClaimRacingPickDueNeverBothGetADelivery(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 1)
+	ctx := context.Background()
+	id := f.ids[0]
+	for i := 0; i < 60; i++ {
+		chunk := f.chunkOf(t, id)
+		// Redis was flushed: the sweep marked the delivery as carried by
+		// no task, while its chunk's task is being claimed.
+		f.db.MustExec(`UPDATE deliveries SET queued_until = NULL WHERE id = $1`, id)
+		var wg sync.WaitGroup
+		var c ChunkClaim
+		var due []Due
+		var cerr, perr error
+		wg.Add(2)
+		go func() { defer wg.Done(); c, cerr = Claim(ctx, f.db, f.run.ID, chunk, []int64{id}, time.Minute) }()
+		go func() { defer wg.Done(); due, perr = PickDue(ctx, f.db, 10, time.Minute) }()
+		wg.Wait()
+		if cerr != nil || perr != nil {
+			t.Fatal(cerr, perr)
+		}
+		if len(c.Deliveries) == 1 && len(due) == 1 {
+			t.Fatalf("round %d: the claim of chunk %d got the delivery and PickDue moved it to chunk %d", i, chunk, due[0].Chunk)
+		}
+		if len(c.Deliveries) == 0 && len(due) == 0 {
+			t.Fatalf("round %d: neither the claim nor PickDue got the delivery", i)
+		}
+		// Free it for the next round, as a worker finishing would.
+		f.db.MustExec(`DELETE FROM send_leases`)
 	}
 }
 
@@ -141,7 +342,7 @@ func TestClaimPlanUsesThePrimaryKey(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, 20000)
 	var plan []string
-	if err := f.db.Select(&plan, `EXPLAIN `+qClaim, pq.Int64Array(f.ids[10000:10100]), 60.0, f.run.ID); err != nil {
+	if err := f.db.Select(&plan, `EXPLAIN `+qClaim, pq.Int64Array(f.ids[10000:10100]), f.chunkOf(t, f.ids[10000]), f.run.ID); err != nil {
 		t.Fatal(err)
 	}
 	text := strings.Join(plan, "\n")

@@ -18,16 +18,55 @@ import (
 // bounds rarer losses, and a task enqueued twice costs a claim, not a mail.
 const QueueSlack = 60 * time.Second
 
-// Enqueue hands freshly written deliveries of run to send tasks (run's ID
-// and Kind are set; transactional kinds go ahead of bulk sends).
-type Enqueue func(ctx context.Context, run Run, ids []int64) error
+// Enqueue hands one chunk of freshly handed-out deliveries of run to a
+// send task: chunk is its id (deliveries.chunk_id), ids its deliveries (at
+// most tasks.ChunkSize). run's ID and Kind are set; transactional kinds go
+// ahead of bulk sends.
+type Enqueue func(ctx context.Context, run Run, chunk int64, ids []int64) error
 
 // EnqueueTasks is the Enqueue of an Asynq task enqueuer: deliveries of
 // transactional runs (IsTransactional) go on the urgent queue.
 func EnqueueTasks(e *tasks.Enqueuer) Enqueue {
-	return func(ctx context.Context, run Run, ids []int64) error {
-		return e.Expanded(ctx, run.ID, IsTransactional(run.Kind), ids)
+	return func(ctx context.Context, run Run, chunk int64, ids []int64) error {
+		return e.Chunk(ctx, run.ID, chunk, ids, IsTransactional(run.Kind))
 	}
+}
+
+// chunked is deliveries in chunks: IDs[i] is in chunk Chunks[i], grouped
+// by chunk (as qtExpandSlice and qInsertNotices return them).
+type chunked struct {
+	IDs, Chunks []int64
+}
+
+// each calls f with each chunk and its deliveries, in order, and stops at
+// the first error, which it returns with the ids of that chunk and of the
+// chunks after it (the ones no task carries).
+func (c chunked) each(f func(chunk int64, ids []int64) error) (rest []int64, err error) {
+	for start := 0; start < len(c.IDs); {
+		end := start + 1
+		for end < len(c.IDs) && c.Chunks[end] == c.Chunks[start] {
+			end++
+		}
+		if err := f(c.Chunks[start], c.IDs[start:end]); err != nil {
+			return c.IDs[start:], err
+		}
+		start = end
+	}
+	return nil, nil
+}
+
+// enqueueChunks hands each chunk of c to enqueue; when enqueue fails, the
+// deliveries no task carries are given back to the reconciler (which
+// enqueues them within seconds) and the error is returned.
+func enqueueChunks(ctx context.Context, db sqlx.ExecerContext, enqueue Enqueue, run Run, c chunked) error {
+	rest, err := c.each(func(chunk int64, ids []int64) error { return enqueue(ctx, run, chunk, ids) })
+	if err == nil {
+		return nil
+	}
+	if err2 := Unqueue(context.WithoutCancel(ctx), db, rest); err2 != nil {
+		return fmt.Errorf("%w (and release: %v)", err, err2)
+	}
+	return err
 }
 
 // Chunk sizes of an expansion: the first chunk is small so that sending
@@ -108,8 +147,9 @@ func expandChunks(ctx context.Context, conn *sqlx.Conn, r Run, enqueue Enqueue) 
 	if err != nil {
 		return fmt.Errorf("expand run %d: %w", r.ID, err)
 	}
-	// Parameters: $1 run, $2 cursor (last alumni id done), $3 chunk size,
-	// $4 queue slack; the audience's own start at $5.
+	// Parameters: $1 run, $2 cursor (last alumni id done), $3 slice size,
+	// $4 queue slack, $5 the size of a task's chunk; the audience's own
+	// start at $6.
 	var filter string
 	var args []any
 	switch r.Kind {
@@ -118,7 +158,7 @@ func expandChunks(ctx context.Context, conn *sqlx.Conn, r Run, enqueue Enqueue) 
 	case KindUpdate, KindCancellation:
 		filter, args = rsvpFilterInterested, []any{c.ID}
 	default:
-		filter, args = AudienceFilter(c.Audience, 5)
+		filter, args = AudienceFilter(c.Audience, 6)
 	}
 	query := fmt.Sprintf(qtExpandSlice, filter)
 
@@ -142,18 +182,15 @@ func expandChunks(ctx context.Context, conn *sqlx.Conn, r Run, enqueue Enqueue) 
 	size := firstChunk
 	for {
 		var next sql.NullInt64
-		var ids pq.Int64Array
-		all := append([]any{r.ID, cursor, size, slack}, args...)
-		if err := conn.QueryRowxContext(ctx, query, all...).Scan(&next, &ids); err != nil {
+		var c chunked
+		all := append([]any{r.ID, cursor, size, slack, tasks.ChunkSize}, args...)
+		if err := conn.QueryRowxContext(ctx, query, all...).Scan(&next, (*pq.Int64Array)(&c.IDs), (*pq.Int64Array)(&c.Chunks)); err != nil {
 			return fmt.Errorf("expand run %d after alumnus %d: %w", r.ID, cursor, err)
 		}
-		if len(ids) > 0 && enqueue != nil {
-			if err := enqueue(ctx, r, ids); err != nil {
-				// The deliveries are written; without a task they are
-				// the reconciler's once their queue slack runs out.
-				if _, err2 := conn.ExecContext(context.WithoutCancel(ctx), qUnqueue, ids); err2 != nil {
-					return fmt.Errorf("expand run %d: enqueue: %w (and release: %v)", r.ID, err, err2)
-				}
+		if len(c.IDs) > 0 && enqueue != nil {
+			// The deliveries are written; those without a task are the
+			// reconciler's once they are given back.
+			if err := enqueueChunks(ctx, conn, enqueue, r, c); err != nil {
 				return fmt.Errorf("expand run %d: enqueue: %w", r.ID, err)
 			}
 		}

@@ -27,7 +27,7 @@ func doneRunWithFailures(t *testing.T, db *testdb.DB) runs.Run {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := runs.ExpandEach(ctx, db.DB, r.ID, func(context.Context, runs.Run, []int64) error { return nil }); err != nil {
+	if _, err := runs.ExpandEach(ctx, db.DB, r.ID, func(context.Context, runs.Run, int64, []int64) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 	mustExec(t, db, `UPDATE deliveries d SET state = 'sent', sent_at = now(), smtp_reply = '250 2.0.0 OK', attempts = 1

@@ -8,34 +8,51 @@ package runs
 // index runs_active_idx (migrations/0005) serves the queries.
 const activeStates = `('expanding', 'sending', 'waiting')`
 
-// qClaim takes the task's deliveries that are claimable — pending, or
-// sending under an expired lease (a worker died) — of a run that may send,
-// and due; it raises their attempt count and leases them, all in one
-// statement, and returns what sending needs. Two workers claiming the same
-// IDs never both get one: the second sees the first's lease.
+// liveLease is true for a delivery (alias d) whose chunk is leased now: an
+// execution is sending it, so nothing may hand it out again.
+const liveLease = `EXISTS (SELECT 1 FROM send_leases l WHERE l.chunk_id = d.chunk_id AND l.lease_until >= now())`
+
+// qLeaseChunk takes a chunk's lease when it is free (no row) or expired,
+// and returns its new expiry; no row when a live lease holds it (another
+// execution is sending the chunk, or the reconciler is handing its
+// deliveries out again). The ON CONFLICT takes the row's lock and judges
+// the latest committed row, so two takers of one chunk, or a taker and
+// qPickDue, go one after the other. $1 chunk id, $2 lease in seconds, $3
+// the task's delivery ids (for qEndExpiredLeases).
+const qLeaseChunk = `
+INSERT INTO send_leases AS s (chunk_id, lease_until, delivery_ids)
+VALUES ($1, now() + make_interval(secs => $2::float8), $3)
+ON CONFLICT (chunk_id) DO UPDATE SET lease_until = EXCLUDED.lease_until, delivery_ids = EXCLUDED.delivery_ids
+WHERE s.lease_until < now()
+RETURNING s.lease_until`
+
+// qClaim reads what sending needs of a leased chunk's claimable
+// deliveries — pending, in this chunk (not handed out again since), of the
+// task's run, of a run that may send, and due — and writes nothing:
+// attempts is the count including this attempt. It runs after qLeaseChunk
+// committed, in a snapshot that sees every hand-out committed before the
+// lease was taken; while the lease lives, qPickDue moves none of them.
 //
-// Whether a row is claimable (of the task's run, pending or under an
-// expired lease) is one CASE on purpose: written as plain conditions,
-// "run_id = $3 AND state IN (pending, sending)" matches the partial index
-// deliveries_open_idx, and a planner without fresh statistics for a run
-// just expanded (autovacuum has not analysed it yet, or older runs say
-// almost every delivery is sent) estimates a handful of rows there and
-// scans the run's whole backlog for every chunk — 14 ms per 100 deliveries
-// at 100k instead of under 2 ms through the primary key.
+// Whether a row is claimable (of the task's run, pending) is one CASE on
+// purpose: written as plain conditions, "run_id = $3 AND state =
+// 'pending'" matches the partial index deliveries_open_idx, and a planner
+// without fresh statistics for a run just expanded (autovacuum has not
+// analysed it yet, or older runs say almost every delivery is sent)
+// estimates a handful of rows there and scans the run's whole backlog for
+// every chunk — 14 ms per 100 deliveries at 100k instead of under 2 ms
+// through the primary key.
 //
-// $1 delivery ids, $2 lease in seconds, $3 the task's run id.
+// $1 delivery ids, $2 chunk id, $3 the task's run id.
 const qClaim = `
 WITH c AS (
-	UPDATE deliveries d SET state = 'sending', lease_until = now() + make_interval(secs => $2::float8),
-		attempts = d.attempts + 1, updated_at = now()
-	FROM runs r
-	WHERE d.id = ANY($1) AND r.id = d.run_id AND r.state IN ` + activeStates + `
+	SELECT d.id, d.run_id, d.chunk_id, d.alumni_id, d.attempts + 1 AS attempts, d.notice,
+		r.version_id, r.campaign_id, r.number, r.kind
+	FROM deliveries d JOIN runs r ON r.id = d.run_id
+	WHERE d.id = ANY($1) AND r.state IN ` + activeStates + `
 	  AND d.not_before <= now()
-	  AND CASE WHEN d.run_id <> $3 THEN false
+	  AND CASE WHEN d.run_id <> $3 OR d.chunk_id IS DISTINCT FROM $2 THEN false
 	           WHEN d.state = 'pending' THEN true
-	           WHEN d.state = 'sending' THEN d.lease_until < now()
 	           ELSE false END
-	RETURNING d.id, d.run_id, d.alumni_id, d.attempts, d.notice, r.version_id, r.campaign_id, r.number, r.kind
 )
 SELECT c.*, a.email, a.family_name, a.given_name, a.department, a.joined_on, a.left_on,
 	a.locale, a.timezone, a.status, a.mail_kinds,
@@ -44,19 +61,37 @@ SELECT c.*, a.email, a.family_name, a.given_name, a.department, a.joined_on, a.l
 FROM c JOIN alumni a ON a.id = c.alumni_id
 ORDER BY c.id`
 
-// qUnqueue hands pending deliveries back to the reconciler. $1 ids.
+// qUnqueue hands pending deliveries back to the reconciler, except those
+// of a chunk leased now (being sent). $1 ids.
 const qUnqueue = `
-UPDATE deliveries SET queued_until = NULL
-WHERE id = ANY($1) AND state = 'pending' AND queued_until IS NOT NULL`
+UPDATE deliveries d SET queued_until = NULL
+WHERE d.id = ANY($1) AND d.state = 'pending' AND d.queued_until IS NOT NULL AND NOT ` + liveLease
 
-// qExtendLease: $1 ids, $2 lease in seconds.
+// qExtendLease extends a chunk's lease if it is still the one its holder
+// took (its expiry is the holder's token) and returns the new expiry: $1
+// chunk id, $2 the lease's current expiry, $3 lease in seconds.
 const qExtendLease = `
-UPDATE deliveries SET lease_until = now() + make_interval(secs => $2::float8)
-WHERE id = ANY($1) AND state = 'sending'`
+UPDATE send_leases SET lease_until = now() + make_interval(secs => $3::float8)
+WHERE chunk_id = $1 AND lease_until = $2
+RETURNING lease_until`
+
+// qEndChunk ends a chunk's lease (if it is still the holder's) and hands
+// the deliveries of the chunk that the claim did not get back to the
+// reconciler: $1 chunk id, $2 the lease's expiry, $3 delivery ids.
+const qEndChunk = `
+WITH gone AS (
+	DELETE FROM send_leases WHERE chunk_id = $1 AND lease_until = $2 RETURNING chunk_id
+)
+UPDATE deliveries d SET queued_until = NULL
+WHERE d.id = ANY($3) AND d.chunk_id = $1 AND d.state = 'pending' AND d.queued_until IS NOT NULL
+  AND EXISTS (SELECT 1 FROM gone)`
 
 // qRecord writes a batch of results: $1 ids, $2 states, $3 message ids
-// (empty keeps the stored one), $4 replies, $5 not_before (empty keeps it), $6
-// attempt corrections (-1 gives back the claim's attempt).
+// (empty keeps the stored one), $4 replies, $5 not_before (empty keeps it),
+// $6 attempts to add (1 for a charged result, 0 for an uncharged one), $7
+// the chunk each result's claim came from. A sent result is written
+// whatever happened meanwhile; any other only while the delivery is still
+// pending in that chunk (one handed out again is another chunk's).
 const qRecord = `
 UPDATE deliveries d SET
 	state = v.state,
@@ -64,14 +99,14 @@ UPDATE deliveries d SET
 	smtp_reply = v.reply,
 	sent_at = CASE WHEN v.state = 'sent' THEN now() ELSE d.sent_at END,
 	not_before = coalesce(nullif(v.not_before, '')::timestamptz, d.not_before),
-	attempts = greatest(d.attempts + v.attempts, 0),
+	attempts = d.attempts + v.attempts,
 	lease_until = NULL,
 	queued_until = NULL,
 	updated_at = now()
-FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[])
-	AS v(id, state, message_id, reply, not_before, attempts)
+FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::bigint[])
+	AS v(id, state, message_id, reply, not_before, attempts, chunk_id)
 WHERE d.id = v.id
-  AND (d.state = 'sending' OR (v.state = 'sent' AND d.state <> 'sent'))`
+  AND ((d.state = 'pending' AND d.chunk_id = v.chunk_id) OR (v.state = 'sent' AND d.state <> 'sent'))`
 
 // qRecordBounces: $1 delivery ids, $2 the relay's replies.
 const qRecordBounces = `
@@ -88,43 +123,76 @@ const (
 )
 
 // qForgetAllTasks: Redis lost its data, so no queued task survives.
+// Deliveries of a chunk leased now are being sent: they stay.
 const qForgetAllTasks = `
-UPDATE deliveries SET queued_until = NULL WHERE state = 'pending' AND queued_until IS NOT NULL`
+UPDATE deliveries d SET queued_until = NULL
+WHERE d.state = 'pending' AND d.queued_until IS NOT NULL AND NOT ` + liveLease
 
 // qForgetStaleTasks: tasks whose slack ran out vanished without Redis
 // losing its data. Only due deliveries matter (those not due get a task
 // when they are), which also lets the partial index on not_before serve.
+// Deliveries of a chunk leased now are being sent: they stay.
 const qForgetStaleTasks = `
-UPDATE deliveries SET queued_until = NULL
-WHERE state = 'pending' AND queued_until < now() AND not_before <= now()`
+UPDATE deliveries d SET queued_until = NULL
+WHERE d.state = 'pending' AND d.queued_until < now() AND d.not_before <= now() AND NOT ` + liveLease
+
+// qEndExpiredLeases deletes the expired chunk leases (a worker died, or
+// overran its lease, holding the chunk; and the rows qPickDue leaves) and
+// hands the pending deliveries of those chunks that a task carried back to
+// the reconciler, through the primary key (the row keeps the task's ids).
+const qEndExpiredLeases = `
+WITH gone AS (
+	DELETE FROM send_leases WHERE lease_until < now() RETURNING chunk_id, delivery_ids
+)
+UPDATE deliveries d SET queued_until = NULL
+FROM (SELECT g.chunk_id, unnest(g.delivery_ids) AS id FROM gone g) x
+WHERE d.id = x.id AND d.chunk_id = x.chunk_id AND d.state = 'pending' AND d.queued_until IS NOT NULL`
 
 // qUnexpandedRuns lists the runs whose expansion has not finished.
 const qUnexpandedRuns = `
 SELECT id FROM runs WHERE expanded_at IS NULL AND state IN ('expanding', 'paused') ORDER BY id`
 
-// qExpireLeases gives deliveries whose worker died holding them back to
-// pending (cancelled in a cancelled run).
-const qExpireLeases = `
-UPDATE deliveries d SET state = CASE WHEN r.state = 'cancelled' THEN 'cancelled' ELSE 'pending' END,
-	lease_until = NULL, queued_until = NULL, updated_at = now()
-FROM runs r
-WHERE d.state = 'sending' AND d.lease_until < now() AND r.id = d.run_id`
-
-// qPickDue marks up to $1 due deliveries that no task carries as queued
-// for $2 seconds and returns them. SKIP LOCKED: a claim in progress is
-// not waited for.
+// qPickDue hands out up to $1 due deliveries that no task carries: it
+// marks them queued for $2 seconds and puts them in new chunks of at most
+// $3 per run (one nextval of delivery_chunks_seq per chunk), and returns
+// them with their chunk, by run and chunk. SKIP LOCKED: a record in
+// progress is not waited for.
+//
+// A delivery is only moved out of its old chunk once this statement holds
+// that chunk's lease row and found it free or expired (the revoked CTE: an
+// upsert that changes nothing but takes the row's lock). A claim takes the
+// same row first (qLeaseChunk) and reads the chunk's deliveries only
+// afterwards, so either the claim's lease is live here and the delivery
+// stays where it is, or the claim's read sees it moved: never both. The
+// NOT EXISTS only spares the upsert the chunks leased long ago.
 const qPickDue = `
 WITH picked AS (
-	SELECT d.id FROM deliveries d
+	SELECT d.id, d.run_id, d.chunk_id AS old_chunk FROM deliveries d
 	WHERE d.state = 'pending' AND d.queued_until IS NULL AND d.not_before <= now()
 	  AND EXISTS (SELECT 1 FROM runs r WHERE r.id = d.run_id AND r.state IN ` + activeStates + `)
+	  AND NOT ` + liveLease + `
 	ORDER BY d.not_before
 	LIMIT $1
 	FOR UPDATE OF d SKIP LOCKED
+), revoked AS (
+	INSERT INTO send_leases AS s (chunk_id, lease_until)
+	SELECT DISTINCT old_chunk, '-infinity'::timestamptz FROM picked WHERE old_chunk IS NOT NULL
+	ORDER BY 1
+	ON CONFLICT (chunk_id) DO UPDATE SET lease_until = s.lease_until
+	WHERE s.lease_until < now()
+	RETURNING s.chunk_id
+), numbered AS (
+	SELECT p.id, p.run_id, (row_number() OVER (PARTITION BY p.run_id ORDER BY p.id) - 1) / $3 AS k
+	FROM picked p
+	WHERE p.old_chunk IS NULL OR p.old_chunk IN (SELECT chunk_id FROM revoked)
+), chunks AS (
+	SELECT x.run_id, x.k, nextval('delivery_chunks_seq') AS chunk_id
+	FROM (SELECT DISTINCT run_id, k FROM numbered) x
 )
-UPDATE deliveries d SET queued_until = now() + make_interval(secs => $2::float8)
-FROM picked WHERE d.id = picked.id
-RETURNING d.id, d.run_id, (SELECT r.kind FROM runs r WHERE r.id = d.run_id) AS run_kind`
+UPDATE deliveries d SET queued_until = now() + make_interval(secs => $2::float8), chunk_id = c.chunk_id
+FROM numbered n JOIN chunks c ON c.run_id = n.run_id AND c.k = n.k
+WHERE d.id = n.id
+RETURNING d.id, d.run_id, d.chunk_id, (SELECT r.kind FROM runs r WHERE r.id = d.run_id) AS run_kind`
 
 // qMarkWaiting: a run whose every remaining delivery waits for its window
 // (or a long throttle) shows as waiting, and as sending again once some
@@ -206,10 +274,11 @@ const qResume = `
 UPDATE runs SET state = CASE WHEN expanded_at IS NULL THEN 'expanding' ELSE 'sending' END, pause_reason = ''
 WHERE id = $1 AND state = 'paused'`
 
-// qUnqueueRun hands a run's queued pending deliveries back to the reconciler: $1 run id.
+// qUnqueueRun hands a run's queued pending deliveries back to the
+// reconciler, except those of a chunk leased now (being sent): $1 run id.
 const qUnqueueRun = `
-UPDATE deliveries SET queued_until = NULL
-WHERE run_id = $1 AND state = 'pending' AND queued_until IS NOT NULL`
+UPDATE deliveries d SET queued_until = NULL
+WHERE d.run_id = $1 AND d.state = 'pending' AND d.queued_until IS NOT NULL AND NOT ` + liveLease
 
 // qForgetRequeueReplies: $1 run id.
 const qForgetRequeueReplies = `DELETE FROM run_requeue_replies WHERE run_id = $1`
@@ -367,11 +436,14 @@ const qOccurrenceExists = `SELECT EXISTS (SELECT 1 FROM runs WHERE campaign_id =
 const qCampaignHasRuns = `SELECT EXISTS (SELECT 1 FROM runs WHERE campaign_id = $1)`
 
 // qtExpandSlice writes the deliveries of the next slice of a run's
-// audience and returns the last alumnus it looked at (cursor) and the new
-// deliveries' ids. A template: %s is the audience's boolean condition over
-// alumni a (AudienceFilter, or the reminder's RSVP condition), with its own
-// placeholders from $5. $1 run id, $2 cursor (last alumni id done), $3
-// slice size, $4 queue slack in seconds (0: no task will carry them).
+// audience, in chunks of at most $5 deliveries (in alumni order; one
+// nextval of delivery_chunks_seq per chunk), and returns the last alumnus
+// it looked at (cursor) and the new deliveries' ids with the chunk of
+// each, ordered by chunk then id. A template: %s is the audience's boolean
+// condition over alumni a (AudienceFilter, or the reminder's RSVP
+// condition), with its own placeholders from $6. $1 run id, $2 cursor
+// (last alumni id done), $3 slice size, $4 queue slack in seconds (0: no
+// task will carry them), $5 chunk size.
 const qtExpandSlice = `
 WITH cand AS (
 	SELECT a.id FROM alumni a
@@ -382,14 +454,20 @@ WITH cand AS (
 	  AND (%s)
 	ORDER BY a.id
 	LIMIT $3
+), num AS (
+	SELECT cand.id, (row_number() OVER (ORDER BY cand.id) - 1) / $5 AS k FROM cand
+), chunks AS (
+	SELECT x.k, nextval('delivery_chunks_seq') AS chunk_id FROM (SELECT DISTINCT k FROM num) x
 ), ins AS (
-	INSERT INTO deliveries (run_id, alumni_id, queued_until)
-	SELECT $1, id, CASE WHEN $4::float8 > 0 THEN now() + make_interval(secs => $4::float8) END FROM cand
+	INSERT INTO deliveries (run_id, alumni_id, chunk_id, queued_until)
+	SELECT $1, num.id, chunks.chunk_id, CASE WHEN $4::float8 > 0 THEN now() + make_interval(secs => $4::float8) END
+	FROM num JOIN chunks ON chunks.k = num.k
 	ON CONFLICT (run_id, alumni_id, notice_seq) DO NOTHING
-	RETURNING id
+	RETURNING id, chunk_id
 )
 SELECT (SELECT max(id) FROM cand) AS cursor,
-       coalesce((SELECT array_agg(id ORDER BY id) FROM ins), '{}') AS ids`
+       coalesce((SELECT array_agg(id ORDER BY chunk_id, id) FROM ins), '{}') AS ids,
+       coalesce((SELECT array_agg(chunk_id ORDER BY chunk_id, id) FROM ins), '{}') AS chunks`
 
 // qExpansionLock waits for the session lock that lets one expander work on a run: $1 the lock's name.
 const qExpansionLock = `SELECT pg_advisory_lock(hashtextextended($1, 0))`
@@ -631,18 +709,26 @@ UPDATE rsvps v SET waitlisted = false
 FROM next WHERE v.campaign_id = $1 AND v.alumni_id = next.alumni_id
 RETURNING v.alumni_id`
 
-// qInsertNotices writes notices into a notice run and returns their ids:
-// $1 run id, $2 alumni ids, $3 notices (same length), $4 queue slack in
-// seconds (0: no task will carry them).
+// qInsertNotices writes notices into a notice run, in chunks of at most
+// $5 (one nextval of delivery_chunks_seq per chunk), and returns their ids
+// and the chunk of each, ordered by chunk then id: $1 run id, $2 alumni
+// ids, $3 notices (same length), $4 queue slack in seconds (0: no task
+// will carry them), $5 chunk size.
 const qInsertNotices = `
-WITH ins AS (
-	INSERT INTO deliveries (run_id, alumni_id, notice, notice_seq, queued_until)
-	SELECT $1, x.alumni_id, x.notice, nextval('deliveries_notice_seq'),
+WITH x AS (
+	SELECT u.alumni_id, u.notice, (u.n - 1) / $5 AS k
+	FROM unnest($2::bigint[], $3::text[]) WITH ORDINALITY AS u(alumni_id, notice, n)
+), chunks AS (
+	SELECT y.k, nextval('delivery_chunks_seq') AS chunk_id FROM (SELECT DISTINCT k FROM x) y
+), ins AS (
+	INSERT INTO deliveries (run_id, alumni_id, notice, notice_seq, chunk_id, queued_until)
+	SELECT $1, x.alumni_id, x.notice, nextval('deliveries_notice_seq'), chunks.chunk_id,
 		CASE WHEN $4::float8 > 0 THEN now() + make_interval(secs => $4::float8) END
-	FROM unnest($2::bigint[], $3::text[]) AS x(alumni_id, notice)
-	RETURNING id
+	FROM x JOIN chunks ON chunks.k = x.k
+	RETURNING id, chunk_id
 )
-SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM ins`
+SELECT coalesce((SELECT array_agg(id ORDER BY chunk_id, id) FROM ins), '{}') AS ids,
+       coalesce((SELECT array_agg(chunk_id ORDER BY chunk_id, id) FROM ins), '{}') AS chunks`
 
 // qOpenNoticeRun makes a notice run send again after it was done or
 // cancelled. It always writes the row, so that a concurrent FinishIfDone
@@ -655,13 +741,13 @@ UPDATE runs SET
 WHERE id = $1`
 
 // rsvpFilterGuests is the condition of qtExpandSlice for reminders: the
-// guest list (yes, not waitlisted). $5 campaign id.
-const rsvpFilterGuests = `EXISTS (SELECT 1 FROM rsvps v WHERE v.campaign_id = $5 AND v.alumni_id = a.id AND v.answer = 'yes' AND NOT v.waitlisted)`
+// guest list (yes, not waitlisted). $6 campaign id.
+const rsvpFilterGuests = `EXISTS (SELECT 1 FROM rsvps v WHERE v.campaign_id = $6 AND v.alumni_id = a.id AND v.answer = 'yes' AND NOT v.waitlisted)`
 
 // rsvpFilterInterested is the condition of qtExpandSlice for updates and
 // cancellations: everyone who answered yes (guests and waiting list) or
-// maybe. $5 campaign id.
-const rsvpFilterInterested = `EXISTS (SELECT 1 FROM rsvps v WHERE v.campaign_id = $5 AND v.alumni_id = a.id AND v.answer IN ('yes', 'maybe'))`
+// maybe. $6 campaign id.
+const rsvpFilterInterested = `EXISTS (SELECT 1 FROM rsvps v WHERE v.campaign_id = $6 AND v.alumni_id = a.id AND v.answer IN ('yes', 'maybe'))`
 
 // qInvitationSequence is the highest iCalendar SEQUENCE the campaign's
 // invitations and updates went out with (NULL: no invitation yet): $1

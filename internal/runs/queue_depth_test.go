@@ -3,6 +3,7 @@ package runs
 import (
 	"context"
 	"testing"
+	"time"
 )
 
 // The queue depth counts due, unsent deliveries of runs that may send:
@@ -23,13 +24,15 @@ func TestQueueDepthCountsDueUnsentDeliveries(t *testing.T) {
 		t.Fatalf("depth of a fresh run of 6 = %d", n)
 	}
 	f.db.MustExec(`UPDATE deliveries SET not_before = now() + interval '1 hour' WHERE id = $1`, f.ids[0])
-	f.db.MustExec(`UPDATE deliveries SET state = 'sending', lease_until = now() + interval '1 minute' WHERE id = $1`, f.ids[1])
+	// Being sent: its chunk is leased, the delivery pending.
+	if c, err := Claim(ctx, f.db, f.run.ID, f.chunkOf(t, f.ids[1]), f.ids[1:2], time.Minute); err != nil || len(c.Deliveries) != 1 {
+		t.Fatalf("claim: %+v, %v", c, err)
+	}
 	f.db.MustExec(`UPDATE deliveries SET state = 'sent' WHERE id = $1`, f.ids[2])
 	f.db.MustExec(`UPDATE deliveries SET state = 'failed' WHERE id = $1`, f.ids[3])
 	if n := depth(); n != 3 {
 		t.Fatalf("depth = %d, want 3 (two pending and one being sent; not the held, sent or failed)", n)
 	}
-	f.db.MustExec(`UPDATE deliveries SET state = 'pending', lease_until = NULL WHERE id = $1`, f.ids[1])
 	if err := Pause(ctx, f.db.DB, f.run.ID, "test"); err != nil {
 		t.Fatal(err)
 	}

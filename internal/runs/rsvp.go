@@ -19,6 +19,7 @@ import (
 
 	"github.com/kizuna-alumni/kizuna/campaigns"
 	"github.com/kizuna-alumni/kizuna/internal/store"
+	"github.com/kizuna-alumni/kizuna/internal/tasks"
 )
 
 // Answers to an invitation (rsvps.answer).
@@ -293,7 +294,7 @@ type noticeBatch struct {
 	notices    []string
 	campaignID string
 	runID      int64
-	ids        []int64
+	chunks     chunked
 }
 
 func (b *noticeBatch) add(alumniID int64, notice string) {
@@ -316,23 +317,22 @@ func (b *noticeBatch) insert(ctx context.Context, tx *sqlx.Tx, campaignID string
 	if queued {
 		slack = QueueSlack.Seconds()
 	}
-	var ids pq.Int64Array
-	if err := tx.GetContext(ctx, &ids, qInsertNotices, runID, pq.Int64Array(b.alumni), pq.StringArray(b.notices), slack); err != nil {
+	var c chunked
+	if err := tx.QueryRowxContext(ctx, qInsertNotices, runID, pq.Int64Array(b.alumni), pq.StringArray(b.notices), slack, tasks.ChunkSize).
+		Scan((*pq.Int64Array)(&c.IDs), (*pq.Int64Array)(&c.Chunks)); err != nil {
 		return fmt.Errorf("queue notices of %s: %w", campaignID, err)
 	}
-	b.campaignID, b.runID, b.ids = campaignID, runID, ids
+	b.campaignID, b.runID, b.chunks = campaignID, runID, c
 	return nil
 }
 
 // enqueue hands the inserted notices to send tasks; on failure they are
 // given back to the reconciler, which enqueues them within seconds.
 func (b *noticeBatch) enqueue(ctx context.Context, db sqlx.ExecerContext, enqueue Enqueue) {
-	if enqueue == nil || len(b.ids) == 0 {
+	if enqueue == nil || len(b.chunks.IDs) == 0 {
 		return
 	}
-	if err := enqueue(ctx, Run{ID: b.runID, CampaignID: b.campaignID, Kind: KindNotice}, b.ids); err != nil {
-		_ = Unqueue(context.WithoutCancel(ctx), db, b.ids)
-	}
+	_ = enqueueChunks(ctx, db, enqueue, Run{ID: b.runID, CampaignID: b.campaignID, Kind: KindNotice}, b.chunks)
 }
 
 // noticeRun returns the notice run of (campaign, version vid), creating it

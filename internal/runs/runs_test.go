@@ -140,7 +140,7 @@ func TestExpandAppliesConsentSuppressionAndIsIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	var enqueued []int64
-	n, err := runs.ExpandEach(ctx, db.DB, r.ID, func(_ context.Context, run runs.Run, ids []int64) error {
+	n, err := runs.ExpandEach(ctx, db.DB, r.ID, func(_ context.Context, run runs.Run, _ int64, ids []int64) error {
 		if run.ID != r.ID {
 			t.Errorf("enqueue for run %d, want %d", run.ID, r.ID)
 		}
@@ -231,7 +231,7 @@ func TestPauseResumeCancel(t *testing.T) {
 	addAlumni(t, db, 5)
 	v, _ := runs.RegisterVersion(ctx, db.DB, newsletter("news"))
 	r, _, _ := runs.Create(ctx, db.DB, v, "manual:1", runs.KindSend)
-	runs.ExpandEach(ctx, db.DB, r.ID, func(context.Context, runs.Run, []int64) error { return nil })
+	runs.ExpandEach(ctx, db.DB, r.ID, func(context.Context, runs.Run, int64, []int64) error { return nil })
 	if err := runs.Pause(ctx, db.DB, r.ID, "relay rejected the sender"); err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ func TestStartCreatesExpandsAndEnqueuesOnce(t *testing.T) {
 	addAlumni(t, db, 5)
 	c := newsletter("start")
 	var queued int
-	enqueue := func(_ context.Context, _ runs.Run, ids []int64) error { queued += len(ids); return nil }
+	enqueue := func(_ context.Context, _ runs.Run, _ int64, ids []int64) error { queued += len(ids); return nil }
 	st, err := runs.Start(ctx, db.DB, c, "manual:1", runs.KindSend, enqueue)
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +40,7 @@ func TestStartReportsAnInterruptedExpansionWithTheRun(t *testing.T) {
 	addAlumni(t, db, 3)
 	boom := errors.New("queue down")
 	st, err := runs.Start(ctx, db.DB, newsletter("broken"), "manual:1", runs.KindSend,
-		func(context.Context, runs.Run, []int64) error { return boom })
+		func(context.Context, runs.Run, int64, []int64) error { return boom })
 	var ee *runs.ExpansionError
 	if !errors.As(err, &ee) || !errors.Is(err, boom) {
 		t.Fatalf("err = %v, want an *ExpansionError wrapping the enqueue error", err)

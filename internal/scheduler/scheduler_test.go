@@ -442,7 +442,7 @@ func TestInterruptedExpansionCountsAsStarted(t *testing.T) {
 	calls := 0
 	s, err := New(Options{Dir: f.dir, DB: f.db.DB, Now: f.clock.Now, Load: f.load,
 		Log: slog.New(slog.NewTextHandler(f.logs, nil)),
-		Start: RunStarter(f.db.DB, func(context.Context, runs.Run, []int64) error {
+		Start: RunStarter(f.db.DB, func(context.Context, runs.Run, int64, []int64) error {
 			calls++
 			return errors.New("redis: connection refused")
 		})})

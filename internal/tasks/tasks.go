@@ -32,7 +32,8 @@ const (
 	QueueUrgent = "kizuna-urgent"
 )
 
-// ChunkSize is how many deliveries one send task carries. At thousands of
+// ChunkSize is how many deliveries one send task (one chunk) carries at
+// most. At thousands of
 // messages a second a task per recipient would spend more on Redis than on
 // mail; a chunk is claimed and recorded in batches, while each delivery
 // keeps its own state, retries and throttling. 200 rather than 100 halves
@@ -50,29 +51,34 @@ const TaskTimeout = 10 * time.Minute
 // finds any delivery whose task is gone.
 const MaxRetry = 5
 
-// Send is the payload of a TypeSend task.
+// Send is the payload of a TypeSend task: one chunk of deliveries of one
+// run. Chunk is the chunk's id (deliveries.chunk_id, from the sequence
+// delivery_chunks_seq), new each time deliveries are handed out; IDs are
+// its deliveries (at most ChunkSize), which the claim reads through the
+// primary key.
 type Send struct {
-	Run int64   `json:"run"`
-	IDs []int64 `json:"ids"`
+	Run   int64   `json:"run"`
+	Chunk int64   `json:"chunk"`
+	IDs   []int64 `json:"ids"`
 }
 
-// TaskID is the Asynq TaskID of a send task: derived from the run and its
-// first delivery, so that enqueueing the same chunk twice conflicts, plus a
-// generation that is new each time the reconciler hands the deliveries out
-// again. A TaskID is never reused by a later generation, so a retained or
-// archived task can never block a re-enqueue.
-func TaskID(run, firstDelivery int64, gen string) string {
-	return "send:" + strconv.FormatInt(run, 10) + ":" + strconv.FormatInt(firstDelivery, 10) + ":" + gen
+// TaskID is the Asynq TaskID of a send task, "send:<run>:c<chunk>":
+// enqueueing the same chunk twice conflicts, and since chunk ids come from
+// a sequence a TaskID is never reused, so a retained or archived task can
+// never block a later hand-out.
+func TaskID(run, chunk int64) string {
+	return "send:" + strconv.FormatInt(run, 10) + ":c" + strconv.FormatInt(chunk, 10)
 }
 
-// ParseSend decodes a TypeSend payload.
+// ParseSend decodes a TypeSend payload; it fails without a run, a chunk
+// or deliveries.
 func ParseSend(payload []byte) (Send, error) {
 	var s Send
 	if err := json.Unmarshal(payload, &s); err != nil {
 		return Send{}, fmt.Errorf("send task payload: %w", err)
 	}
-	if s.Run <= 0 || len(s.IDs) == 0 {
-		return Send{}, errors.New("send task payload: no run or no deliveries")
+	if s.Run <= 0 || s.Chunk <= 0 || len(s.IDs) == 0 {
+		return Send{}, errors.New("send task payload: no run, no chunk or no deliveries")
 	}
 	return s, nil
 }
@@ -80,49 +86,33 @@ func ParseSend(payload []byte) (Send, error) {
 // Enqueuer puts send tasks on Redis.
 type Enqueuer struct {
 	client *asynq.Client
-	chunk  int
 }
 
 // NewEnqueuer wraps an Asynq client; the caller closes the client.
 func NewEnqueuer(client *asynq.Client) *Enqueuer {
-	return &Enqueuer{client: client, chunk: ChunkSize}
+	return &Enqueuer{client: client}
 }
 
-// Expanded enqueues freshly written deliveries of run on QueueUrgent when
-// urgent, else on QueueSend: their TaskIDs use generation 0.
-func (e *Enqueuer) Expanded(ctx context.Context, run int64, urgent bool, ids []int64) error {
-	return e.Deliveries(ctx, run, ids, "0", time.Time{}, urgent)
-}
-
-// Deliveries enqueues ids of run in chunks of ChunkSize under generation
-// gen, to be processed at or after processAt (zero: now), on QueueUrgent
-// when urgent, else on QueueSend. A chunk whose
-// TaskID is already queued is skipped: it is the same work.
-func (e *Enqueuer) Deliveries(ctx context.Context, run int64, ids []int64, gen string, processAt time.Time, urgent bool) error {
+// Chunk enqueues one send task for chunk of run carrying its deliveries
+// ids (at most ChunkSize: the SQL that hands deliveries out makes the
+// chunks), on QueueUrgent when urgent, else on QueueSend. A chunk whose
+// TaskID is already queued is not an error: it is the same work.
+func (e *Enqueuer) Chunk(ctx context.Context, run, chunk int64, ids []int64, urgent bool) error {
+	if len(ids) == 0 {
+		return nil
+	}
 	queue := QueueSend
 	if urgent {
 		queue = QueueUrgent
 	}
-	for start := 0; start < len(ids); start += e.chunk {
-		end := min(start+e.chunk, len(ids))
-		chunk := ids[start:end]
-		payload, err := json.Marshal(Send{Run: run, IDs: chunk})
-		if err != nil {
-			return fmt.Errorf("enqueue run %d: %w", run, err)
-		}
-		opts := []asynq.Option{
-			asynq.Queue(queue),
-			asynq.TaskID(TaskID(run, chunk[0], gen)),
-			asynq.MaxRetry(MaxRetry),
-			asynq.Timeout(TaskTimeout),
-		}
-		if !processAt.IsZero() && processAt.After(time.Now()) {
-			opts = append(opts, asynq.ProcessAt(processAt))
-		}
-		_, err = e.client.EnqueueContext(ctx, asynq.NewTask(TypeSend, payload), opts...)
-		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-			return fmt.Errorf("enqueue run %d deliveries %d–%d: %w", run, chunk[0], chunk[len(chunk)-1], err)
-		}
+	payload, err := json.Marshal(Send{Run: run, Chunk: chunk, IDs: ids})
+	if err != nil {
+		return fmt.Errorf("enqueue run %d chunk %d: %w", run, chunk, err)
+	}
+	_, err = e.client.EnqueueContext(ctx, asynq.NewTask(TypeSend, payload),
+		asynq.Queue(queue), asynq.TaskID(TaskID(run, chunk)), asynq.MaxRetry(MaxRetry), asynq.Timeout(TaskTimeout))
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("enqueue run %d chunk %d (deliveries %d–%d): %w", run, chunk, ids[0], ids[len(ids)-1], err)
 	}
 	return nil
 }

@@ -581,7 +581,7 @@ func TestAdminQueueMonitorIsReadOnlyUnderItsOwnCSP(t *testing.T) {
 func enqueueOne(t *testing.T, rdb *testredis.Redis) {
 	t.Helper()
 	client := asynq.NewClientFromRedisClient(rdb.Client)
-	if err := tasks.NewEnqueuer(client).Deliveries(t.Context(), 1, []int64{1, 2, 3}, "0", time.Time{}, false); err != nil {
+	if err := tasks.NewEnqueuer(client).Chunk(t.Context(), 1, 1, []int64{1, 2, 3}, false); err != nil {
 		t.Fatal(err)
 	}
 }
