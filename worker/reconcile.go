@@ -49,9 +49,9 @@ func (w *Worker) reconcileLoop(ctx context.Context) {
 
 // Reconcile makes Redis carry every delivery that is due: it finishes
 // interrupted expansions, re-enqueues deliveries no task carries (retries
-// whose time came, released ones, those of a lost Redis, and with stale
-// those whose task vanished or whose worker died holding their chunk), and
-// marks finished runs done. Any number of
+// whose time came, released ones, those of a lost Redis, those whose
+// worker died holding their chunk, and with stale those whose task
+// vanished), and marks finished runs done. Any number of
 // workers may call it; one acts at a time. stale also sweeps deliveries
 // whose task vanished while Redis kept its data.
 func (w *Worker) Reconcile(ctx context.Context, stale bool) error {

@@ -31,8 +31,8 @@ const (
 // DeliveryStates lists every delivery state.
 var DeliveryStates = []string{DeliveryPending, DeliverySending, DeliverySent, DeliveryFailed, DeliverySuppressed, DeliveryCancelled}
 
-// Claimed is one delivery a worker holds under a lease, with what sending
-// it needs: its run and the alumnus it goes to.
+// Claimed is one delivery a worker holds under its chunk's lease, with
+// what sending it needs: its run and the alumnus it goes to.
 type Claimed struct {
 	ID         int64          `db:"id"`
 	RunID      int64          `db:"run_id"`

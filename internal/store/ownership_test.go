@@ -19,6 +19,7 @@ var owners = map[string]string{
 	"campaign_versions":   "internal/runs",
 	"runs":                "internal/runs",
 	"deliveries":          "internal/runs",
+	"send_leases":         "internal/runs",
 	"delivery_events":     "internal/runs",
 	"rsvps":               "internal/runs",
 	"run_holds":           "internal/runs",
