@@ -115,3 +115,48 @@ func compact(s []string) []string {
 	}
 	return out
 }
+
+// deletesAlumniOrRuns matches SQL that removes rows of alumni or runs.
+var deletesAlumniOrRuns = regexp.MustCompile(`(?i)\b(DELETE\s+FROM|TRUNCATE(\s+TABLE)?(\s+ONLY)?)\s+(alumni|runs)\b`)
+
+// TestNothingDeletesAlumniOrRuns guards migration 0018, which dropped the
+// foreign keys of deliveries to runs and alumni: no SQL of the program or
+// of a migration may delete or truncate either table (a person is
+// forgotten by erasing their fields; a run is never removed).
+func TestNothingDeletesAlumniOrRuns(t *testing.T) {
+	t.Parallel()
+	err := filepath.WalkDir(repoRoot, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == ".git" || d.Name() == "testdata" || d.Name() == "node_modules") {
+			return filepath.SkipDir
+		}
+		sql := strings.HasSuffix(path, ".sql")
+		if d.IsDir() || !(sql || strings.HasSuffix(path, ".go")) || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		texts := []string{string(src)}
+		if !sql {
+			texts = sqlLiteral.FindAllString(string(src), -1)
+		}
+		for _, q := range texts {
+			if m := deletesAlumniOrRuns.FindString(q); m != "" {
+				rel, _ := filepath.Rel(repoRoot, path)
+				t.Errorf("%s: %q: deliveries reference alumni and runs without a foreign key (migration 0018); nothing may delete them", rel, m)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !deletesAlumniOrRuns.MatchString("DELETE FROM alumni WHERE id = 1") || !deletesAlumniOrRuns.MatchString("truncate table runs") ||
+		deletesAlumniOrRuns.MatchString("DELETE FROM run_holds") {
+		t.Fatal("the pattern does not tell deleting alumni or runs from other tables")
+	}
+}
