@@ -227,6 +227,8 @@ func benchRun(b *testing.B, n int) {
 	client := asynq.NewClient(opt)
 	defer client.Close()
 
+	var commitsBefore int64
+	db.Get(&commitsBefore, `SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()`)
 	pgBefore, redisBefore := backendCPU(b, db), redisCPU(b, rd.URL)
 	workerBefore, selfBefore := cpuTicks(w.Cmd.Process.Pid), cpuTicks(os.Getpid())
 	start := time.Now()
@@ -271,6 +273,9 @@ func benchRun(b *testing.B, n int) {
 		pgCPU += t - pgBefore[pid]
 	}
 	redisUsed := redisCPU(b, rd.URL) - redisBefore
+	var commits int64
+	db.Get(&commits, `SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()`)
+	commits -= commitsBefore
 	workerHWM := vmHWM(fmt.Sprintf("/proc/%d/status", w.Cmd.Process.Pid))
 	if got := srv.Accepted() - base; got != n {
 		b.Errorf("relay accepted %d messages for %d recipients", got, n)
@@ -296,6 +301,7 @@ func benchRun(b *testing.B, n int) {
 		"  expansion + enqueue                 %.2f s   target: 100k ≤ 3 s\n"+
 		"  worker process peak RSS (VmHWM)     %.1f MiB   target: ≤ 64 MiB\n"+
 		"  CPU per message: worker %.1f µs, Postgres backends %.1f µs, Redis %.1f µs, this process (SMTP sink, expansion) %.1f µs\n"+
+		"  Postgres transactions: %d (%.1f messages each)\n"+
 		"  ceilings, same run, same sink and connection count:\n"+
 		"    go-mail Client loop, 6.5 KB message (issue 13)   %.0f msg/s   Kizuna / it: %.2f   target: ≥ 1\n"+
 		"    go-mail Client loop, Kizuna's message (GUIDE.md)  %.0f msg/s   Kizuna / it: %.2f\n"+
@@ -305,6 +311,7 @@ func benchRun(b *testing.B, n int) {
 		last.Seconds(), float64(n)/last.Seconds(), recorded.Seconds(), rate,
 		map[bool]string{true: "100k ≤ 15 s", false: "10k ≤ 2 s"}[n >= 100_000],
 		expanded.Seconds(), workerHWM, perMsg(workerCPU), perMsg(pgCPU), perMsg(redisUsed), perMsg(selfCPU),
+		commits, float64(n)/float64(max(commits, 1)),
 		refRate, rate/refRate, ownRate, rate/ownRate, bareRate, rate/bareRate)
 }
 

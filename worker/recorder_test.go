@@ -51,7 +51,7 @@ func bareWorker(f *fixture) *Worker {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	st := runs.NewSendStatements(f.db.DB)
 	return &Worker{opt: Options{Lease: time.Minute, MaxAttempts: 3}, log: log, db: f.db.DB, stmts: st,
-		rec: newRecorder(f.db.DB, st, log), stopping: make(chan struct{})}
+		rec: newRecorder(f.db.DB, st, log), stopping: make(chan struct{}), done: newDonePacer(doneCheckEvery)}
 }
 
 func TestRecordSentWinsButOtherResultsNeedTheClaim(t *testing.T) {

@@ -178,13 +178,35 @@ func (w *Worker) finish(ctx context.Context, log *slog.Logger, run runs.Run, lea
 	}
 	w.endChunk(ctx, log, lease, rest)
 	if final {
-		if done, err := runs.FinishIfDone(context.WithoutCancel(ctx), w.db, run.ID); err != nil {
-			log.Warn("could not check whether the run is done", "err", err)
-		} else if done {
-			log.Info("run done")
-		}
+		w.checkDone(log, run.ID)
 	}
 	return nil
+}
+
+// checkDone marks run done when its last delivery is recorded, at most
+// once a second per run (donePacer), with a trailing check after a
+// skipped one.
+func (w *Worker) checkDone(log *slog.Logger, run int64) {
+	checkNow, trailing, wait := w.done.take(run, time.Now())
+	switch {
+	case checkNow:
+		w.finishIfDone(log, run)
+	case trailing:
+		time.AfterFunc(wait, func() {
+			w.done.trailingRan(run, time.Now())
+			if !w.isStopping() {
+				w.finishIfDone(log, run)
+			}
+		})
+	}
+}
+
+func (w *Worker) finishIfDone(log *slog.Logger, run int64) {
+	if done, err := runs.FinishIfDone(context.Background(), w.db, run); err != nil {
+		log.Warn("could not check whether the run is done", "err", err)
+	} else if done {
+		log.Info("run done")
+	}
 }
 
 func (w *Worker) isStopping() bool {

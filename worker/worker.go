@@ -93,7 +93,9 @@ type Worker struct {
 	// those about runs held by a quota or a send window.
 	failLog *logBudget
 	holdLog *onceEvery
-	mon     *redisconn.Monitor
+	// done paces the checks whether a run is done after a chunk.
+	done *donePacer
+	mon  *redisconn.Monitor
 
 	stopping chan struct{} // closed when the worker stops claiming
 	stopOnce sync.Once
@@ -134,6 +136,7 @@ func New(opt Options) (*Worker, error) {
 		breaker:  newSenderBreaker(opt.BreakerFailures, opt.BreakerDomains),
 		failLog:  newLogBudget(20, time.Minute),
 		holdLog:  newOnceEvery(time.Minute),
+		done:     newDonePacer(doneCheckEvery),
 		stopping: make(chan struct{}),
 	}
 	w.stmts = runs.NewSendStatements(opt.DB)
