@@ -72,9 +72,14 @@ func (p *Prepared) linkBounds(links []string) []int {
 	for i, l := range links {
 		n := len(appendHTML(nil, p.ph.re.ReplaceAllString(l, "")))
 		for _, m := range p.ph.re.FindAllStringSubmatchIndex(l, -1) {
-			if f, ok := fieldOf(l[m[2]:m[3]]); ok && isStatic(f) {
+			switch f, ok := fieldOf(l[m[2]:m[3]]); {
+			case ok && isStatic(f):
 				n += 3 * len(p.static[f]) // percent-encoded at worst
-			} else {
+			case f == fEmail:
+				// An address is ASCII, at most 254 octets (RFC 5321
+				// §4.5.3.1.3), of which QueryEscape changes few.
+				n += 2 * slotAllowance
+			default:
 				n += 3 * slotAllowance
 			}
 		}
