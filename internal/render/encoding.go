@@ -1,6 +1,7 @@
 package render
 
 import (
+	"bytes"
 	"mime/quotedprintable"
 	"strings"
 
@@ -206,21 +207,18 @@ func asIs(body []byte) (ok, eight bool) {
 // appendAsIs writes body with every line end (CRLF, LF or CR alone) as
 // CRLF.
 func appendAsIs(dst, body []byte) []byte {
-	last := 0
-	for i := 0; i < len(body); i++ {
-		switch body[i] {
-		case '\n':
-			dst = append(append(dst, body[last:i]...), '\r', '\n')
-			last = i + 1
-		case '\r':
-			dst = append(append(dst, body[last:i]...), '\r', '\n')
-			if i+1 < len(body) && body[i+1] == '\n' {
-				i++
-			}
-			last = i + 1
+	for len(body) > 0 {
+		i := bytes.IndexAny(body, "\r\n")
+		if i < 0 {
+			return append(dst, body...)
 		}
+		dst = append(append(dst, body[:i]...), '\r', '\n')
+		if body[i] == '\r' && i+1 < len(body) && body[i+1] == '\n' {
+			i++
+		}
+		body = body[i+1:]
 	}
-	return append(dst, body[last:]...)
+	return dst
 }
 
 // byteAppender is an io.Writer that appends to a slice.

@@ -227,13 +227,19 @@ func dropStyles(n *html.Node, parent map[string]string) {
 		for k, v := range computed {
 			own[k] = v
 		}
+		fontSize := computed["font-size"] // the element's, once all its declarations apply
+		for _, d := range decls {
+			if d.prop == "font-size" {
+				fontSize = d.value
+			}
+		}
 		kept := decls[:0]
 		for j, d := range decls {
 			if duplicated(decls[j+1:], d) {
 				continue // the same declaration again later: the last wins
 			}
 			if inherited[d.prop] {
-				redundant := parent[d.prop] == d.value && !keeps(n.DataAtom, d.prop) && absolute(d, own, parent)
+				redundant := parent[d.prop] == d.value && !keeps(n.DataAtom, d.prop) && absolute(d, fontSize, parent)
 				own[d.prop] = d.value
 				if redundant {
 					continue
@@ -276,29 +282,29 @@ func keeps(a atom.Atom, prop string) bool {
 
 // absolute reports whether d means the same on the element as on its
 // parent: a font-size relative to the parent's (em, %, smaller) never
-// does; a line-height in em or % does only when both have the same,
-// absolute, font-size.
-func absolute(d decl, own, parent map[string]string) bool {
-	relative := func(v string) bool {
-		v = strings.ToLower(v)
-		for _, u := range []string{"em", "%", "ex", "ch", "smaller", "larger", "calc", "var"} {
-			if strings.Contains(v, u) && !strings.HasSuffix(strings.TrimSuffix(v, "!important"), "rem") {
-				return true
-			}
-		}
-		return false
-	}
+// does; a line-height in em or % does only when the element's font-size
+// (fontSize, after all its declarations) is the parent's, absolute.
+func absolute(d decl, fontSize string, parent map[string]string) bool {
 	switch d.prop {
 	case "font-size":
-		return !relative(d.value)
+		return !relativeLength(d.value)
 	case "line-height":
-		if !relative(d.value) {
-			return true
-		}
-		fs, ok := own["font-size"]
-		return ok && fs == parent["font-size"] && !relative(fs)
+		return !relativeLength(d.value) || fontSize != "" && fontSize == parent["font-size"] && !relativeLength(fontSize)
 	}
 	return true
+}
+
+// relativeLength reports whether a CSS value depends on the element's or
+// its parent's font or box (em, ex, ch, %, smaller, larger, calc(), var());
+// rem is relative to the root only.
+func relativeLength(v string) bool {
+	v = strings.ReplaceAll(strings.ToLower(v), "rem", "")
+	for _, u := range []string{"em", "ex", "ch", "%", "smaller", "larger", "calc(", "var("} {
+		if strings.Contains(v, u) {
+			return true
+		}
+	}
+	return false
 }
 
 // parseStyle splits a style attribute into declarations, honouring quotes
