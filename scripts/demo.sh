@@ -134,12 +134,16 @@ trap 'kill -TERM $run_pid 2>/dev/null || true' EXIT
 # One open and one click, as a mail program would make them, then the counts.
 sample=$(grep -l "^To: .*<$first>" "$out"/*.eml 2>/dev/null | head -1 || true)
 [ -n "$sample" ] || sample=$(find "$out" -name '*.eml' | head -1)
-# The bodies are base64: decode each part, then find the first /o/ and /c/ link.
+# Decode each part, whatever its transfer encoding (8bit, quoted-printable
+# or base64), then find the first /o/ and /c/ link.
 links() {
-  tr -d '\r' <"$sample" |
-    awk '/^Content-Transfer-Encoding: base64/{b=1;next} b==1&&/^$/{b=2;part="";next}
-         b==2&&(/^--/||/^$/){print part;b=0;next} b==2{part=part $0}' |
-    while read -r part; do printf '%s' "$part" | base64 -d 2>/dev/null || true; echo; done |
+  tr -d '\r' <"$sample" | awk '
+    /^Content-Transfer-Encoding:/ { enc = tolower($2); next }
+    enc != "" && !body && /^$/ { body = 1
+      cmd = enc == "base64" ? "base64 -d" : enc == "quoted-printable" ? "sed -e :a -e \"/=\\$/{N;s/=\\n//;ba\" -e \"}\" -e s/=3D/=/g" : "cat"
+      next }
+    body && /^--/ { body = 0; enc = ""; close(cmd); next }
+    body { print | cmd }' |
     grep -o "$KIZUNA_BASE_URL/$1/[A-Za-z0-9_-]*" | head -1
 }
 open_url=$(links o || true); click_url=$(links c || true)

@@ -99,3 +99,12 @@ func (pc *prepCache) evictLocked() {
 	}
 	delete(pc.items, oldest)
 }
+
+// clear forgets every compiled version: they were prepared for a relay
+// capability (8BITMIME) that no longer holds. A preparation in progress
+// finishes for its waiting callers.
+func (pc *prepCache) clear() {
+	pc.mu.Lock()
+	clear(pc.items)
+	pc.mu.Unlock()
+}

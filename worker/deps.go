@@ -1,8 +1,10 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -53,6 +55,10 @@ type Deps struct {
 	// Window reports whether t is inside the send window w in time zone
 	// tz and, when it is not, the next moment it opens. nil: always open.
 	Window func(w *campaigns.Window, tz string, t time.Time) (ok bool, next time.Time)
+	// Forget8BitMIME makes Prepare ask the relay about 8BITMIME again:
+	// called when a send met mailer.ErrNo8BitMIME (the relay changed).
+	// nil: nothing to forget.
+	Forget8BitMIME func()
 }
 
 // PrepareFunc compiles campaign version c for run's message (the
@@ -101,21 +107,52 @@ func NewDeps(s Setup) (Deps, error) {
 		return Deps{}, errors.New("worker: KIZUNA_SECRET is required to sign links")
 	}
 	signer := token.New(s.Secret)
+	eight := &eightBitMIME{relay: relay}
 	d := Deps{
 		Relay:     relay,
 		RetryBase: s.RetryBase,
 		Prepare: func(c *campaigns.Campaign, run runs.Run, message string) (*render.Prepared, error) {
 			return render.Prepare(c, render.Options{
 				BaseURL: s.BaseURL, Signer: signer, InboundAddress: s.InboundAddress, RunNumber: run.Number, DKIM: s.DKIM,
-				Notice: message,
+				Notice: message, EightBitMIME: eight.offered(),
 			})
 		},
-		Window: inWindow(),
+		Window:         inWindow(),
+		Forget8BitMIME: eight.forget,
 	}
 	if s.Redis != nil {
 		d.Throttle = throttle(ratelimit.New(s.Redis), relay.Account())
 	}
 	return d, nil
+}
+
+// eightBitMIME is whether the relay offers 8BITMIME, asked once
+// (mailer.Probe) the first time a version is prepared and kept until
+// forget. A probe that fails (the relay is down) counts as "no" and is not
+// kept: quoted-printable and base64 reach any relay.
+type eightBitMIME struct {
+	relay mailer.Relay
+	mu    sync.Mutex
+	known bool
+	ok    bool
+}
+
+func (e *eightBitMIME) offered() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.known {
+		ctx, cancel := context.WithTimeout(context.Background(), cmp.Or(e.relay.Timeout, mailer.DefaultTimeout))
+		defer cancel()
+		ok, err := mailer.Probe(ctx, e.relay)
+		e.ok, e.known = ok && err == nil, err == nil
+	}
+	return e.ok
+}
+
+func (e *eightBitMIME) forget() {
+	e.mu.Lock()
+	e.known = false
+	e.mu.Unlock()
 }
 
 // throttle checks a campaign's limits (SPEC.md, kizuna.yaml throttle):

@@ -369,7 +369,7 @@ func (s *chunk) process(ctx context.Context, cl []runs.Claimed) (final bool) {
 			s.snd = w.sender()
 		}
 		began := time.Now()
-		sendErr := s.snd.Send(ctx, mailer.Envelope{From: msg.EnvelopeFrom, To: msg.To, Data: msg.Data})
+		sendErr := s.snd.Send(ctx, mailer.Envelope{From: msg.EnvelopeFrom, To: msg.To, Data: msg.Data, EightBit: msg.EightBit})
 		s.took = time.Since(began)
 		out := mailer.Classify(sendErr)
 		if out != mailer.OK {
@@ -391,6 +391,17 @@ func (s *chunk) process(ctx context.Context, cl []runs.Claimed) (final bool) {
 // is unavailable, the run pauses). d itself is always accounted for.
 func (s *chunk) outcome(ctx context.Context, d runs.Claimed, msg *render.Message, out mailer.Outcome, sendErr error) (done, stop bool) {
 	w := s.w
+	if errors.Is(sendErr, mailer.ErrNo8BitMIME) {
+		// The relay stopped offering 8BITMIME: prepare again without
+		// 8bit; d and the rest go back untried, without an attempt.
+		s.log.Warn("the relay does not offer 8BITMIME; preparing the message again without 8bit", "delivery_id", d.ID)
+		if f := w.opt.Deps.Forget8BitMIME; f != nil {
+			f()
+		}
+		w.cache.clear()
+		s.submit(released(d, time.Time{}))
+		return false, true
+	}
 	if out == mailer.RelayUnavailable {
 		s.relayUnavailable(ctx, d, sendErr)
 		return false, true

@@ -125,7 +125,11 @@ the web server does not count. Needs KIZUNA_SECRET and the database.`,
 			if err := a.warnOutsideAudience(cmd.Context(), c, r.Email); err != nil {
 				return err
 			}
-			p, err := a.prepare(c, false)
+			eight := false
+			if format == "eml" {
+				eight = a.relayOffers8BitMIME(cmd.Context())
+			}
+			p, err := a.prepare(c, false, eight)
 			if err != nil {
 				return err
 			}
@@ -198,7 +202,7 @@ database only with --as.`,
 				}
 			}
 			r.SendTo = strings.TrimSpace(to)
-			p, err := a.prepare(c, true)
+			p, err := a.prepare(c, true, a.relayOffers8BitMIME(cmd.Context()))
 			if err != nil {
 				return err
 			}
@@ -210,7 +214,7 @@ database only with --as.`,
 			defer sender.Close()
 			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
 			defer cancel()
-			if err := sender.Send(ctx, mailer.Envelope{From: m.EnvelopeFrom, To: m.To, Data: m.Data}); err != nil {
+			if err := sender.Send(ctx, mailer.Envelope{From: m.EnvelopeFrom, To: m.To, Data: m.Data, EightBit: m.EightBit}); err != nil {
 				return fmt.Errorf("send test of %s to %s: %w", c.ID, m.To, err)
 			}
 			fmt.Fprintf(a.Stdout, "sent test of %s to %s (Message-ID <%s>)\n", c.ID, m.To, m.MessageID)
@@ -226,16 +230,36 @@ database only with --as.`,
 // (test true: [TEST] subject, untracked links) with the configured base URL,
 // secret, inbound address and DKIM key. A preview or test copy belongs to
 // no run: it renders as run 0 (Feedback-ID CAMPAIGN-ID:0:kizuna:DOMAIN,
-// Message-ID d0.0.RANDOM@DOMAIN, new for every copy).
-func (a *App) prepare(c *campaigns.Campaign, test bool) (*render.Prepared, error) {
+// Message-ID d0.0.RANDOM@DOMAIN, new for every copy). eightBit says the
+// relay offers 8BITMIME (relayOffers8BitMIME).
+func (a *App) prepare(c *campaigns.Campaign, test, eightBit bool) (*render.Prepared, error) {
 	dkim, err := a.dkim()
 	if err != nil {
 		return nil, err
 	}
 	p, err := render.Prepare(c, render.Options{BaseURL: a.cfg.BaseURL, Signer: token.New(a.cfg.Secret()),
-		InboundAddress: a.cfg.InboundAddress, Test: test, DKIM: dkim, RunNumber: 0})
+		InboundAddress: a.cfg.InboundAddress, Test: test, DKIM: dkim, RunNumber: 0, EightBitMIME: eightBit})
 	if err != nil {
 		return nil, invalidInput(err)
 	}
 	return p, nil
+}
+
+// relayOffers8BitMIME asks the configured relay (KIZUNA_SMTP_URL) whether
+// it offers 8BITMIME (mailer.Probe; a file:// relay does), so that a
+// preview or test copy is encoded as the worker would send it. A relay
+// that is not configured or does not answer counts as "no": the copy is
+// then quoted-printable or base64, which any relay takes.
+func (a *App) relayOffers8BitMIME(ctx context.Context) bool {
+	relay, err := mailer.ParseRelay(a.cfg.SMTPURL)
+	if err != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	ok, err := mailer.Probe(ctx, relay)
+	if err != nil {
+		a.log.Debug("could not ask the relay about 8BITMIME; encoding for a relay without it", "err", err)
+	}
+	return ok && err == nil
 }

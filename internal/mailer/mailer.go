@@ -30,7 +30,20 @@ type Envelope struct {
 	From string // reverse-path (bounce address); "" sends the null sender <>
 	To   string // the single recipient
 	Data []byte
+	// EightBit says Data has an 8bit body part (render.Message.EightBit):
+	// it may go only to a relay that offers 8BITMIME, with BODY=8BITMIME
+	// (RFC 6152 §3). An SMTP session without it refuses the envelope with
+	// ErrNo8BitMIME.
+	EightBit bool
 }
+
+// ErrNo8BitMIME is the error (wrapped in a *SendError whose Outcome is
+// Temporary) of a Send of an EightBit envelope over a session whose relay
+// does not offer 8BITMIME: sending it would break RFC 6152 §3 (a relay may
+// mangle the 8-bit octets). Nothing was sent; the caller renders the
+// message again without 8bit (render.Options.EightBitMIME false) and
+// sends it then.
+var ErrNo8BitMIME = errors.New("the relay does not offer 8BITMIME; the message has an 8bit body")
 
 // Sender sends messages one at a time. It is not safe for concurrent use.
 type Sender interface {

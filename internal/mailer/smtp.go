@@ -69,6 +69,9 @@ func (s *smtpSender) Send(ctx context.Context, env Envelope) error {
 				return err
 			}
 		}
+		if ok, _ := s.c.Extension("8BITMIME"); env.EightBit && !ok {
+			return &SendError{Stage: StageMail, Outcome: Temporary, Err: ErrNo8BitMIME}
+		}
 		err := s.transaction(ctx, env)
 		s.lastUsed = s.opts.now()
 		if err == nil {
@@ -545,4 +548,24 @@ func (s *smtpSender) drop() {
 func (s *smtpSender) Close() error {
 	s.quit()
 	return nil
+}
+
+// Probe reports whether relay offers 8BITMIME (RFC 6152): it dials, greets
+// (EHLO, and STARTTLS as the relay URL asks, since a relay may offer
+// different extensions once secured), reads the extensions and ends the
+// session with QUIT. A file:// relay keeps any message as it is: true.
+// The answer may change when the relay changes; a Send of an EightBit
+// envelope checks it again on every session (ErrNo8BitMIME).
+func Probe(ctx context.Context, relay Relay, opts ...Option) (bool, error) {
+	snd := NewSender(relay, opts...)
+	s, ok := snd.(*smtpSender)
+	if !ok {
+		return true, nil
+	}
+	if err := s.dial(ctx, Envelope{}); err != nil {
+		return false, err
+	}
+	defer s.quit()
+	eight, _ := s.c.Extension("8BITMIME")
+	return eight, nil
 }

@@ -86,6 +86,35 @@ func cpuModel() string {
 	return runtime.GOARCH
 }
 
+// BenchmarkRenderPrepared8BITMIME is the prepared path for a relay that
+// offers 8BITMIME: the parts go as they are (8bit), checked and copied with
+// CRLF line ends instead of base64- or quoted-printable-encoded.
+func BenchmarkRenderPrepared8BITMIME(b *testing.B) {
+	const n = 2000
+	rs := benchRecipients(n)
+	o := testOptions()
+	o.EightBitMIME = true
+	var size int
+	var prep time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		p := mustPrepare(b, newsletter(), o)
+		prep = time.Since(t0)
+		for _, r := range rs {
+			m, err := p.Render(r)
+			if err != nil {
+				b.Fatal(err)
+			}
+			size = len(m.Data)
+		}
+	}
+	perRecipient := (b.Elapsed() - prep*time.Duration(b.N)) / time.Duration(b.N*n)
+	b.ReportMetric(float64(perRecipient.Nanoseconds())/1000, "µs/recipient")
+	b.ReportMetric(float64(size), "bytes/msg")
+	b.ReportMetric(float64(prep.Microseconds())/1000, "ms-prepare")
+	b.Logf("recipients=%d message=%d bytes per-recipient with 8BITMIME=%v prepare=%v", n, size, perRecipient, prep)
+}
+
 // BenchmarkRenderPreparedDKIM is the prepared path with RSA-2048 DKIM signing.
 func BenchmarkRenderPreparedDKIM(b *testing.B) {
 	const n = 500

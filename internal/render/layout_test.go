@@ -27,7 +27,7 @@ func hiring(clicks bool) *campaigns.Campaign {
 	return c
 }
 
-var cellLinkRE = regexp.MustCompile(`<td[^>]*>\s*<a href="([^"]*)"[^>]*>([^<]*)</a>\s*</td>`)
+var cellLinkRE = regexp.MustCompile(`<td[^>]*>\s*<a\s+href="([^"]*)"[^>]*>([^<]*)</a>\s*</td>`)
 
 // A URL in a table cell becomes a link, rewritten for click tracking like
 // every other link, in the HTML and in the plain text; other cells stay text.

@@ -31,6 +31,14 @@ const (
 	numMIMESlots
 )
 
+// The Content-Transfer-Encoding values of the body parts: slots, not
+// markers, cut out of the skeleton after it is written (splitEncodings).
+const (
+	mEncText mimeSlot = numMIMESlots + iota
+	mEncHTML
+	mEncICS
+)
+
 var mimeCodes = [numMIMESlots]string{"HDRTO", "HDRSUBJECT", "HDRDATE", "HDRMSGID", "HDRLISTUNSUB", "HDRREPLYTO", "BODYTEXT", "BODYHTML", "BODYICS"}
 
 // skeleton is the go-mail output for one locale split at its slots.
@@ -132,14 +140,55 @@ func (p *Prepared) buildSkeleton(lt *localeTemplate) (*skeleton, error) {
 	if len(sk.slots) != want {
 		return nil, fmt.Errorf("internal: MIME skeleton has %d slots, want %d", len(sk.slots), want)
 	}
-	return sk, nil
+	return splitEncodings(sk)
 }
 
-// appendMIME writes the complete message of s.
-func (p *Prepared) appendMIME(dst []byte, s *state, b *buffers, msgID string) []byte {
-	sk := s.lt.mime
+// splitEncodings turns the "Content-Transfer-Encoding: base64" that
+// go-mail writes in each body part's header into a slot, so that each copy
+// says how its body is encoded.
+func splitEncodings(sk *skeleton) (*skeleton, error) {
+	const name = "Content-Transfer-Encoding: "
+	out := &skeleton{}
 	for i, sl := range sk.slots {
-		dst = append(dst, sk.lits[i]...)
+		lit := sk.lits[i]
+		if sl >= mText && sl <= mICS {
+			at := strings.LastIndex(lit, name+"base64\r\n")
+			if at < 0 {
+				return nil, fmt.Errorf("internal: MIME skeleton part %s has no transfer encoding", mimeCodes[sl])
+			}
+			out.lits = append(out.lits, lit[:at+len(name)])
+			out.slots = append(out.slots, mEncText+(sl-mText))
+			lit = lit[at+len(name)+len("base64"):]
+		}
+		out.lits = append(out.lits, lit)
+		out.slots = append(out.slots, sl)
+	}
+	out.lits = append(out.lits, sk.lits[len(sk.lits)-1])
+	return out, nil
+}
+
+// appendMIME writes the complete message of s; eight reports whether a
+// part went as 8bit (the relay must offer 8BITMIME).
+func (p *Prepared) appendMIME(dst []byte, s *state, b *buffers, msgID string) (out []byte, eight bool) {
+	sk := s.lt.mime
+	enc := [3]encodedPart{
+		encodePart(s.lt.enc[0], b.text),
+		encodePart(s.lt.enc[1], b.html),
+		encodePart(s.lt.enc[2], b.ics),
+	}
+	for _, e := range enc {
+		eight = eight || e.label == "8bit"
+	}
+	trim := false
+	for i, sl := range sk.slots {
+		lit := sk.lits[i]
+		if trim {
+			// go-mail ends a base64 body with CRLF before the CRLF of the
+			// delimiter (RFC 2046 §5.1.1); for any other encoding that
+			// line break would belong to the body.
+			lit, trim = strings.TrimPrefix(lit, "\r\n"), false
+		}
+		dst = append(dst, lit...)
 		switch sl {
 		case mTo:
 			dst = appendAddress(dst, len("To: "), cleanHeader(fullName(s.r.FamilyName, s.r.GivenName, s.lt.locale)), s.r.SendTo)
@@ -158,15 +207,19 @@ func (p *Prepared) appendMIME(dst []byte, s *state, b *buffers, msgID string) []
 			}
 		case mReplyTo:
 			dst = address.AppendQuoted(dst, p.inboundAddr("+", token.Reply, s.r.DeliveryID))
-		case mText:
-			dst = appendBase64Lines(dst, b.text)
-		case mHTML:
-			dst = appendBase64Lines(dst, b.html)
-		case mICS:
-			dst = appendBase64Lines(dst, b.ics)
+		case mText, mHTML, mICS:
+			e := enc[sl-mText]
+			dst = appendBody(dst, e, [...][]byte{b.text, b.html, b.ics}[sl-mText])
+			trim = e.enc != encBase64
+		case mEncText, mEncHTML, mEncICS:
+			dst = append(dst, enc[sl-mEncText].label...)
 		}
 	}
-	return append(dst, sk.lits[len(sk.lits)-1]...)
+	last := sk.lits[len(sk.lits)-1]
+	if trim {
+		last = strings.TrimPrefix(last, "\r\n")
+	}
+	return append(dst, last...), eight
 }
 
 // appendBase64Lines writes base64 in lines of 76 characters (RFC 2045

@@ -2,12 +2,7 @@ package render
 
 import (
 	"bytes"
-	"encoding/base64"
-	"errors"
 	"html"
-	"io"
-	"mime"
-	"mime/multipart"
 	"net/mail"
 	"net/url"
 	"regexp"
@@ -19,6 +14,7 @@ import (
 	ics "github.com/arran4/golang-ical"
 
 	"github.com/kizuna-alumni/kizuna/campaigns"
+	"github.com/kizuna-alumni/kizuna/internal/mailtest"
 	"github.com/kizuna-alumni/kizuna/internal/token"
 )
 
@@ -276,69 +272,8 @@ func TestNoticePrepareRejects(t *testing.T) {
 	}
 }
 
-// entity is one node of a MIME tree read with net/mail and mime/multipart.
-type entity struct {
-	mediaType string
-	params    map[string]string
-	header    map[string][]string
-	body      []byte // decoded leaf body
-	children  []*entity
-}
-
-// readEntity parses a MIME entity recursively.
-func readEntity(t *testing.T, h map[string][]string, body io.Reader) *entity {
-	t.Helper()
-	get := func(k string) string {
-		if v := h[k]; len(v) > 0 {
-			return v[0]
-		}
-		return ""
-	}
-	mt, params, err := mime.ParseMediaType(get("Content-Type"))
-	if err != nil {
-		t.Fatalf("Content-Type %q: %v", get("Content-Type"), err)
-	}
-	e := &entity{mediaType: mt, params: params, header: h}
-	if strings.HasPrefix(mt, "multipart/") {
-		mr := multipart.NewReader(body, params["boundary"])
-		for {
-			p, err := mr.NextRawPart()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatalf("multipart: %v", err)
-			}
-			e.children = append(e.children, readEntity(t, p.Header, p))
-		}
-		return e
-	}
-	raw, err := io.ReadAll(body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.EqualFold(get("Content-Transfer-Encoding"), "base64") {
-		if raw, err = base64.StdEncoding.DecodeString(strings.NewReplacer("\r", "", "\n", "").Replace(string(raw))); err != nil {
-			t.Fatalf("%s: base64: %v", mt, err)
-		}
-	}
-	e.body = raw
-	return e
-}
-
-func (e *entity) leaves() []*entity {
-	if e.children == nil {
-		return []*entity{e}
-	}
-	var out []*entity
-	for _, c := range e.children {
-		out = append(out, c.leaves()...)
-	}
-	return out
-}
-
-// The MIME structure of every notice, read with net/mail and
-// mime/multipart: a calendar object is there exactly when the design's
+// The MIME structure of every notice, read with mailtest (net/mail and
+// mime/multipart): a calendar object is there exactly when the design's
 // table says so, as a text/calendar alternative whose method parameter is
 // the object's METHOD (RFC 6047 §2.4, RFC 5545 §3.7.2) and as the
 // invite.ics attachment; otherwise the message is text and HTML only.
@@ -350,39 +285,38 @@ func TestNoticeMIMEStructure(t *testing.T) {
 		o.Notice = notice
 		o.InboundAddress = "reply@mail.example.co.jp"
 		m := mustRender(t, mustPrepare(t, event(), o), yamada())
-		msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
+		root, err := mailtest.Parse(m.Data)
 		if err != nil {
 			t.Fatal(err)
 		}
-		root := readEntity(t, msg.Header, msg.Body)
 		var types []string
-		var cal, att *entity
-		for _, l := range root.leaves() {
-			types = append(types, l.mediaType)
+		var cal, att *mailtest.Part
+		for _, l := range root.Leaves() {
+			types = append(types, l.MediaType)
 			switch {
-			case l.mediaType == "text/calendar":
+			case l.MediaType == "text/calendar":
 				cal = l
-			case strings.Contains(strings.Join(l.header["Content-Disposition"], ""), "attachment"):
+			case l.Attachment():
 				att = l
 			}
 		}
 		if want.method == "" {
-			if root.mediaType != "multipart/alternative" || strings.Join(types, ",") != "text/plain,text/html" {
-				t.Errorf("%s: %s of %q, want multipart/alternative of text and HTML", notice, root.mediaType, types)
+			if root.MediaType != "multipart/alternative" || strings.Join(types, ",") != "text/plain,text/html" {
+				t.Errorf("%s: %s of %q, want multipart/alternative of text and HTML", notice, root.MediaType, types)
 			}
 			continue
 		}
-		if root.mediaType != "multipart/mixed" || len(root.children) != 2 || root.children[0].mediaType != "multipart/alternative" ||
+		if root.MediaType != "multipart/mixed" || len(root.Parts) != 2 || root.Parts[0].MediaType != "multipart/alternative" ||
 			strings.Join(types, ",") != "text/plain,text/html,text/calendar,application/ics" {
-			t.Fatalf("%s: %s of %q", notice, root.mediaType, types)
+			t.Fatalf("%s: %s of %q", notice, root.MediaType, types)
 		}
-		if cal.params["method"] != want.method || cal.params["charset"] != "UTF-8" {
-			t.Errorf("%s: text/calendar parameters %v, want method=%s", notice, cal.params, want.method)
+		if cal.Params["method"] != want.method || cal.Params["charset"] != "UTF-8" {
+			t.Errorf("%s: text/calendar parameters %v, want method=%s", notice, cal.Params, want.method)
 		}
-		if !bytes.Contains(cal.body, []byte("\r\nMETHOD:"+want.method+"\r\n")) {
+		if !bytes.Contains(cal.Body, []byte("\r\nMETHOD:"+want.method+"\r\n")) {
 			t.Errorf("%s: the object's METHOD is not %s", notice, want.method)
 		}
-		if att == nil || !bytes.Equal(att.body, cal.body) {
+		if att == nil || !bytes.Equal(att.Body, cal.Body) {
 			t.Errorf("%s: invite.ics attachment missing or different", notice)
 		}
 	}

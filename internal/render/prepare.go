@@ -67,6 +67,13 @@ type Options struct {
 	// cancellation). Only event campaigns have notices:
 	// Prepare refuses one for another campaign, and an unknown notice.
 	Notice string
+	// EightBitMIME says the relay offers 8BITMIME (RFC 6152): parts whose
+	// lines stay short enough are then sent as they are (7bit or 8bit)
+	// instead of quoted-printable or base64 (see Prepared's encodings).
+	EightBitMIME bool
+
+	// heavy skips the lightening step (tests compare both).
+	heavy bool
 }
 
 // Recipient is one alumnus as a message addresses them.
@@ -91,6 +98,9 @@ type Message struct {
 	To           string // SMTP RCPT TO
 	MessageID    string // the Message-ID header without angle brackets
 	Data         []byte // the complete message, CRLF line ends
+	// EightBit says a body part is sent as 8bit: the relay must offer
+	// 8BITMIME (RFC 6152), and MAIL FROM must say BODY=8BITMIME.
+	EightBit bool
 }
 
 // Parts are a message's rendered contents, for previews.
@@ -126,6 +136,9 @@ type localeTemplate struct {
 	text    *compiled
 	links   []*compiled // link targets, by link index
 	mime    *skeleton
+	// enc is the transfer encoding of the text, HTML and calendar parts,
+	// chosen once for the version (encoding.go).
+	enc [3]transferEncoding
 	// fallback holds the campaign's fallback of each field in this locale
 	// (campaigns.Campaign.Fallback); has says which fields have one.
 	fallback values
@@ -310,6 +323,12 @@ func (p *Prepared) prepareLocale(loc, subject string, b campaigns.Body) (*locale
 		return nil, fmt.Errorf("hermes text: %w", err)
 	}
 	htmlOut, textOut = p.extractLinks(htmlOut, textOut, &links)
+	bounds := p.linkBounds(links)
+	if !p.opts.heavy {
+		if htmlOut, err = lightenHTML(htmlOut, p.weigh(bounds)); err != nil {
+			return nil, err
+		}
+	}
 	if lt.html, err = p.ph.compile(htmlOut, htmlContext, p.static); err != nil {
 		return nil, err
 	}
@@ -325,6 +344,17 @@ func (p *Prepared) prepareLocale(loc, subject string, b campaigns.Body) (*locale
 	}
 	if lt.mime, err = p.buildSkeleton(lt); err != nil {
 		return nil, err
+	}
+	eight := p.opts.EightBitMIME
+	allow := func(f field) int { return p.allowance(f, bounds) }
+	lt.enc[0] = chooseEncoding(eight, lt.text.longestLine(allow), lt.text.compiledSample())
+	lt.enc[1] = chooseEncoding(eight, lt.html.longestLine(allow), lt.html.compiledSample())
+	if p.cal != nil {
+		// The calendar object is folded at 75 octets (RFC 5545 §3.1);
+		// a sample copy weighs quoted-printable against base64.
+		p.locales[loc] = lt // begin looks the locale up
+		sample := p.appendICS(nil, p.begin(Recipient{Locale: loc}), p.cal)
+		lt.enc[2] = chooseEncoding(eight, 0, sample)
 	}
 	return lt, nil
 }

@@ -154,7 +154,7 @@ func (p *Prepared) Render(r Recipient) (*Message, error) {
 	if p.inLocal != "" {
 		m.EnvelopeFrom = p.inboundAddr("+b.", token.Bounce, r.DeliveryID)
 	}
-	b.out = p.appendMIME(b.out[:0], s, b, m.MessageID)
+	b.out, m.EightBit = p.appendMIME(b.out[:0], s, b, m.MessageID)
 	if p.dkim != nil {
 		signed, err := p.dkim.sign(b.out)
 		if err != nil {

@@ -3,9 +3,8 @@ package render
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
-	"io"
+	"mime"
 	"net/url"
 	"regexp"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	gmail "github.com/emersion/go-message/mail"
 
 	"github.com/kizuna-alumni/kizuna/campaigns"
+	"github.com/kizuna-alumni/kizuna/internal/mailtest"
 	"github.com/kizuna-alumni/kizuna/internal/token"
 )
 
@@ -48,8 +48,10 @@ func (m *parsed) part(t *testing.T, ct string) part {
 	return part{}
 }
 
-// parse reads a rendered message with a real MIME parser and checks the
-// wire-format rules every message must follow.
+// parse reads a rendered message back (headers with go-message, the MIME
+// tree with mailtest, which decodes any transfer encoding) and checks the
+// wire-format rules every message must follow. Text and HTML bodies are
+// given with LF line ends, as RenderParts gives them.
 func parse(t *testing.T, data []byte) *parsed {
 	t.Helper()
 	checkWireFormat(t, data)
@@ -57,28 +59,21 @@ func parse(t *testing.T, data []byte) *parsed {
 	if err != nil {
 		t.Fatalf("parse message: %v", err)
 	}
+	mr.Close()
+	root, err := mailtest.Parse(data)
+	if err != nil {
+		t.Fatalf("parse message: %v", err)
+	}
 	out := &parsed{h: mr.Header}
-	for {
-		p, err := mr.NextPart()
-		if errors.Is(err, io.EOF) {
-			break
+	for _, l := range root.Leaves() {
+		pt := part{contentType: l.MediaType, params: l.Params, body: string(l.Body)}
+		if l.MediaType == "text/plain" || l.MediaType == "text/html" {
+			pt.body = l.Text()
 		}
-		if err != nil {
-			t.Fatalf("next part: %v", err)
-		}
-		body, err := io.ReadAll(p.Body)
-		if err != nil {
-			t.Fatalf("read part: %v", err)
-		}
-		var pt part
-		pt.body = string(body)
-		switch h := p.Header.(type) {
-		case *gmail.InlineHeader:
-			pt.contentType, pt.params, _ = h.ContentType()
-		case *gmail.AttachmentHeader:
-			pt.contentType, pt.params, _ = h.ContentType()
+		if l.Attachment() {
 			pt.disposition = "attachment"
-			pt.filename, _ = h.Filename()
+			_, ps, _ := mime.ParseMediaType(l.Header.Get("Content-Disposition"))
+			pt.filename = ps["filename"]
 		}
 		out.parts = append(out.parts, pt)
 	}
@@ -676,7 +671,7 @@ func TestMultiLineSignature(t *testing.T) {
 	b.Signature = "株式会社サンプル 人事部\nアルムナイ担当 佐藤 <sato@example.co.jp>\n"
 	c.Template.Body["ja"] = b
 	pt := mustPrepare(t, c, testOptions()).RenderParts(yamada())
-	if !strings.Contains(pt.HTML, "株式会社サンプル 人事部<br />アルムナイ担当 佐藤 &lt;sato@example.co.jp&gt;") {
+	if !strings.Contains(pt.HTML, "株式会社サンプル 人事部<br />アルムナイ担当 佐藤 &lt;sato@example.co.jp>" /* the minifier writes > as it is in text */) {
 		t.Error("HTML signature lines not kept")
 	}
 	if !strings.Contains(pt.Text, "株式会社サンプル 人事部\nアルムナイ担当 佐藤 <sato@example.co.jp>") {

@@ -81,6 +81,7 @@ type Server struct {
 	perSession  int   // SetSessionLimit: 0 means no limit
 	greeting    error // SetGreetingFault
 	helos       []string
+	no8bit      bool     // SetNo8BitMIME
 	commands    []string // MAIL and RCPT lines as the client wrote them
 	// dataCommands is "DATA" or "BDAT" for each message a client began
 	// to transfer, in order.
@@ -164,6 +165,24 @@ type recordingConn struct {
 // maxRecordedLine bounds a recorded command (RFC 5321 §4.5.3.1.4: 512
 // octets, plus room for parameters).
 const maxRecordedLine = 1024
+
+// Write hides the 8BITMIME extension from the EHLO reply when the server
+// was told to (SetNo8BitMIME). go-smtp writes a reply in one flush and
+// never lists 8BITMIME last, so the line is "250-8BITMIME".
+func (c *recordingConn) Write(p []byte) (int, error) {
+	c.s.mu.Lock()
+	hide := c.s.no8bit
+	c.s.mu.Unlock()
+	if hide {
+		if q := bytes.Replace(p, []byte("250-8BITMIME\r\n"), nil, 1); len(q) != len(p) {
+			if _, err := c.Conn.Write(q); err != nil {
+				return 0, err
+			}
+			return len(p), nil
+		}
+	}
+	return c.Conn.Write(p)
+}
 
 func (c *recordingConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
@@ -257,6 +276,15 @@ func (s *Server) SetSessionLimit(n int) {
 	s.mu.Lock()
 	s.perSession = n
 	s.mu.Unlock()
+}
+
+// SetNo8BitMIME makes the server stop (or, with false, start again)
+// offering 8BITMIME (RFC 6152) in its EHLO reply, from the next session
+// on: a relay that may mangle 8-bit bodies.
+func (s *Server) SetNo8BitMIME(hide bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.no8bit = hide
 }
 
 // SetGreetingFault makes every new session fail at EHLO with err (for
