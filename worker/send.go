@@ -243,6 +243,9 @@ type chunk struct {
 	retryAt time.Time
 	// took is the SMTP transaction time of the last message sent.
 	took time.Duration
+	// buf holds the message being sent; each message of the chunk is
+	// rendered over the previous one (render.Prepared.RenderAppend).
+	buf []byte
 }
 
 func (w *Worker) newChunk(log *slog.Logger, run runs.Run, lease *chunkLease, c *campaigns.Campaign, r *render.Prepared, n int) *chunk {
@@ -356,7 +359,7 @@ func (s *chunk) process(ctx context.Context, cl []runs.Claimed) (final bool) {
 			s.submit(released(d, time.Now().Add(wait.RetryIn+time.Duration(domainHeld-1)*wait.Spacing)))
 			continue
 		}
-		msg, err := s.r.Render(recipient(d))
+		msg, err := s.r.RenderAppend(s.buf, recipient(d))
 		if err != nil {
 			w.gate.abandoned()
 			s.cancelReservation(ctx, wait)
@@ -370,6 +373,7 @@ func (s *chunk) process(ctx context.Context, cl []runs.Claimed) (final bool) {
 		}
 		began := time.Now()
 		sendErr := s.snd.Send(ctx, mailer.Envelope{From: msg.EnvelopeFrom, To: msg.To, Data: msg.Data, EightBit: msg.EightBit})
+		s.buf = msg.Data[:0] // the next message of the chunk is written over it
 		s.took = time.Since(began)
 		out := mailer.Classify(sendErr)
 		if out != mailer.OK {

@@ -123,8 +123,16 @@ func (p *Prepared) RenderParts(r Recipient) Parts {
 	return pt
 }
 
-// Render renders r's complete message.
-func (p *Prepared) Render(r Recipient) (*Message, error) {
+// Render renders r's complete message, in newly allocated Data.
+func (p *Prepared) Render(r Recipient) (*Message, error) { return p.RenderAppend(nil, r) }
+
+// RenderAppend is Render with the message written over dst (Data is
+// dst[:0] with the message appended, so it shares dst's array when dst
+// has room): a sender that keeps one buffer per goroutine and hands it
+// back each time allocates nothing per message for the message itself.
+// Data is valid until dst is used again. A nil dst gets an array of the
+// message's exact size. A DKIM-signed message is always newly allocated.
+func (p *Prepared) RenderAppend(dst []byte, r Recipient) (*Message, error) {
 	if r.SendTo == "" {
 		r.SendTo = r.Email
 	}
@@ -154,16 +162,26 @@ func (p *Prepared) Render(r Recipient) (*Message, error) {
 	if p.inLocal != "" {
 		m.EnvelopeFrom = p.inboundAddr("+b.", token.Bounce, r.DeliveryID)
 	}
-	b.out, m.EightBit = p.appendMIME(b.out[:0], s, b, m.MessageID)
+	out := b.out[:0]
+	if dst != nil {
+		out = dst[:0]
+	}
+	out, m.EightBit = p.appendMIME(out, s, b, m.MessageID)
+	if dst == nil {
+		b.out = out // the pooled buffer keeps its grown array
+	}
 	if p.dkim != nil {
-		signed, err := p.dkim.sign(b.out)
+		signed, err := p.dkim.sign(out)
 		if err != nil {
 			return nil, fmt.Errorf("render delivery %d: %w", r.DeliveryID, err)
 		}
 		m.Data = signed
 		return m, nil
 	}
-	m.Data = append(make([]byte, 0, len(b.out)), b.out...)
+	if dst == nil {
+		out = append(make([]byte, 0, len(out)), out...)
+	}
+	m.Data = out
 	return m, nil
 }
 

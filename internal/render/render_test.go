@@ -711,3 +711,29 @@ func TestMessageIDStablePerDelivery(t *testing.T) {
 		t.Errorf("two copies without a delivery: Message-IDs %q and %q, want distinct d0.7.…", a.MessageID, b.MessageID)
 	}
 }
+
+// RenderAppend writes each message over the buffer it is given, and gives
+// the same bytes as Render: a sender reusing one buffer sends exactly what
+// a fresh render would, message after message, with or without 8BITMIME.
+func TestRenderAppendReusesTheBuffer(t *testing.T) {
+	for _, eight := range []bool{false, true} {
+		o := testOptions()
+		o.EightBitMIME = eight
+		p := mustPrepare(t, newsletter(), o)
+		var buf []byte
+		for i, r := range []Recipient{yamada(), smith(), yamada()} {
+			want := mustRender(t, p, r)
+			got, err := p.RenderAppend(buf, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got.Data) != string(want.Data) || got.EightBit != want.EightBit {
+				t.Fatalf("8BITMIME %v, message %d: RenderAppend differs from Render", eight, i)
+			}
+			if i > 0 && cap(buf) >= len(got.Data) && &got.Data[0] != &buf[:1][0] {
+				t.Fatalf("8BITMIME %v, message %d: a buffer with room was not reused", eight, i)
+			}
+			buf = got.Data[:0]
+		}
+	}
+}
