@@ -35,6 +35,9 @@ const (
 	encBase64 transferEncoding = iota
 	encQuotedPrintable
 	encAsIs // 7bit or 8bit
+	// encAsIsClean is encAsIs for a copy known to need no more than LF
+	// → CRLF (asIsTemplate.valuesFit).
+	encAsIsClean
 )
 
 const (
@@ -244,10 +247,19 @@ type encodedPart struct {
 }
 
 // encodePart decides how body goes for this copy: the version's choice,
-// or base64 when the body cannot go as it is.
-func encodePart(enc transferEncoding, body []byte) encodedPart {
+// or base64 when the body cannot go as it is. t describes the part's
+// template (nil: unknown, the body is scanned), v the copy's values.
+func encodePart(enc transferEncoding, t *asIsTemplate, v values, body []byte) encodedPart {
 	switch enc {
 	case encAsIs:
+		if t != nil {
+			if fit, eight := t.valuesFit(v); fit {
+				if t.eight || eight {
+					return encodedPart{"8bit", encAsIsClean}
+				}
+				return encodedPart{"7bit", encAsIsClean}
+			}
+		}
 		ok, eight := asIs(body)
 		switch {
 		case !ok:
@@ -267,8 +279,97 @@ func appendBody(dst []byte, e encodedPart, body []byte) []byte {
 	switch e.enc {
 	case encAsIs:
 		return appendAsIs(dst, body)
+	case encAsIsClean:
+		return appendCRLF(dst, body)
 	case encQuotedPrintable:
 		return appendQuotedPrintable(dst, body)
 	}
 	return appendBase64Lines(dst, body)
+}
+
+// asIsTemplate is what Prepare learns about a part chosen to go as it is,
+// so that a copy of it is written without being scanned: the template's
+// literals have no CR, LF only as line ends, no NUL and every line within
+// maxLine with each slot at its allowance (chooseEncoding); a copy is as
+// valid once every recipient value is within its slot's allowance and
+// brings no CR, LF or NUL (valuesFit), which looks at the values only
+// (tens of octets) instead of the whole body (kilobytes).
+type asIsTemplate struct {
+	c     *compiled
+	allow []int // by field: the allowance of a value of that field
+	eight bool  // the literals hold octets above 127
+}
+
+// newAsIsTemplate describes c for valuesFit; nil when c's literals hold
+// a CR or a NUL (then each copy is scanned).
+func newAsIsTemplate(c *compiled, allow func(field) int) *asIsTemplate {
+	t := &asIsTemplate{c: c}
+	for _, sl := range c.slots {
+		for int(sl.f) >= len(t.allow) {
+			t.allow = append(t.allow, 0)
+		}
+		t.allow[sl.f] = allow(sl.f)
+	}
+	for _, l := range c.lits {
+		for i := 0; i < len(l); i++ {
+			switch {
+			case l[i] == '\r' && (i+1 == len(l) || l[i+1] != '\n'), l[i] == 0:
+				return nil
+			case l[i] >= 0x80:
+				t.eight = true
+			}
+		}
+	}
+	return t
+}
+
+// valuesFit reports whether every value c's slots write is within its
+// allowance and free of CR, LF and NUL (then the copy can go as it is
+// without a look at its bytes), and whether some value has an octet above
+// 127. A value written escaped is counted at its escaped length at worst.
+func (t asIsTemplate) valuesFit(v values) (fit, eight bool) {
+	for _, sl := range t.c.slots {
+		if sl.f == fBreak {
+			continue
+		}
+		s := v[sl.f]
+		n := len(s)
+		for i := 0; i < len(s); i++ {
+			switch c := s[i]; {
+			case c == '\r' || c == '\n' || c == 0:
+				return false, false
+			case c >= 0x80:
+				eight = true
+			case c == '&' || c == '<' || c == '>' || c == '"' || c == '\'':
+				n += 4 // &#39;
+			}
+		}
+		switch sl.esc {
+		case escURLStart, escURLPart, escQuery, escLinkStart:
+			if !isURLField(sl.f) {
+				n = 3 * n // percent-encoded at worst
+			}
+		}
+		if n > t.allow[sl.f] {
+			return false, false
+		}
+	}
+	return true, eight
+}
+
+// appendCRLF writes body with each LF as CRLF; body has no CR but those
+// of CRLF pairs (asIsTemplate).
+func appendCRLF(dst, body []byte) []byte {
+	for {
+		i := bytes.IndexByte(body, '\n')
+		if i < 0 {
+			return append(dst, body...)
+		}
+		dst = append(dst, body[:i]...)
+		if i == 0 || body[i-1] != '\r' {
+			dst = append(dst, '\r')
+		}
+		dst = append(dst, '\n')
+		body = body[i+1:]
+	}
 }

@@ -172,9 +172,9 @@ func splitEncodings(sk *skeleton) (*skeleton, error) {
 func (p *Prepared) appendMIME(dst []byte, s *state, b *buffers, msgID string) (out []byte, eight bool) {
 	sk := s.lt.mime
 	enc := [3]encodedPart{
-		encodePart(s.lt.enc[0], b.text),
-		encodePart(s.lt.enc[1], b.html),
-		encodePart(s.lt.enc[2], b.ics),
+		encodePart(s.lt.enc[0], s.lt.asIs[0], s.v, b.text),
+		encodePart(s.lt.enc[1], s.lt.asIs[1], s.v, b.html),
+		encodePart(s.lt.enc[2], nil, s.v, b.ics),
 	}
 	for _, e := range enc {
 		eight = eight || e.label == "8bit"

@@ -139,6 +139,9 @@ type localeTemplate struct {
 	// enc is the transfer encoding of the text, HTML and calendar parts,
 	// chosen once for the version (encoding.go).
 	enc [3]transferEncoding
+	// asIs describes the text and HTML templates of a part that goes as
+	// it is, so that a copy is checked by its values only (nil: scanned).
+	asIs [2]*asIsTemplate
 	// fallback holds the campaign's fallback of each field in this locale
 	// (campaigns.Campaign.Fallback); has says which fields have one.
 	fallback values
@@ -349,6 +352,11 @@ func (p *Prepared) prepareLocale(loc, subject string, b campaigns.Body) (*locale
 	allow := func(f field) int { return p.allowance(f, bounds) }
 	lt.enc[0] = chooseEncoding(eight, lt.text.longestLine(allow), lt.text.compiledSample())
 	lt.enc[1] = chooseEncoding(eight, lt.html.longestLine(allow), lt.html.compiledSample())
+	for i, c := range []*compiled{lt.text, lt.html} {
+		if lt.enc[i] == encAsIs {
+			lt.asIs[i] = newAsIsTemplate(c, allow)
+		}
+	}
 	if p.cal != nil {
 		// The calendar object is folded at 75 octets (RFC 5545 §3.1);
 		// a sample copy weighs quoted-printable against base64.

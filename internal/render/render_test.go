@@ -737,3 +737,63 @@ func TestRenderAppendReusesTheBuffer(t *testing.T) {
 		}
 	}
 }
+
+// A copy of a part that goes as it is is checked by its values only when
+// they fit (asIsTemplate.valuesFit); it must come out exactly as the full
+// scan of its body would write it, for ordinary values and for those that
+// need the scan (quotes, CR and LF, a NUL, a 1,000-character name, 8-bit
+// names in an English message).
+func TestAsIsCopiesEqualTheScannedOnes(t *testing.T) {
+	o := testOptions()
+	o.EightBitMIME = true
+	fast := mustPrepare(t, newsletter(), o)
+	saved := map[*localeTemplate][2]*asIsTemplate{}
+	for _, lt := range fast.locales {
+		saved[lt] = lt.asIs
+	}
+	scan := func(on bool) { // the same Prepared (its MIME boundaries) either way
+		for lt, a := range saved {
+			if on {
+				lt.asIs = [2]*asIsTemplate{}
+			} else {
+				lt.asIs = a
+			}
+		}
+	}
+	var checked int
+	for _, lt := range fast.locales {
+		for _, a := range lt.asIs {
+			if a != nil {
+				checked++
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no part goes as it is: the test checks nothing")
+	}
+	long := strings.Repeat("長", 1000)
+	var rs []Recipient
+	for _, r := range []Recipient{yamada(), smith()} {
+		rs = append(rs, r)
+		for _, v := range []string{`O'Brien & "Sons" <x>`, "a\r\nb", "a\nb", "a\rb", "a\x00b", long, "山田"} {
+			r2 := r
+			r2.FamilyName, r2.Department = v, v
+			rs = append(rs, r2)
+		}
+	}
+	for i, r := range rs {
+		scan(false)
+		a, err := fast.Render(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		scan(true)
+		b, err := fast.Render(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(a.Data) != string(b.Data) || a.EightBit != b.EightBit {
+			t.Errorf("recipient %d (%q): the value check and the scan write different copies", i, r.FamilyName)
+		}
+	}
+}
