@@ -372,7 +372,7 @@ func (s *chunk) process(ctx context.Context, cl []runs.Claimed) (final bool) {
 			s.snd = w.sender()
 		}
 		began := time.Now()
-		sendErr := s.snd.Send(ctx, mailer.Envelope{From: msg.EnvelopeFrom, To: msg.To, Data: msg.Data, EightBit: msg.EightBit})
+		sendErr := s.snd.Send(ctx, mailer.Envelope{From: msg.EnvelopeFrom, To: msg.To, Data: msg.Data, EightBit: msg.EightBit, CRLF: true})
 		s.buf = msg.Data[:0] // the next message of the chunk is written over it
 		s.took = time.Since(began)
 		out := mailer.Classify(sendErr)

@@ -214,7 +214,7 @@ database only with --as.`,
 			defer sender.Close()
 			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
 			defer cancel()
-			if err := sender.Send(ctx, mailer.Envelope{From: m.EnvelopeFrom, To: m.To, Data: m.Data, EightBit: m.EightBit}); err != nil {
+			if err := sender.Send(ctx, mailer.Envelope{From: m.EnvelopeFrom, To: m.To, Data: m.Data, EightBit: m.EightBit, CRLF: true}); err != nil {
 				return fmt.Errorf("send test of %s to %s: %w", c.ID, m.To, err)
 			}
 			fmt.Fprintf(a.Stdout, "sent test of %s to %s (Message-ID <%s>)\n", c.ID, m.To, m.MessageID)

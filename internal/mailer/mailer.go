@@ -35,6 +35,10 @@ type Envelope struct {
 	// (RFC 6152 §3). An SMTP session without it refuses the envelope with
 	// ErrNo8BitMIME.
 	EightBit bool
+	// CRLF says every line of Data is known to end in CRLF, as the
+	// renderer writes them (render.Message): Send then skips checking
+	// each message for bare CR or LF before sending it as it is.
+	CRLF bool
 }
 
 // ErrNo8BitMIME is the error (wrapped in a *SendError whose Outcome is

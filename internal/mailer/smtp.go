@@ -158,7 +158,8 @@ func (s *smtpSender) transaction(ctx context.Context, env Envelope) *SendError {
 		return sendError(stage, err)
 	}
 	s.sent++
-	if s.chunking && cleanCRLF(env.Data) {
+	clean := env.CRLF && len(env.Data) > 0 || cleanCRLF(env.Data)
+	if s.chunking && clean {
 		if err := s.chunkedTransaction(env); err != nil {
 			return wrap(err.stage, err.err)
 		}
@@ -180,7 +181,7 @@ func (s *smtpSender) transaction(ctx context.Context, env Envelope) *SendError {
 		}
 	}
 	// The message body, dot-stuffed, and the final reply (RFC 5321 §4.5.2).
-	if err := writeDotted(s.c.Text.W, env.Data); err != nil {
+	if err := writeDotted(s.c.Text.W, env.Data, clean); err != nil {
 		return wrap(StageData, err)
 	}
 	_, msg, err := s.c.Text.ReadResponse(250)
@@ -193,11 +194,11 @@ func (s *smtpSender) transaction(ctx context.Context, env Envelope) *SendError {
 
 // writeDotted writes a message body in DATA form: lines starting with "."
 // get a second one, and ".\r\n" ends it (RFC 5321 §4.5.2). Messages with
-// clean CRLF line ends (what the renderer produces) are copied in large
-// pieces; anything else goes through textproto's byte-by-byte DotWriter,
-// which also turns bare LF into CRLF.
-func writeDotted(w *bufio.Writer, data []byte) error {
-	if !cleanCRLF(data) {
+// clean CRLF line ends (clean: what the renderer produces, cleanCRLF) are
+// copied in large pieces; anything else goes through textproto's
+// byte-by-byte DotWriter, which also turns bare LF into CRLF.
+func writeDotted(w *bufio.Writer, data []byte, clean bool) error {
+	if !clean {
 		dw := textproto.NewWriter(w).DotWriter()
 		if _, err := dw.Write(data); err != nil {
 			return err

@@ -121,6 +121,12 @@ func mustRender(t testing.TB, p *Prepared, r Recipient) *Message {
 	if strings.Contains(string(m.Data), "KZ"+p.ph.nonce) {
 		t.Fatalf("placeholder left in message:\n%s", m.Data)
 	}
+	// The worker tells the mailer a rendered message needs no line-end
+	// check (mailer.Envelope.CRLF): every CR and LF is a CRLF pair.
+	crlf := strings.Count(string(m.Data), "\r\n")
+	if strings.Count(string(m.Data), "\r") != crlf || strings.Count(string(m.Data), "\n") != crlf {
+		t.Fatalf("a rendered message has a bare CR or LF:\n%q", m.Data)
+	}
 	return m
 }
 
