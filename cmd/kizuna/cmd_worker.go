@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -43,9 +44,12 @@ the send window and the throttles, render it, send it to the relay
 (KIZUNA_SMTP_URL) and record the relay's reply. Any number of workers may
 run at once on any number of machines. SIGTERM or Ctrl-C stops claiming,
 finishes or releases the messages in flight, and exits within 30 seconds.
-With KIZUNA_METRICS_LISTEN set, it serves /metrics and /healthz there.`,
+With KIZUNA_METRICS_LISTEN set, it serves /metrics and /healthz there.
+Its Go heap is kept within a soft limit of 40 MiB (the GOMEMLIMIT
+environment variable overrides it).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			setWorkerMemoryLimit(a.Getenv)
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			w, err := a.newWorker(ctx, f)
@@ -57,6 +61,22 @@ With KIZUNA_METRICS_LISTEN set, it serves /metrics and /healthz there.`,
 	}
 	f.register(cmd)
 	return cmd
+}
+
+// workerMemoryLimit is the soft limit of a worker's Go heap: what it holds
+// does not grow with the audience (chunks of 200, one message at a time
+// per connection; about 5 MiB live while sending), but the collector
+// would otherwise let garbage grow to several times that between cycles.
+// With the limit the whole process stays under 64 MiB resident
+// (`make bench`, 100k recipients).
+const workerMemoryLimit = 40 << 20
+
+// setWorkerMemoryLimit applies workerMemoryLimit unless GOMEMLIMIT is set
+// (the runtime reads that itself).
+func setWorkerMemoryLimit(getenv func(string) string) {
+	if getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(workerMemoryLimit)
+	}
 }
 
 // newWorker builds a worker from the configuration.
