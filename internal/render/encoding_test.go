@@ -110,13 +110,16 @@ func TestLongAndBrokenValuesStayValid(t *testing.T) {
 
 // The lightening step keeps the placeholders, Outlook's mso-* declarations
 // and conditional comments, removes other comments and the indentation,
-// keeps what table cells, links and headings need, and drops a colour a
-// paragraph inherits from its cell.
+// keeps what table cells, links and headings need, drops a colour a
+// paragraph inherits from its cell, the style rules that match nothing and
+// the class names no rule refers to.
 func TestLightenHTML(t *testing.T) {
 	t.Parallel()
 	doc := `<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" "http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">
 <html><head><style type="text/css">
   .a { color: red; }
+  .b, .a .c { color: blue; }
+  @media only screen and (max-width: 600px) { .b { color: green; } }
 </style></head>
 <body style="color: #111; font-family: Arial">
   <!-- a comment -->
@@ -126,7 +129,7 @@ func TestLightenHTML(t *testing.T) {
       <td style="color: #333; font-size: 15px; mso-line-height-rule: exactly">
         <p style="color: #333; font-size: 15px; margin: 0">Hello KZABCDEFGIVENNAMEZK</p>
         <a href="KZABCDEFLINK0ZK" style="color: #333; font-size: 15px">link</a> | <a href="x" style="color: #333">two</a>
-        <span style="color: #333; font-size: 1.2em">relative</span>
+        <span class="a c d" style="color: #333; font-size: 1.2em">relative</span>
       </td>
     </tr>
   </table>
@@ -143,9 +146,9 @@ func TestLightenHTML(t *testing.T) {
 		`style="color:#333;font-size:15px;mso-line-height-rule:exactly"`, // the cell keeps all
 		`<p style="font-size:15px;margin:0">`,                            // the colour is the cell's
 		`style="color:#333">link</a> | <a`,                               // links keep their colour; the space between them stays
-		`style="font-size:1.2em">relative`,                               // relative to the span's parent: kept
+		`<span class="a c" style="font-size:1.2em">relative`,             // relative to the span's parent: kept; class d is in no rule
 		`<body style="color: #111; font-family: Arial">`,                 // nothing on <body> is touched
-		".a{color:red;}",
+		".a{color:red;}.a .c{color:blue;}</style>",                       // no element has class b: its selector and the @media block go
 	} {
 		if !strings.Contains(flat, want) {
 			t.Errorf("lightened HTML lacks %q:\n%s", want, got)
