@@ -194,3 +194,130 @@ func setStyle(n *html.Node, ds []decl) {
 		n.Attr = append(n.Attr, html.Attribute{Key: "style", Val: joinStyle(ds)})
 	}
 }
+
+// inCells are the inherited properties hoistInCells moves from the
+// blocks of a cell to the cell: Outlook inherits within a cell (from the
+// cell to its paragraphs), and dropStyles already relies on that for a
+// paragraph's colour.
+var inCells = []string{"color", "text-align"}
+
+// hoistInCells gives a table cell the value of an inCells property that
+// every block in it declares alike (the footer's three paragraphs, each
+// grey and centred), when no text in the cell takes that property from the
+// cell itself: the cell's own value reached nothing, so replacing it
+// changes nothing, and dropStyles then removes the blocks' repetitions.
+// Only blocks count as declarers for text-align (an inline-block is placed
+// by its parent's text-align), and nothing in a nested table or a
+// relative value is considered.
+func hoistInCells(n *html.Node) {
+	walk(n, func(n *html.Node) {
+		if n.Type != html.ElementNode || n.DataAtom != atom.Td && n.DataAtom != atom.Th {
+			return
+		}
+		for _, prop := range inCells {
+			var found []string
+			if !declaredWithin(n, prop, &found) {
+				continue
+			}
+			v, count := mostCommon(found)
+			if count < 2 || count != len(found) || relativeLength(v) || strings.Contains(v, "!") {
+				continue
+			}
+			ds := parseStyle(styleAttr(n))
+			kept := ds[:0]
+			for _, d := range ds {
+				if d.prop != prop {
+					kept = append(kept, d)
+				}
+			}
+			setStyle(n, append(kept, decl{prop, v}))
+		}
+	})
+}
+
+// declaredWithin is declaredBelow without looking into nested tables (a
+// nested table counts as text) and, for text-align, with only blocks as
+// declarers (any other element counts as text).
+func declaredWithin(n *html.Node, prop string, found *[]string) bool {
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		switch c.Type {
+		case html.TextNode:
+			if strings.TrimSpace(c.Data) != "" {
+				return false
+			}
+		case html.ElementNode:
+			switch {
+			case c.DataAtom == atom.Table || c.DataAtom == atom.Td || c.DataAtom == atom.Th:
+				return false
+			case prop == "text-align" && !blockish[c.DataAtom]:
+				return false
+			}
+			if v := styleValue(c, prop); v != "" {
+				*found = append(*found, v)
+				continue
+			}
+			if hasAttr(c, "data-label") || !declaredWithin(c, prop, found) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// dropUnusedColor removes the colour of a table cell when every piece of
+// text under it, nested cells included, is in an element that declares
+// its own colour, and no border or outline there takes the current colour
+// (CSS Color 4 §4.1): the wrapper cells of the theme, which hold only
+// nested tables. Their font size and line height stay: in Outlook a cell
+// ends with a paragraph after a nested table, whose height they set.
+func dropUnusedColor(n *html.Node) {
+	walk(n, func(n *html.Node) {
+		if n.Type != html.ElementNode || n.DataAtom != atom.Td && n.DataAtom != atom.Th || styleValue(n, "color") == "" {
+			return
+		}
+		var found []string
+		if !declaredBelow(n, "color", &found) || currentColorBelow(n) {
+			return
+		}
+		ds := parseStyle(styleAttr(n))
+		kept := ds[:0]
+		for _, d := range ds {
+			if d.prop != "color" {
+				kept = append(kept, d)
+			}
+		}
+		setStyle(n, kept)
+	})
+}
+
+// currentColorBelow reports whether an element under n may paint in its
+// current colour without text: a border, outline, shadow or rule without
+// a colour of its own, an image or a horizontal rule.
+func currentColorBelow(n *html.Node) bool {
+	uses := false
+	walk(n, func(c *html.Node) {
+		if c == n || c.Type != html.ElementNode {
+			return
+		}
+		switch c.DataAtom {
+		case atom.Img, atom.Hr, atom.Input, atom.Svg, atom.Video, atom.Iframe, atom.Object:
+			uses = true
+		}
+		for _, d := range parseStyle(styleAttr(c)) {
+			if paintsColor[d.prop] && !strings.ContainsAny(d.value, "#(") && d.value != "0" && d.value != "none" {
+				uses = true
+			}
+		}
+	})
+	return uses
+}
+
+// paintsColor are the properties whose value may paint in currentColor
+// when it names no colour (a keyword colour is taken for none: the check
+// only errs on the side of keeping).
+var paintsColor = map[string]bool{
+	"border": true, "border-top": true, "border-right": true, "border-bottom": true, "border-left": true,
+	"border-color": true, "border-top-color": true, "border-right-color": true, "border-bottom-color": true,
+	"border-left-color": true, "outline": true, "outline-color": true, "box-shadow": true, "text-shadow": true,
+	"text-decoration": true, "text-decoration-color": true, "column-rule": true, "caret-color": true,
+}

@@ -81,6 +81,8 @@ func lightenHTML(doc string, weigh func(string) int) (string, error) {
 	}
 	if body := findBody(root); body != nil {
 		hoistAcrossCells(body)
+		dropUnusedColor(body)
+		hoistInCells(body)
 		for c := body.FirstChild; c != nil; c = c.NextSibling {
 			// Nothing may rely on inheriting from <body>: Gmail drops
 			// its styles.

@@ -129,7 +129,7 @@ func pruneCSS(css string, present, used map[string]bool) string {
 				}
 			}
 			if len(kept) > 0 {
-				b.WriteString(strings.Join(kept, ",") + "{" + block + "}")
+				b.WriteString(strings.Join(kept, ",") + "{" + dropPrefixed(block) + "}")
 			}
 		}
 	}
@@ -262,4 +262,23 @@ func splitTop(s string, sep byte) []string {
 		}
 	}
 	return append(out, s[start:])
+}
+
+// dropPrefixed removes from a declaration block "-webkit-box-sizing" when
+// the block declares box-sizing with the same value: every WebKit and
+// Blink mail client reads the unprefixed property (Safari 5.1, 2011).
+func dropPrefixed(block string) string {
+	ds := splitTop(block, ';')
+	has := map[string]bool{}
+	for _, d := range ds {
+		has[strings.TrimSpace(d)] = true
+	}
+	kept := ds[:0]
+	for _, d := range ds {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(d), "-webkit-box-sizing:"); ok && has["box-sizing:"+v] {
+			continue
+		}
+		kept = append(kept, d)
+	}
+	return strings.Join(kept, ";")
 }
