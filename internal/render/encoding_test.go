@@ -160,3 +160,39 @@ func TestLightenHTML(t *testing.T) {
 		}
 	}
 }
+
+// The lightening step declares overflow-wrap once on the outermost cell
+// (Outlook ignores it, so it may pass through cells), moves the colour
+// and alignment every paragraph of a cell declares alike to the cell,
+// drops the colour of a cell that holds only cells with their own, and
+// writes no implied <tbody>, no xmlns and no xml:lang.
+func TestLightenHoists(t *testing.T) {
+	t.Parallel()
+	doc := `<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" "http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">
+<html xmlns="http://www.w3.org/1999/xhtml" lang="ja" xml:lang="ja"><head></head><body>
+<table><tbody><tr><td style="color: #111; font-size: 15px">
+  <table><tr><td style="color: #222; font-size: 15px">
+    <p style="overflow-wrap: anywhere; color: #666; text-align: center; margin-top: 0">one</p>
+    <p style="overflow-wrap: anywhere; color: #666; text-align: center; margin-top: 0">two</p>
+  </td></tr></table>
+  <table><tr><td style="color: #333; font-size: 15px"><p style="overflow-wrap: anywhere; margin-top: 0">three <a href="x" style="overflow-wrap: anywhere; color: #00f">link</a></p></td></tr></table>
+</td></tr></tbody></table></body></html>`
+	got, err := lightenHTML(doc, func(s string) int { return len(s) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	flat := strings.ReplaceAll(got, "\n", " ")
+	for _, want := range []string{
+		`<html lang="ja">`,
+		`<table><tr><td style="font-size:15px;overflow-wrap:anywhere">`,
+		`<td style="font-size:15px;color:#666;text-align:center"><p style="margin-top:0">one</p>`,
+		`<td style="color:#333;font-size:15px"><p style="margin-top:0">three <a href="x" style="color:#00f">`,
+	} {
+		if !strings.Contains(flat, want) {
+			t.Errorf("lightened HTML lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "tbody") {
+		t.Errorf("lightened HTML has a tbody:\n%s", got)
+	}
+}

@@ -93,3 +93,19 @@ func encodingsOf(msg string) []string {
 	}
 	return out
 }
+
+// Every multipart boundary of a message is 32 hex digits, and the two of an
+// event (mixed and alternative) differ.
+func TestBoundariesAreShort(t *testing.T) {
+	t.Parallel()
+	m := mustRender(t, mustPrepare(t, event(), testOptions()), yamada())
+	bs := boundaryRE.FindAllStringSubmatch(string(m.Data), -1)
+	if len(bs) != 2 || bs[0][1] == bs[1][1] {
+		t.Fatalf("boundaries %v, want two that differ", bs)
+	}
+	for _, b := range bs {
+		if len(b[1]) != 32 || !strings.Contains(string(m.Data), "\r\n--"+b[1]+"--") {
+			t.Errorf("boundary %q: want 32 hex digits that close its entity", b[1])
+		}
+	}
+}
