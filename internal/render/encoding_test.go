@@ -110,13 +110,16 @@ func TestLongAndBrokenValuesStayValid(t *testing.T) {
 
 // The lightening step keeps the placeholders, Outlook's mso-* declarations
 // and conditional comments, removes other comments and the indentation,
-// keeps what table cells, links and headings need, and drops a colour a
-// paragraph inherits from its cell.
+// keeps what table cells, links and headings need, drops a colour a
+// paragraph inherits from its cell, the style rules that match nothing and
+// the class names no rule refers to.
 func TestLightenHTML(t *testing.T) {
 	t.Parallel()
 	doc := `<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" "http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">
 <html><head><style type="text/css">
   .a { color: red; }
+  .b, .a .c { color: blue; }
+  @media only screen and (max-width: 600px) { .b { color: green; } }
 </style></head>
 <body style="color: #111; font-family: Arial">
   <!-- a comment -->
@@ -126,7 +129,7 @@ func TestLightenHTML(t *testing.T) {
       <td style="color: #333; font-size: 15px; mso-line-height-rule: exactly">
         <p style="color: #333; font-size: 15px; margin: 0">Hello KZABCDEFGIVENNAMEZK</p>
         <a href="KZABCDEFLINK0ZK" style="color: #333; font-size: 15px">link</a> | <a href="x" style="color: #333">two</a>
-        <span style="color: #333; font-size: 1.2em">relative</span>
+        <span class="a c d" style="color: #333; font-size: 1.2em">relative</span>
       </td>
     </tr>
   </table>
@@ -143,9 +146,9 @@ func TestLightenHTML(t *testing.T) {
 		`style="color:#333;font-size:15px;mso-line-height-rule:exactly"`, // the cell keeps all
 		`<p style="font-size:15px;margin:0">`,                            // the colour is the cell's
 		`style="color:#333">link</a> | <a`,                               // links keep their colour; the space between them stays
-		`style="font-size:1.2em">relative`,                               // relative to the span's parent: kept
+		`<span class="a c" style="font-size:1.2em">relative`,             // relative to the span's parent: kept; class d is in no rule
 		`<body style="color: #111; font-family: Arial">`,                 // nothing on <body> is touched
-		".a{color:red;}",
+		".a{color:red;}.a .c{color:blue;}</style>",                       // no element has class b: its selector and the @media block go
 	} {
 		if !strings.Contains(flat, want) {
 			t.Errorf("lightened HTML lacks %q:\n%s", want, got)
@@ -155,5 +158,41 @@ func TestLightenHTML(t *testing.T) {
 		if strings.Contains(got, gone) {
 			t.Errorf("lightened HTML still has %q:\n%s", gone, got)
 		}
+	}
+}
+
+// The lightening step declares overflow-wrap once on the outermost cell
+// (Outlook ignores it, so it may pass through cells), moves the colour
+// and alignment every paragraph of a cell declares alike to the cell,
+// drops the colour of a cell that holds only cells with their own, and
+// writes no implied <tbody>, no xmlns and no xml:lang.
+func TestLightenHoists(t *testing.T) {
+	t.Parallel()
+	doc := `<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" "http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">
+<html xmlns="http://www.w3.org/1999/xhtml" lang="ja" xml:lang="ja"><head></head><body>
+<table><tbody><tr><td style="color: #111; font-size: 15px">
+  <table><tr><td style="color: #222; font-size: 15px">
+    <p style="overflow-wrap: anywhere; color: #666; text-align: center; margin-top: 0">one</p>
+    <p style="overflow-wrap: anywhere; color: #666; text-align: center; margin-top: 0">two</p>
+  </td></tr></table>
+  <table><tr><td style="color: #333; font-size: 15px"><p style="overflow-wrap: anywhere; margin-top: 0">three <a href="x" style="overflow-wrap: anywhere; color: #00f">link</a></p></td></tr></table>
+</td></tr></tbody></table></body></html>`
+	got, err := lightenHTML(doc, func(s string) int { return len(s) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	flat := strings.ReplaceAll(got, "\n", " ")
+	for _, want := range []string{
+		`<html lang="ja">`,
+		`<table><tr><td style="font-size:15px;overflow-wrap:anywhere">`,
+		`<td style="font-size:15px;color:#666;text-align:center"><p style="margin-top:0">one</p>`,
+		`<td style="color:#333;font-size:15px"><p style="margin-top:0">three <a href="x" style="color:#00f">`,
+	} {
+		if !strings.Contains(flat, want) {
+			t.Errorf("lightened HTML lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "tbody") {
+		t.Errorf("lightened HTML has a tbody:\n%s", got)
 	}
 }

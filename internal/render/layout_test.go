@@ -27,7 +27,9 @@ func hiring(clicks bool) *campaigns.Campaign {
 	return c
 }
 
-var cellLinkRE = regexp.MustCompile(`<td[^>]*>\s*<a\s+href="([^"]*)"[^>]*>([^<]*)</a>\s*</td>`)
+// cellLinkRE finds a link alone in a cell of the data table (its cells carry
+// a data-label; the masthead's cell holds a link too).
+var cellLinkRE = regexp.MustCompile(`<td data-label="[^"]*"[^>]*>\s*<a\s+href="([^"]*)"[^>]*>([^<]*)</a>\s*</td>`)
 
 // A URL in a table cell becomes a link, rewritten for click tracking like
 // every other link, in the HTML and in the plain text; other cells stay text.

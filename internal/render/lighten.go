@@ -80,6 +80,9 @@ func lightenHTML(doc string, weigh func(string) int) (string, error) {
 		return "", fmt.Errorf("lighten HTML: %w", err)
 	}
 	if body := findBody(root); body != nil {
+		hoistAcrossCells(body)
+		dropUnusedColor(body)
+		hoistInCells(body)
 		for c := body.FirstChild; c != nil; c = c.NextSibling {
 			// Nothing may rely on inheriting from <body>: Gmail drops
 			// its styles.
@@ -97,6 +100,9 @@ func lightenHTML(doc string, weigh func(string) int) (string, error) {
 			compactStyleElements(c)
 		}
 	}
+	dropUnusedClasses(root, pruneSheets(root))
+	spliceTbody(root)
+	dropInertAttrs(root)
 	var buf bytes.Buffer
 	if err := html.Render(&buf, root); err != nil {
 		return "", fmt.Errorf("lighten HTML: %w", err)
@@ -215,8 +221,14 @@ func dropStyles(n *html.Node, parent map[string]string) {
 	computed := parent
 	if keepAll[n.DataAtom] {
 		// Outlook does not inherit into cells (nor tables): what is
-		// inside one may rely only on what the cell itself declares.
+		// inside one may rely only on what the cell itself declares,
+		// but for the properties Outlook ignores (acrossCells).
 		computed = map[string]string{}
+		for k, v := range parent {
+			if acrossCells[k] {
+				computed[k] = v
+			}
+		}
 	}
 	for i, a := range n.Attr {
 		if a.Namespace != "" || a.Key != "style" {
