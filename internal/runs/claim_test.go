@@ -351,3 +351,62 @@ func TestClaimPlanUsesThePrimaryKey(t *testing.T) {
 		t.Fatalf("claim plan does not go through the primary key:\n%s", text)
 	}
 }
+
+// A holder whose lease ran out mid-chunk must learn it lost the chunk once
+// PickDue moved the chunk's deliveries to a new chunk. qPickDue's revoked
+// CTE takes the old chunk's row with an upsert that leaves lease_until as
+// it was, and lease_until is the holder's token (qExtendLease): when the
+// lease expired after the reconciler's EndExpiredLeases and before its
+// PickDue, the row survives with the holder's token, the holder's
+// ExtendLease succeeds, and it goes on sending deliveries that the new
+// chunk's task is sending too.
+//
+// Interleaving (one reconciler pass, two workers):
+//  1. Redis is flushed while worker A has dequeued the task of chunk C:
+//     ForgetTasks(all) clears queued_until of C's deliveries (no lease yet).
+//  2. A claims C: lease until T, gets every delivery; it sends slowly.
+//  3. The reconciler runs EndExpiredLeases just before T (nothing expired).
+//  4. T passes; the same pass's PickDue finds C's row expired, "revokes" it
+//     without changing lease_until, and moves the deliveries to chunk C2.
+//  5. A reaches its Lease/3 check: ExtendLease(C, T) matches the unchanged
+//     row and returns held=true; A sends the rest of its claimed list.
+//  6. Worker B claims C2 and gets the same deliveries: each is sent twice.
+func TestPickDueRevokingAnExpiredLeaseEndsTheHoldersToken(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 3)
+	ctx := context.Background()
+	chunk := f.chunkOf(t, f.ids[0])
+	// 1. The sweep after a Redis loss, before A's claim.
+	if _, err := ForgetTasks(ctx, f.db, true); err != nil {
+		t.Fatal(err)
+	}
+	// 2. A claims the chunk with a short lease.
+	a, err := Claim(ctx, f.db, f.run.ID, chunk, f.ids, 300*time.Millisecond)
+	if err != nil || !a.Held || len(a.Deliveries) != 3 {
+		t.Fatalf("A's claim: held %v, %d deliveries, %v", a.Held, len(a.Deliveries), err)
+	}
+	// 3. The reconciler ends expired leases while A's is still live.
+	if err := EndExpiredLeases(ctx, f.db); err != nil {
+		t.Fatal(err)
+	}
+	// 4. A's lease runs out; the same pass's PickDue hands the deliveries out again.
+	time.Sleep(400 * time.Millisecond)
+	due, err := PickDue(ctx, f.db, 100, time.Minute)
+	if err != nil || len(due) != 3 {
+		t.Fatalf("PickDue after A's lease expired: %d deliveries, %v; want 3", len(due), err)
+	}
+	// 5. A, still sending, extends its lease with its token.
+	_, held, err := ExtendLease(ctx, f.db, a.Lease, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 6. B claims the new chunk.
+	b, err := Claim(ctx, f.db, f.run.ID, due[0].Chunk, f.ids, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if held && len(b.Deliveries) > 0 {
+		t.Fatalf("A still holds chunk %d (ExtendLease held=true after PickDue moved its deliveries to chunk %d) "+
+			"and B claimed %v there: both send them", chunk, due[0].Chunk, claimedIDs(b))
+	}
+}
