@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/kizuna-alumni/kizuna/campaigns"
 	"github.com/kizuna-alumni/kizuna/internal/runs"
 	"github.com/kizuna-alumni/kizuna/internal/testdb"
@@ -91,5 +93,30 @@ func TestRecordSentWinsButOtherResultsNeedTheClaim(t *testing.T) {
 	want := []row{{"sent", 1, false}, {"pending", 0, false}, {"pending", 0, true}}
 	if fmt.Sprint(rows) != fmt.Sprint(want) {
 		t.Fatalf("deliveries = %+v, want %+v", rows, want)
+	}
+}
+
+// A chunk whose lease cannot be extended (Postgres does not answer) is
+// sent on only while the lease lasts by the worker's clock; past its
+// expiry the chunk may be another worker's, so the rest is given back.
+func TestChunkStopsWhenItsLeaseCannotBeExtendedAndHasExpired(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 1)
+	broken := bareWorker(f)
+	db, err := sqlx.Open("postgres", "postgres://postgres@127.0.0.1:1/none?sslmode=disable&connect_timeout=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	broken.db = db
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, c := range []struct {
+		until time.Time
+		held  bool
+	}{{time.Now().Add(time.Minute), true}, {time.Now().Add(-time.Second), false}} {
+		s := &chunk{w: broken, log: log, lease: &chunkLease{Lease: runs.Lease{Chunk: 1, Until: c.until}}}
+		if got := s.extendLease(context.Background()); got != c.held || s.lease.lost == c.held {
+			t.Errorf("lease until %s, Postgres unreachable: goes on %v (lost %v), want %v", c.until.Format(time.TimeOnly), got, s.lease.lost, c.held)
+		}
 	}
 }

@@ -632,8 +632,14 @@ func (s *chunk) extendLease(ctx context.Context) bool {
 	l := s.lease
 	next, held, err := runs.ExtendLease(ctx, s.w.db, l.Lease, s.w.opt.Lease)
 	if err != nil {
-		s.log.Warn("could not extend the chunk's lease", "err", err)
-		return true
+		if time.Now().Before(l.Until) {
+			s.log.Warn("could not extend the chunk's lease; sending on while it lasts", "err", err)
+			return true
+		}
+		// Past its expiry the chunk may be someone else's: stop.
+		s.log.Warn("could not extend the chunk's lease, which has expired; giving the rest back", "err", err)
+		l.lost = true
+		return false
 	}
 	if !held {
 		s.log.Warn("the chunk's lease expired before it was extended; giving the rest back")

@@ -160,7 +160,9 @@ SELECT id FROM runs WHERE expanded_at IS NULL AND state IN ('expanding', 'paused
 //
 // A delivery is only moved out of its old chunk once this statement holds
 // that chunk's lease row and found it free or expired (the revoked CTE: an
-// upsert that changes nothing but takes the row's lock). A claim takes the
+// upsert that takes the row's lock and sets the expiry to -infinity, so
+// that a holder whose lease ran out cannot extend it any more: qExtendLease
+// matches the expiry the holder knows, and it no longer does). A claim takes the
 // same row first (qLeaseChunk) and reads the chunk's deliveries only
 // afterwards, so either the claim's lease is live here and the delivery
 // stays where it is, or the claim's read sees it moved: never both. The
@@ -178,7 +180,7 @@ WITH picked AS (
 	INSERT INTO send_leases AS s (chunk_id, lease_until)
 	SELECT DISTINCT old_chunk, '-infinity'::timestamptz FROM picked WHERE old_chunk IS NOT NULL
 	ORDER BY 1
-	ON CONFLICT (chunk_id) DO UPDATE SET lease_until = s.lease_until
+	ON CONFLICT (chunk_id) DO UPDATE SET lease_until = '-infinity'
 	WHERE s.lease_until < now()
 	RETURNING s.chunk_id
 ), numbered AS (
