@@ -410,3 +410,38 @@ func TestPickDueRevokingAnExpiredLeaseEndsTheHoldersToken(t *testing.T) {
 			"and B claimed %v there: both send them", chunk, due[0].Chunk, claimedIDs(b))
 	}
 }
+
+// scanClaimed reads qClaim's columns by position; sqlx maps them by name.
+// Both must give the same deliveries, field by field, for rows with and
+// without the optional values (dates, a notice, a forgotten address, a
+// suppressed one).
+func TestScanClaimedEqualsSqlx(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 4)
+	ctx := context.Background()
+	f.db.MustExec(`UPDATE alumni SET department = '開発部', joined_on = '2012-04-01', left_on = '2019-03-31',
+		locale = 'en', timezone = 'Europe/London', mail_kinds = 'newsletter' WHERE id = (SELECT alumni_id FROM deliveries WHERE id = $1)`, f.ids[0])
+	f.db.MustExec(`UPDATE alumni SET email = NULL, status = 'forgotten' WHERE id = (SELECT alumni_id FROM deliveries WHERE id = $1)`, f.ids[1])
+	f.db.MustExec(`INSERT INTO suppressions (email_hash, reason) SELECT sha256(convert_to(email, 'UTF8')), 'unsubscribed'
+		FROM alumni WHERE id = (SELECT alumni_id FROM deliveries WHERE id = $1)`, f.ids[2])
+	f.db.MustExec(`UPDATE deliveries SET attempts = 2 WHERE id = $1`, f.ids[3])
+	chunk := f.chunkOf(t, f.ids[0])
+	var want []Claimed
+	if err := f.db.Select(&want, qClaim, pq.Int64Array(f.ids), chunk, f.run.ID); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := f.db.QueryContext(ctx, qClaim, pq.Int64Array(f.ids), chunk, f.run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []Claimed
+	if err := scanClaimed(rows, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(want) != 4 {
+		t.Fatalf("the claim read %d deliveries, want 4", len(want))
+	}
+	if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
+		t.Fatalf("scanned by position:\n%+v\nby name:\n%+v", got, want)
+	}
+}

@@ -117,6 +117,25 @@ func Claim(ctx context.Context, db sqlx.QueryerContext, runID, chunk int64, ids 
 		})
 }
 
+// scanClaimed appends qClaim's rows to out and closes rows. It scans the
+// columns in the order qClaim lists them, without sqlx's reflection: this
+// runs for every delivery sent (TestScanClaimedEqualsSqlx compares it with
+// sqlx's mapping by name).
+func scanClaimed(rows *sql.Rows, out *[]Claimed) error {
+	defer rows.Close()
+	for rows.Next() {
+		var c Claimed
+		if err := rows.Scan(&c.ID, &c.RunID, &c.Chunk, &c.AlumniID, &c.Attempts, &c.Notice, &c.VersionID,
+			&c.CampaignID, &c.RunNumber, &c.RunKind, &c.Email, &c.FamilyName, &c.GivenName, &c.Department,
+			&c.JoinedOn, &c.LeftOn, &c.Locale, &c.TimeZone, &c.Status, &c.MailKinds, &c.CampaignKind,
+			&c.Suppressed); err != nil {
+			return err
+		}
+		*out = append(*out, c)
+	}
+	return rows.Err()
+}
+
 // claim takes the lease through take, then reads the deliveries through
 // sel, retrying on a deadlock.
 func claim(chunk int64, take func(until *[]time.Time) error, sel func(out *[]Claimed) error) (ChunkClaim, error) {
@@ -300,7 +319,13 @@ func (s *SendStatements) Claim(ctx context.Context, runID, chunk int64, ids []in
 		func(until *[]time.Time) error {
 			return lst.SelectContext(ctx, until, chunk, lease.Seconds(), pq.Int64Array(ids))
 		},
-		func(out *[]Claimed) error { return cst.SelectContext(ctx, out, pq.Int64Array(ids), chunk, runID) })
+		func(out *[]Claimed) error {
+			rows, err := cst.QueryContext(ctx, pq.Int64Array(ids), chunk, runID)
+			if err != nil {
+				return err
+			}
+			return scanClaimed(rows, out)
+		})
 }
 
 // Record is runs.Record with the prepared statement, inside tx when tx is

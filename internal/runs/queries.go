@@ -54,7 +54,8 @@ WITH c AS (
 	           WHEN d.state = 'pending' THEN true
 	           ELSE false END
 )
-SELECT c.*, a.email, a.family_name, a.given_name, a.department, a.joined_on, a.left_on,
+SELECT c.id, c.run_id, c.chunk_id, c.alumni_id, c.attempts, c.notice, c.version_id, c.campaign_id, c.number, c.kind,
+	a.email, a.family_name, a.given_name, a.department, a.joined_on, a.left_on,
 	a.locale, a.timezone, a.status, a.mail_kinds,
 	(SELECT k.kind FROM campaigns k WHERE k.id = c.campaign_id) AS campaign_kind,
 	(a.email IS NULL OR EXISTS (SELECT 1 FROM suppressions s WHERE s.email_hash = sha256(convert_to(a.email, 'UTF8')))) AS suppressed
