@@ -38,6 +38,10 @@ type smtpSender struct {
 	// chunking: the relay offers CHUNKING as well, so MAIL, RCPT, "BDAT n
 	// LAST" and the message itself go out in one write (RFC 3030).
 	chunking bool
+	// eightBitMIME and smtpUTF8: the relay offers 8BITMIME (RFC 6152) and
+	// SMTPUTF8 (RFC 6531), read once per session.
+	eightBitMIME, smtpUTF8 bool
+
 	lastUsed time.Time
 	reply    string
 	// learnedMax is how many messages the relay takes per session, learnt
@@ -69,7 +73,7 @@ func (s *smtpSender) Send(ctx context.Context, env Envelope) error {
 				return err
 			}
 		}
-		if ok, _ := s.c.Extension("8BITMIME"); env.EightBit && !ok {
+		if env.EightBit && !s.eightBitMIME {
 			return &SendError{Stage: StageMail, Outcome: Temporary, Err: ErrNo8BitMIME}
 		}
 		err := s.transaction(ctx, env)
@@ -349,14 +353,15 @@ func (s *smtpSender) chunkedTransaction(env Envelope) *stageErr {
 // needs: BODY=8BITMIME (RFC 6152) so 8-bit bodies pass unchanged, SMTPUTF8
 // (RFC 6531) for non-ASCII addresses.
 func (s *smtpSender) mailParams(env Envelope) string {
-	var p string
-	if ok, _ := s.c.Extension("8BITMIME"); ok {
-		p += " BODY=8BITMIME"
+	switch utf8 := s.smtpUTF8 && !(isASCII(env.From) && isASCII(env.To)); {
+	case s.eightBitMIME && utf8:
+		return " BODY=8BITMIME SMTPUTF8"
+	case s.eightBitMIME:
+		return " BODY=8BITMIME"
+	case utf8:
+		return " SMTPUTF8"
 	}
-	if ok, _ := s.c.Extension("SMTPUTF8"); ok && !isASCII(env.From+env.To) {
-		p += " SMTPUTF8"
-	}
-	return p
+	return ""
 }
 
 func isASCII(s string) bool {
@@ -425,6 +430,8 @@ func (s *smtpSender) dial(ctx context.Context, env Envelope) *SendError {
 	}
 	s.pipelining, _ = c.Extension("PIPELINING")
 	s.pipelining = s.pipelining && !s.opts.noPipelining
+	s.eightBitMIME, _ = c.Extension("8BITMIME")
+	s.smtpUTF8, _ = c.Extension("SMTPUTF8")
 	s.chunking, _ = c.Extension("CHUNKING")
 	s.chunking = s.chunking && s.pipelining && !s.opts.noChunking
 	s.c, s.conn, s.sent, s.lastUsed = c, conn, 0, s.opts.now()
