@@ -64,7 +64,7 @@ environment variable overrides it).`,
 }
 
 // workerMemoryLimit is the soft limit of a worker's Go heap: what it holds
-// does not grow with the audience (chunks of 200, one message at a time
+// does not grow with the audience (chunks of 400, one message at a time
 // per connection; about 5 MiB live while sending), but the collector
 // would otherwise let garbage grow to several times that between cycles.
 // With the limit the whole process stays under 64 MiB resident

@@ -11,6 +11,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/kizuna-alumni/kizuna/campaigns"
+	"github.com/kizuna-alumni/kizuna/internal/tasks"
 	"github.com/kizuna-alumni/kizuna/internal/testdb"
 )
 
@@ -86,14 +87,14 @@ func claimedIDs(c ChunkClaim) []int64 {
 
 func TestExpansionHandsOutChunksOfAtMostChunkSize(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, 450)
+	f := newFixture(t, 2*tasks.ChunkSize+50)
 	order, ids := f.chunks(t)
 	var sizes []int
 	for _, c := range order {
 		sizes = append(sizes, len(ids[c]))
 	}
-	if fmt.Sprint(sizes) != "[200 200 50]" {
-		t.Fatalf("chunk sizes %v, want [200 200 50]", sizes)
+	if want := fmt.Sprint([]int{tasks.ChunkSize, tasks.ChunkSize, 50}); fmt.Sprint(sizes) != want {
+		t.Fatalf("chunk sizes %v, want %s", sizes, want)
 	}
 }
 
