@@ -12,45 +12,6 @@ import (
 // rendering unchanged, and TestLightenLooksTheSame checks that in
 // Chromium.
 
-// acrossCells are the inherited properties that dropStyles lets pass
-// through tables and cells: Outlook's Word engine, which does not inherit
-// into cells, ignores them altogether (they are not in the CSS it
-// supports), and Gmail and Apple Mail inherit as browsers do (CSS Cascade
-// 4 §7). overflow-wrap only decides where a line of text may break (CSS
-// Text 3 §5.5).
-var acrossCells = map[string]bool{"overflow-wrap": true}
-
-// hoistAcrossCells declares each acrossCells property, with the value
-// most elements below declare, on the outermost table cells under n whose
-// text all sits in elements declaring that property themselves: the
-// cell's own value then reaches no text, so declaring it changes nothing,
-// and dropStyles removes the declarations below that repeat it. The
-// theme's `overflow-wrap:anywhere` on every paragraph, heading, term and
-// link becomes one declaration per message.
-func hoistAcrossCells(n *html.Node) {
-	for prop := range acrossCells {
-		hoistProp(n, prop)
-	}
-}
-
-func hoistProp(n *html.Node, prop string) {
-	if n.Type != html.ElementNode {
-		return
-	}
-	if (n.DataAtom == atom.Td || n.DataAtom == atom.Th) && styleValue(n, prop) == "" {
-		var found []string
-		if declaredBelow(n, prop, &found) {
-			if v, count := mostCommon(found); count >= 2 {
-				setStyle(n, append(parseStyle(styleAttr(n)), decl{prop, v}))
-				return
-			}
-		}
-	}
-	for c := n.FirstChild; c != nil; c = c.NextSibling {
-		hoistProp(c, prop)
-	}
-}
-
 // declaredBelow reports whether every piece of text under n (not counting
 // whitespace) is inside an element below n that declares prop in its
 // style attribute, and appends the values of the outermost such
@@ -127,7 +88,9 @@ func spliceTbody(n *html.Node) {
 //     attribute with no effect, HTML Living Standard §13.1.2.3) and
 //     xml:lang (it is only read in XML documents; lang stays, §3.2.6.2);
 //   - width and height on <a>, which has no such attributes (the inliner
-//     copies a width declaration into one); the width declaration stays.
+//     copies a width declaration into one); the width declaration stays;
+//   - data-premailer on <style>, which only tells the inliner to leave that
+//     sheet in the head (go-premailer's "ignore").
 func dropInertAttrs(n *html.Node) {
 	walk(n, func(n *html.Node) {
 		if n.Type != html.ElementNode {
@@ -139,6 +102,8 @@ func dropInertAttrs(n *html.Node) {
 			case n.DataAtom == atom.Html && (a.Key == "xmlns" || a.Key == "xml:lang" || a.Namespace == "xml" && a.Key == "lang"):
 				continue
 			case n.DataAtom == atom.A && a.Namespace == "" && (a.Key == "width" || a.Key == "height"):
+				continue
+			case n.DataAtom == atom.Style && a.Namespace == "" && a.Key == "data-premailer":
 				continue
 			}
 			kept = append(kept, a)

@@ -29,7 +29,7 @@ func hiring(clicks bool) *campaigns.Campaign {
 
 // cellLinkRE finds a link alone in a cell of the data table (its cells carry
 // a data-label; the masthead's cell holds a link too).
-var cellLinkRE = regexp.MustCompile(`<td data-label="[^"]*"[^>]*>\s*<a\s+href="([^"]*)"[^>]*>([^<]*)</a>\s*</td>`)
+var cellLinkRE = regexp.MustCompile(`<td [^>]*data-label="[^"]*"[^>]*>\s*<a\s+href="([^"]*)"[^>]*>([^<]*)</a>\s*</td>`)
 
 // A URL in a table cell becomes a link, rewritten for click tracking like
 // every other link, in the HTML and in the plain text; other cells stay text.
@@ -71,8 +71,10 @@ func TestTableURLsAreTrackedLinks(t *testing.T) {
 }
 
 var (
-	bodyTagRE = regexp.MustCompile(`<body[^>]*>`)
-	fontFamRE = regexp.MustCompile(`font-family:([^;"]*)`)
+	// wrapperTagRE finds the outermost table: it carries the font stack
+	// inline, since clients may drop <body> and its styles (Gmail does).
+	wrapperTagRE = regexp.MustCompile(`<body[^>]*>\s*<table[^>]*>`)
+	fontFamRE    = regexp.MustCompile(`font-family:([^;"]*)`)
 )
 
 // Japanese messages use a Japanese-first font stack with Noto Sans JP and
@@ -87,9 +89,9 @@ func TestFontStacks(t *testing.T) {
 		c.Template.Theme = theme
 		p := mustPrepare(t, c, testOptions())
 		for _, r := range []Recipient{yamada(), smith()} {
-			m := fontFamRE.FindStringSubmatch(html.UnescapeString(bodyTagRE.FindString(p.RenderParts(r).HTML)))
+			m := fontFamRE.FindStringSubmatch(html.UnescapeString(wrapperTagRE.FindString(p.RenderParts(r).HTML)))
 			if m == nil {
-				t.Fatalf("%s/%s: no font-family on body", theme, r.Locale)
+				t.Fatalf("%s/%s: no font-family on the wrapper table", theme, r.Locale)
 			}
 			var fonts []string
 			for _, f := range strings.Split(m[1], ",") {

@@ -80,7 +80,6 @@ func lightenHTML(doc string, weigh func(string) int) (string, error) {
 		return "", fmt.Errorf("lighten HTML: %w", err)
 	}
 	if body := findBody(root); body != nil {
-		hoistAcrossCells(body)
 		dropUnusedColor(body)
 		hoistInCells(body)
 		for c := body.FirstChild; c != nil; c = c.NextSibling {
@@ -139,23 +138,23 @@ func compactStyleElements(n *html.Node) {
 
 // compactCSS removes the whitespace of a style sheet that carries no
 // meaning: runs become one space, and none is kept next to { } ; , > or
-// at either end, after ":" or before "!"; quoted strings are copied as they are. It changes nothing
-// else (tdewolff/minify's CSS minifier would also lower-case and unquote
-// font family names, which not every mail client's CSS parser is known to
-// read the same way).
+// at either end, after ":" or before "!"; nor the ";" that ends a block's
+// last declaration (CSS Syntax 3 §5.4.5). Quoted strings are copied as
+// they are. It changes nothing else (tdewolff/minify's CSS minifier would
+// also lower-case and unquote font family names, which not every mail
+// client's CSS parser is known to read the same way).
 func compactCSS(s string) string {
-	var b strings.Builder
-	b.Grow(len(s))
+	out := make([]byte, 0, len(s))
 	space := false
 	var quote byte
 	tight := func(c byte) bool { return strings.IndexByte("{};,:>", c) >= 0 }
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if quote != 0 {
-			b.WriteByte(c)
+			out = append(out, c)
 			if c == '\\' && i+1 < len(s) {
 				i++
-				b.WriteByte(s[i])
+				out = append(out, s[i])
 			} else if c == quote {
 				quote = 0
 			}
@@ -167,19 +166,21 @@ func compactCSS(s string) string {
 			continue
 		}
 		if space {
-			out := b.String()
 			// A space before ":" may be a descendant combinator (".a :hover").
 			if len(out) > 0 && !tight(out[len(out)-1]) && (!tight(c) || c == ':') && c != '!' {
-				b.WriteByte(' ')
+				out = append(out, ' ')
 			}
 			space = false
 		}
 		if c == '"' || c == '\'' {
 			quote = c
 		}
-		b.WriteByte(c)
+		if c == '}' && len(out) > 0 && out[len(out)-1] == ';' {
+			out = out[:len(out)-1]
+		}
+		out = append(out, c)
 	}
-	return b.String()
+	return string(out)
 }
 
 // newMinifier is tdewolff/minify set up for mail: the HTML minifier keeps
@@ -221,14 +222,8 @@ func dropStyles(n *html.Node, parent map[string]string) {
 	computed := parent
 	if keepAll[n.DataAtom] {
 		// Outlook does not inherit into cells (nor tables): what is
-		// inside one may rely only on what the cell itself declares,
-		// but for the properties Outlook ignores (acrossCells).
+		// inside one may rely only on what the cell itself declares.
 		computed = map[string]string{}
-		for k, v := range parent {
-			if acrossCells[k] {
-				computed[k] = v
-			}
-		}
 	}
 	for i, a := range n.Attr {
 		if a.Namespace != "" || a.Key != "style" {
