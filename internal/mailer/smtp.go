@@ -42,6 +42,10 @@ type smtpSender struct {
 	// SMTPUTF8 (RFC 6531), read once per session.
 	eightBitMIME, smtpUTF8 bool
 
+	// tx is the buffer a chunked transaction is assembled in, kept for
+	// the next one.
+	tx []byte
+
 	lastUsed time.Time
 	reply    string
 	// learnedMax is how many messages the relay takes per session, learnt
@@ -310,19 +314,33 @@ func (s *smtpSender) pipelinedEnvelope(env Envelope) *stageErr {
 // reads the chunk and refuses it (RFC 3030 §4.2), which keeps the session
 // in step.
 func (s *smtpSender) chunkedTransaction(env Envelope) *stageErr {
-	w := s.c.Text.W
 	size := len(env.Data)
 	crlf := !bytes.HasSuffix(env.Data, []byte("\r\n"))
 	if crlf {
 		size += 2 // a message ends with a line break
 	}
-	w.WriteString("MAIL FROM:" + smtpPath(env.From) + s.mailParams(env) + "\r\n")
-	w.WriteString("RCPT TO:" + smtpPath(env.To) + "\r\n")
-	w.WriteString("BDAT " + strconv.Itoa(size) + " LAST\r\n")
-	w.Write(env.Data)
+	// The whole transaction is assembled first and handed to the session's
+	// writer at once: a bufio.Writer given more than its 4 KiB in one call,
+	// while empty, passes it to the connection in one write; commands
+	// buffered ahead of the message would split it into two.
+	b := append(s.tx[:0], "MAIL FROM:"...)
+	b = append(b, smtpPath(env.From)...)
+	b = append(b, s.mailParams(env)...)
+	b = append(b, "\r\nRCPT TO:"...)
+	b = append(b, smtpPath(env.To)...)
+	b = append(b, "\r\nBDAT "...)
+	b = strconv.AppendInt(b, int64(size), 10)
+	b = append(b, " LAST\r\n"...)
+	b = append(b, env.Data...)
 	if crlf {
-		w.WriteString("\r\n")
+		b = append(b, "\r\n"...)
 	}
+	s.tx = b
+	w := s.c.Text.W
+	if err := w.Flush(); err != nil {
+		return &stageErr{StageMail, err}
+	}
+	w.Write(b)
 	if err := w.Flush(); err != nil {
 		return &stageErr{StageMail, err}
 	}
