@@ -227,6 +227,12 @@ func nextWord(v string, limit int) int {
 // (a particle ends: の|案内); 1 from kanji to hiragana (often inside a
 // word: 申し込み); 0 anywhere else between two characters.
 func breakRank(a, b rune) int {
+	// Most of a Japanese subject is kana and kanji, which are neither
+	// spaces nor punctuation: their scripts are read from the code point
+	// without the Unicode tables.
+	if sa, sb := kanaOrKanji(a), kanaOrKanji(b); sa != scriptOther && sb != scriptOther {
+		return scriptRank(sa, sb)
+	}
 	switch {
 	case unicode.IsSpace(a):
 		return 5
@@ -237,7 +243,12 @@ func breakRank(a, b rune) int {
 	case unicode.IsPunct(a) && !unicode.In(a, unicode.Ps, unicode.Pi) && !unicode.IsPunct(b):
 		return 4
 	}
-	sa, sb := script(a), script(b)
+	return scriptRank(script(a), script(b))
+}
+
+// scriptRank is breakRank between two characters that are neither spaces
+// nor punctuation, by their scripts.
+func scriptRank(sa, sb int) int {
 	switch {
 	case sa == sb:
 		return 0
@@ -259,6 +270,22 @@ const (
 	scriptKatakana
 	scriptKanji
 )
+
+// kanaOrKanji is script for the blocks most Japanese text is made of —
+// Hiragana (U+3041–U+3096), Katakana (U+30A1–U+30FA and ー) and the CJK
+// Unified Ideographs (U+4E00–U+9FFF) — and scriptOther for any other
+// rune. TestKanaOrKanjiAgreesWithScript checks it against script.
+func kanaOrKanji(r rune) int {
+	switch {
+	case r >= 0x4E00 && r <= 0x9FFF:
+		return scriptKanji
+	case r >= 0x3041 && r <= 0x3096:
+		return scriptHiragana
+	case r >= 0x30A1 && r <= 0x30FA || r == 'ー':
+		return scriptKatakana
+	}
+	return scriptOther
+}
 
 // script classes a rune for breakRank: Latin stands for letters and
 // digits outside the Japanese scripts, katakana includes the prolonged

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -220,5 +221,29 @@ func TestLegacyAddressInTo(t *testing.T) {
 		if _, err := p.Render(r); err == nil {
 			t.Errorf("Render accepted %q", bad)
 		}
+	}
+}
+
+// breakRank's shortcut for kana and kanji gives every rune it classes the
+// script the Unicode tables give, and classes only runes that are neither
+// spaces nor punctuation (so the rules before the scripts cannot apply).
+func TestKanaOrKanjiAgreesWithScript(t *testing.T) {
+	t.Parallel()
+	classed := 0
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		k := kanaOrKanji(r)
+		if k == scriptOther {
+			continue
+		}
+		classed++
+		if s := script(r); s != k {
+			t.Errorf("%U: kanaOrKanji %d, script %d", r, k, s)
+		}
+		if unicode.IsSpace(r) || unicode.IsPunct(r) || unicode.In(r, unicode.Ps, unicode.Pi) {
+			t.Errorf("%U is a space or punctuation", r)
+		}
+	}
+	if classed < 20000 {
+		t.Errorf("only %d runes classed", classed)
 	}
 }
