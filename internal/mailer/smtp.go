@@ -43,7 +43,7 @@ type smtpSender struct {
 	eightBitMIME, smtpUTF8 bool
 
 	// tx is the buffer a chunked transaction is assembled in, kept for
-	// the next one.
+	// the next one when it holds at most maxKeptTx bytes.
 	tx []byte
 
 	lastUsed time.Time
@@ -303,6 +303,10 @@ func (s *smtpSender) pipelinedEnvelope(env Envelope) *stageErr {
 	return first
 }
 
+// maxKeptTx is the largest transaction buffer a session keeps between
+// messages (bytes): newsletters weigh 6–13 KB.
+const maxKeptTx = 64 << 10
+
 // chunkedTransaction sends one message in a single write: MAIL, RCPT and
 // "BDAT n LAST" followed by the n bytes of the message, as is (RFC 3030
 // §2: no dot-stuffing, no end marker; BDAT may be pipelined, §4.2), and
@@ -335,7 +339,11 @@ func (s *smtpSender) chunkedTransaction(env Envelope) *stageErr {
 	if crlf {
 		b = append(b, "\r\n"...)
 	}
-	s.tx = b
+	if cap(b) <= maxKeptTx {
+		s.tx = b
+	} else {
+		s.tx = nil // an unusually large message: do not hold its memory
+	}
 	w := s.c.Text.W
 	if err := w.Flush(); err != nil {
 		return &stageErr{StageMail, err}
