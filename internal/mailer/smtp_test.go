@@ -496,6 +496,38 @@ func TestDataIsTransparent(t *testing.T) {
 	}
 }
 
+// Messages of any size, one after another on one session, arrive byte
+// for byte on every write path: the buffer a BDAT transaction is
+// assembled in is reused for the next message, and one above maxKeptTx is
+// not kept.
+func TestMessagesOfAnySizeArriveWhole(t *testing.T) {
+	t.Parallel()
+	sizes := []int{100, 8 << 10, maxKeptTx + 1000, 300, 4090, 4096, 5000}
+	for _, path := range writePaths {
+		srv := smtptest.Start(t)
+		s := newSender(t, srv.URL(), path.opts...)
+		var want []string
+		for i, n := range sizes {
+			head := fmt.Sprintf("Subject: %d\r\n\r\n", i)
+			line := strings.Repeat(string(rune('a'+i)), 70) + "\r\n"
+			body := strings.Repeat(line, (n-len(head))/len(line)+1)
+			want = append(want, head+body)
+			if err := s.Send(context.Background(), Envelope{From: "b@example.co.jp", To: "x@example.jp", Data: []byte(head + body)}); err != nil {
+				t.Fatalf("%s message %d: %v", path.name, i, err)
+			}
+		}
+		got := srv.Messages()
+		if len(got) != len(want) || srv.Connections() != 1 {
+			t.Fatalf("%s: %d messages over %d connections, want %d over 1", path.name, len(got), srv.Connections(), len(want))
+		}
+		for i := range want {
+			if string(got[i].Data) != want[i] {
+				t.Errorf("%s message %d (%d bytes): the server got %d bytes that differ", path.name, i, len(want[i]), len(got[i].Data))
+			}
+		}
+	}
+}
+
 // TestRepliesOnEveryWritePath: a refused RCPT and a refused message give
 // the same outcomes whichever way the message goes out, and the session
 // carries on.
